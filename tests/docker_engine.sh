@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# Make a real Docker engine and the local base images available for tests and CI.
+#
+# Usage: tests/docker_engine.sh [start|stop|status]     (default: start)
+#
+#   start   Idempotent. If `docker info` already works, only ensure the images.
+#           Otherwise install docker.io + debootstrap (apt) if missing, start dockerd
+#           in the background and wait for its socket (60 s at most). Then ensure:
+#             local/bookworm:min            debootstrap --variant=minbase bookworm, imported
+#             local/python:3.11-bookworm    FROM local/bookworm:min + Debian's python3,
+#                                           python3-venv, python3-pip, ca-certificates
+#           Both are cached as `docker save` tarballs under $MODEL_CHECK_DOCKER_CACHE and
+#           `docker load`-ed from there instead of being rebuilt.
+#   stop    Stop the dockerd that this script started (and only that one).
+#   status  Print whether the engine answers and which local images exist.
+#
+# Written for a root machine without Docker Hub (only Debian / PyPI reachable). Containers
+# get no bridge network: builds that fetch packages use `--network host`, probes
+# `--network none`.
+#
+# Environment:
+#   MODEL_CHECK_DOCKER_CACHE   image tarball cache   (default /var/cache/model-check-docker)
+#   MODEL_CHECK_DEBIAN_MIRROR  Debian mirror for debootstrap / apt in the images
+#                              (default: the one apt on this machine uses)
+#   MODEL_CHECK_STORAGE_DRIVER overlay2 (default; falls back to vfs if it fails) or vfs
+#   TMPDIR                     dockerd log, pid file, debootstrap scratch  (default /tmp)
+set -euo pipefail
+
+ACTION=${1:-start}
+CACHE_DIR=${MODEL_CHECK_DOCKER_CACHE:-/var/cache/model-check-docker}
+WORK_TMP=${TMPDIR:-/tmp}
+DOCKERD_LOG=$WORK_TMP/model-check-dockerd.log
+DOCKERD_PIDFILE=$WORK_TMP/model-check-dockerd.pid
+SOCKET=/var/run/docker.sock
+WAIT_SECONDS=60
+SUITE=bookworm
+BASE_IMAGE=local/bookworm:min
+PY_IMAGE=local/python:3.11-bookworm
+# Bump when the recipes below change in a way the hashes do not capture.
+RECIPE_VERSION=2
+
+now() { date +%s.%N; }
+# elapsed START -> seconds since START, one decimal
+elapsed() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1f", e - s }'; }
+T0=$(now)
+log() { printf '[docker_engine %6ss] %s\n' "$(elapsed "$T0")" "$*" >&2; }
+die() { printf '[docker_engine] ERROR: %s\n' "$*" >&2; exit 1; }
+# Run a command and log how long it took: timed LABEL CMD...
+timed() {
+    local label=$1 start rc=0
+    shift
+    start=$(now)
+    "$@" || rc=$?
+    local msg="$label took $(elapsed "$start") s"
+    [ "$rc" -eq 0 ] || msg+=" (failed, exit $rc)"
+    log "$msg"
+    return "$rc"
+}
+
+# quiet LOGFILE CMD... : run CMD with its output going to LOGFILE only
+quiet() {
+    local out=$1
+    shift
+    "$@" >"$out" 2>&1
+}
+
+engine_up() { docker info >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------------------- packages
+ensure_packages() {
+    local missing=()
+    command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+    command -v docker >/dev/null 2>&1 || missing+=(docker.io)
+    command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" -eq 0 ] || die "need root to install ${missing[*]}"
+    # unique names
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+    log "installing ${missing[*]} with apt"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y --no-install-recommends "${missing[@]}" >"$WORK_TMP/model-check-apt.log" 2>&1; then
+        apt-get update >>"$WORK_TMP/model-check-apt.log" 2>&1 || true
+        apt-get install -y --no-install-recommends "${missing[@]}" >>"$WORK_TMP/model-check-apt.log" 2>&1 \
+            || die "apt-get install ${missing[*]} failed, see $WORK_TMP/model-check-apt.log"
+    fi
+}
+
+# ---------------------------------------------------------------------------- engine
+# Print the pid of the dockerd we started, if it is still alive.
+our_dockerd_pid() {
+    local pid
+    [ -f "$DOCKERD_PIDFILE" ] || return 1
+    pid=$(cat "$DOCKERD_PIDFILE")
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] || return 1
+    echo "$pid"
+}
+
+# start_dockerd DRIVER -> 0 when the socket answers within WAIT_SECONDS
+start_dockerd() {
+    local driver=$1 pid i
+    log "starting dockerd (storage driver $driver), log: $DOCKERD_LOG"
+    printf '\n===== %s dockerd --storage-driver=%s\n' "$(date -Is)" "$driver" >>"$DOCKERD_LOG"
+    # setsid: not killed with the calling shell / CI step's process group.
+    setsid dockerd --iptables=false --ip6tables=false --bridge=none \
+        --storage-driver="$driver" </dev/null >>"$DOCKERD_LOG" 2>&1 &
+    pid=$!
+    echo "$pid" >"$DOCKERD_PIDFILE"
+    for ((i = 0; i < WAIT_SECONDS * 4; i++)); do
+        if [ -S "$SOCKET" ] && engine_up; then
+            return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "dockerd (pid $pid) exited during start-up; last log lines:"
+            tail -n 15 "$DOCKERD_LOG" | sed 's/^/    /' >&2
+            rm -f "$DOCKERD_PIDFILE"
+            return 1
+        fi
+        sleep 0.25
+    done
+    log "dockerd (pid $pid) did not answer on $SOCKET within ${WAIT_SECONDS}s; stopping it"
+    kill "$pid" 2>/dev/null || true
+    for ((i = 0; i < 40; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    rm -f "$DOCKERD_PIDFILE"
+    return 1
+}
+
+ensure_engine() {
+    if engine_up; then
+        log "docker engine already running ($(docker info --format '{{.ServerVersion}}, storage {{.Driver}}'))"
+        return 0
+    fi
+    [ "$(id -u)" -eq 0 ] || die "docker engine not running and not root: cannot start dockerd"
+    ensure_packages
+    local pid
+    if pid=$(our_dockerd_pid); then
+        die "dockerd (pid $pid, started by this script) runs but does not answer; see $DOCKERD_LOG"
+    fi
+    if pgrep -x dockerd >/dev/null 2>&1; then
+        die "a dockerd not started by this script runs (pid $(pgrep -x dockerd | tr '\n' ' ')) but $SOCKET does not answer"
+    fi
+    local driver=${MODEL_CHECK_STORAGE_DRIVER:-overlay2}
+    if start_dockerd "$driver"; then
+        :
+    elif [ "$driver" = overlay2 ]; then
+        log "WARNING: dockerd did not start with overlay2 on this kernel ($(uname -r));" \
+            "falling back to the vfs storage driver (slower, no layer sharing: every layer is a full copy)"
+        start_dockerd vfs || die "dockerd could not start, neither with overlay2 nor with vfs; see $DOCKERD_LOG"
+    else
+        die "dockerd could not start with storage driver $driver; see $DOCKERD_LOG"
+    fi
+    log "docker engine ready: $(docker info --format '{{.ServerVersion}}, storage {{.Driver}}, cgroup v{{.CgroupVersion}}')" \
+        "(pid $(cat "$DOCKERD_PIDFILE"); stop with: $0 stop)"
+}
+
+stop_engine() {
+    local pid i
+    if ! pid=$(our_dockerd_pid); then
+        log "no dockerd started by this script is running"
+        rm -f "$DOCKERD_PIDFILE"
+        return 0
+    fi
+    log "stopping dockerd (pid $pid)"
+    kill -TERM "$pid"
+    for ((i = 0; i < 120; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.25
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "dockerd (pid $pid) still alive after 30 s, sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$DOCKERD_PIDFILE"
+    log "dockerd stopped"
+}
+
+# ---------------------------------------------------------------------------- mirror
+# The Debian mirror (URI) that apt on this machine uses for SUITE (and SUITE-security).
+# Reads both one-line (*.list) and deb822 (*.sources) formats.
+apt_uri_for_suite() {
+    local want=$1 f
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        case $f in
+        *.sources)
+            # deb822: blank-line separated stanzas; take URIs of a "deb" stanza listing the suite
+            awk -v want="$want" '
+                function flush() {
+                    if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " want " ") && enabled != "no" && uris != "") {
+                        split(uris, u, " "); print u[1]; found = 1; exit
+                    }
+                    types = ""; suites = ""; uris = ""; enabled = ""
+                }
+                /^[ \t]*#/ { next }
+                /^[ \t]*$/ { flush(); next }
+                { key = tolower($1); sub(/:$/, "", key); $1 = ""; sub(/^ +/, "")
+                  if (key == "types") types = $0
+                  else if (key == "suites") suites = $0
+                  else if (key == "uris") uris = $0
+                  else if (key == "enabled") enabled = tolower($0) }
+                END { if (!found) flush() }
+            ' "$f"
+            ;;
+        *)
+            # one-line: deb [opts] URI SUITE COMPONENTS...
+            awk -v want="$want" '
+                $1 == "deb" {
+                    i = 2
+                    if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+                    if ($(i + 1) == want) { print $i; exit }
+                }' "$f"
+            ;;
+        esac
+    done | head -n 1 || true   # head may close the pipe early (SIGPIPE + pipefail)
+}
+
+detect_mirror() {
+    if [ -n "${MODEL_CHECK_DEBIAN_MIRROR:-}" ]; then
+        MIRROR=$MODEL_CHECK_DEBIAN_MIRROR
+    else
+        MIRROR=$(apt_uri_for_suite "$SUITE")
+        [ -n "$MIRROR" ] || MIRROR=http://deb.debian.org/debian
+    fi
+    SECURITY_MIRROR=$(apt_uri_for_suite "$SUITE-security")
+    MIRROR=${MIRROR%/}
+    SECURITY_MIRROR=${SECURITY_MIRROR%/}
+}
+
+# ---------------------------------------------------------------------------- images
+image_present() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# Save IMAGE to TARBALL atomically (no half-written cache files if interrupted).
+save_image() {
+    local image=$1 tarball=$2
+    mkdir -p "$CACHE_DIR"
+    timed "docker save $image" docker save -o "$tarball.part" "$image"
+    mv -f "$tarball.part" "$tarball"
+    log "cached $image as $tarball ($(du -h "$tarball" | cut -f1))"
+}
+
+# Drop cache files of older recipes for the same image name prefix.
+prune_cache() {
+    local prefix=$1 keep=$2 f
+    for f in "$CACHE_DIR/$prefix"-*.tar; do
+        [ -e "$f" ] && [ "$f" != "$keep" ] && { log "removing stale cache $f"; rm -f "$f"; }
+    done
+    return 0
+}
+
+sources_list() {
+    echo "deb $MIRROR $SUITE main"
+    echo "deb $MIRROR $SUITE-updates main"
+    if [ -n "$SECURITY_MIRROR" ]; then echo "deb $SECURITY_MIRROR $SUITE-security main"; fi
+}
+
+build_base_image() {
+    ensure_packages
+    local rootfs keyring=() scratch
+    scratch=$(mktemp -d "$WORK_TMP/model-check-rootfs.XXXXXX")
+    rootfs=$scratch/rootfs
+    # shellcheck disable=SC2064
+    trap "rm -rf '$scratch'" EXIT
+    [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] \
+        && keyring=(--keyring=/usr/share/keyrings/debian-archive-keyring.gpg)
+    log "debootstrap --variant=minbase $SUITE from $MIRROR (log: $WORK_TMP/model-check-debootstrap.log)"
+    if ! timed "debootstrap" quiet "$WORK_TMP/model-check-debootstrap.log" \
+        debootstrap --variant=minbase "${keyring[@]}" "$SUITE" "$rootfs" "$MIRROR"; then
+        tail -n 20 "$WORK_TMP/model-check-debootstrap.log" >&2
+        die "debootstrap failed (mirror $MIRROR); full log: $WORK_TMP/model-check-debootstrap.log"
+    fi
+    # Host-specific files docker provides at run time anyway; apt caches.
+    sources_list >"$rootfs/etc/apt/sources.list"
+    # "slim" like Debian's official images: no docs / man pages / translations, now and
+    # for every package installed later (halves the base image: ~117 MB -> ~70 MB).
+    cat >"$rootfs/etc/dpkg/dpkg.cfg.d/model-check-slim" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+EOF
+    find "$rootfs/usr/share/doc" -mindepth 1 -not -type d -not -name copyright -delete
+    find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete
+    rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/groff/* "$rootfs"/usr/share/info/* \
+        "$rootfs"/usr/share/lintian/* "$rootfs"/usr/share/linda/* "$rootfs"/usr/share/locale/*
+    echo 'APT::Keep-Downloaded-Packages "false";' >"$rootfs/etc/apt/apt.conf.d/model-check-clean"
+    : >"$rootfs/etc/resolv.conf"
+    rm -f "$rootfs/etc/hostname"
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/*.log
+    timed "docker import $BASE_IMAGE" import_rootfs "$rootfs"
+    rm -rf "$scratch"
+    trap - EXIT
+}
+
+import_rootfs() {
+    tar --numeric-owner -C "$1" -c . \
+        | docker import -c 'ENV LANG=C.UTF-8' -c 'CMD ["bash"]' - "$BASE_IMAGE" >/dev/null
+}
+
+python_dockerfile() {
+    cat <<'EOF'
+FROM local/bookworm:min
+ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+        python3 python3-venv python3-pip python-is-python3 ca-certificates \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/*
+CMD ["python3"]
+EOF
+}
+
+build_python_image() {
+    local ctx
+    ctx=$(mktemp -d "$WORK_TMP/model-check-pyctx.XXXXXX")
+    python_dockerfile >"$ctx/Dockerfile"
+    log "building $PY_IMAGE (docker build --network host; log: $WORK_TMP/model-check-pybuild.log)"
+    # Legacy builder: the dockerd here (20.10) has BuildKit built in, but the docker CLI in
+    # PATH may be a newer one that needs the (absent) buildx plugin for BuildKit.
+    if ! timed "docker build $PY_IMAGE" quiet "$WORK_TMP/model-check-pybuild.log" \
+        env DOCKER_BUILDKIT=0 docker build --network host -t "$PY_IMAGE" "$ctx"; then
+        tail -n 20 "$WORK_TMP/model-check-pybuild.log" >&2
+        rm -rf "$ctx"
+        die "building $PY_IMAGE failed; full log: $WORK_TMP/model-check-pybuild.log"
+    fi
+    rm -rf "$ctx"
+}
+
+# ensure_image IMAGE CACHE_PREFIX RECIPE_TEXT BUILD_FUNCTION
+ensure_image() {
+    local image=$1 prefix=$2 recipe=$3 build=$4 hash tarball
+    hash=$(printf '%s\n' "$RECIPE_VERSION" "$recipe" | sha256sum | cut -c1-12)
+    tarball=$CACHE_DIR/$prefix-$hash.tar
+    if image_present "$image"; then
+        log "$image present ($(image_size "$image"))"
+        [ -f "$tarball" ] || save_image "$image" "$tarball"
+        return 0
+    fi
+    if [ -f "$tarball" ]; then
+        log "loading $image from $tarball"
+        if timed "docker load $image" docker load -q -i "$tarball" >/dev/null && image_present "$image"; then
+            return 0
+        fi
+        log "WARNING: loading $tarball failed; removing it and rebuilding"
+        rm -f "$tarball"
+    fi
+    "$build"
+    image_present "$image" || die "$image missing after build"
+    log "$image built ($(image_size "$image"))"
+    save_image "$image" "$tarball"
+    prune_cache "$prefix" "$tarball"
+}
+
+image_size() {
+    docker image inspect -f '{{.Size}}' "$1" | awk '{printf "%.0f MB", $1 / 1e6}'
+}
+
+ensure_images() {
+    detect_mirror
+    mkdir -p "$CACHE_DIR"
+    # One builder at a time per cache (parallel CI jobs on one machine).
+    exec 9>"$CACHE_DIR/.lock"
+    flock 9
+    log "Debian mirror: $MIRROR${SECURITY_MIRROR:+ (security: $SECURITY_MIRROR)}; cache: $CACHE_DIR"
+    ensure_image "$BASE_IMAGE" bookworm-min \
+        "debootstrap minbase $SUITE $MIRROR $(sources_list)" build_base_image
+    # The python image's cache key includes the base image's identity: a rebuilt base
+    # (new id) means the cached python image was built on another base.
+    ensure_image "$PY_IMAGE" python-3.11-bookworm \
+        "$(python_dockerfile) base=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")" build_python_image
+    flock -u 9
+}
+
+# ---------------------------------------------------------------------------- main
+case $ACTION in
+start)
+    ensure_engine
+    ensure_images
+    log "done: $(docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '^local/' | tr '\n' ';')"
+    ;;
+stop)
+    stop_engine
+    ;;
+status)
+    if engine_up; then
+        echo "engine: up ($(docker info --format '{{.ServerVersion}}, storage {{.Driver}}'))"
+        docker images --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep '^local/' || true
+    else
+        echo "engine: down"
+        exit 1
+    fi
+    ;;
+*)
+    die "unknown action '$ACTION' (use start, stop or status)"
+    ;;
+esac

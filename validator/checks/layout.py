@@ -1,0 +1,180 @@
+"""Area layout: the guideline's file table (required, recommended, optional files)."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Iterable
+
+from ..model import Area, Finding, Severity
+from ..package import RUNTIME_FILES, ModelPackage
+from ..rules import define
+from .base import Check, Context
+
+TABLE = "the guideline's package layout table"
+README_MISSING = define(
+    "MC101", "readme-missing", Area.LAYOUT, Severity.ERROR, "No README.md model card",
+    f"README.md is Required in {TABLE}: a human-readable model card.",
+    "Add a README.md at the package root that works as the model card (see the model-card rules).",
+)
+RUNTIME_MISSING = define(
+    "MC102", "runtime-missing", Area.LAYOUT, Severity.ERROR, "No pinned runtime definition",
+    f"requirements.txt, environment.yml, or Dockerfile is Required in {TABLE}.",
+    "Add a requirements.txt (or environment.yml / Dockerfile) pinning the versions you used to export and validate the model.",
+)
+SAFETENSORS_MISSING = define(
+    "MC103", "safetensors-missing", Area.LAYOUT, Severity.WARNING, "No model.safetensors",
+    f"model.safetensors is Recommended in {TABLE}: a PyTorch state dict in a non-pickle format.",
+    "Save the state dict with safetensors.torch.save_file(weights, 'model.safetensors', metadata=...).",
+)
+ONNX_MISSING = define(
+    "MC104", "onnx-missing", Area.LAYOUT, Severity.WARNING, "No model.onnx",
+    f"model.onnx is Recommended in {TABLE}: a portable inference graph for ONNX Runtime.",
+    "Export the model with torch.onnx.export(..., 'model.onnx', input_names=['input'], output_names=['logits'], dynamic_axes=...).",
+)
+INFERENCE_MISSING = define(
+    "MC105", "inference-script-missing", Area.LAYOUT, Severity.WARNING, "No inference.py",
+    f"inference.py is Recommended in {TABLE}: preprocessing, model loading, inference and postprocessing.",
+    "Add an inference.py that loads the published artefacts and runs the model end to end.",
+)
+OPAQUE_ONLY = define(
+    "MC106", "opaque-checkpoint-only", Area.LAYOUT, Severity.ERROR,
+    "Only opaque checkpoints, without loading code and environment",
+    "The guideline: avoid publishing only opaque checkpoint files such as .pt, .pkl, or framework-specific archives "
+    "unless the loading code and environment are also provided.",
+    "Publish model.safetensors and/or model.onnx, or add the loading code (inference.py) and a pinned runtime.",
+)
+OPAQUE_ALONGSIDE = define(
+    "MC107", "opaque-checkpoint", Area.LAYOUT, Severity.WARNING, "Opaque checkpoint published",
+    "The guideline recommends model.safetensors (no pickle) and model.onnx over opaque checkpoint files.",
+    "Prefer model.safetensors / model.onnx; drop the opaque checkpoint from the release if nothing needs it.",
+)
+CONFIG_UNUSED = define(
+    "MC108", "config-unused", Area.LAYOUT, Severity.WARNING, "config.json that no code reads",
+    "config.json is Optional: 'only if downstream tooling or inference code actually reads it'.",
+    "Read config.json in inference.py (or the notebook), or remove it.",
+)
+UNREADABLE = define(
+    "MC109", "file-unreadable", Area.LAYOUT, Severity.ERROR, "A package file cannot be read",
+    "Another user must be able to inspect every published file.",
+    "Fix the file's permissions or type (a directory, FIFO or device where a file is expected).",
+)
+NON_PYTORCH = define(
+    "MC110", "open-artefact-recognised", Area.LAYOUT, Severity.INFO,
+    "A non-PyTorch open model artefact was recognised",
+    "If your model is not PyTorch-based, use the equivalent open, documented, and validated artefact for that framework.",
+    "Nothing to change; model.safetensors is not required for this framework.",
+)
+
+OPAQUE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".h5", ".hdf5", ".bin", ".pb", ".mar", ".npz", ".sav", ".dill")
+# Open, documented artefacts of other frameworks (the guideline's "equivalent open artefact").
+OPEN_ARTEFACTS = {
+    ".keras": "Keras", ".tflite": "TensorFlow Lite", ".pmml": "PMML", ".ubj": "XGBoost (UBJSON)",
+    ".mlmodel": "Core ML", ".gguf": "GGUF",
+}
+
+
+def open_artefacts(pkg: ModelPackage) -> dict[str, str]:
+    """Recognised non-PyTorch open artefacts: path -> framework."""
+    found: dict[str, str] = {}
+    for rel in pkg.files:
+        path = PurePosixPath(rel)
+        suffix = path.suffix.lower()
+        if suffix in OPEN_ARTEFACTS:
+            found[rel] = OPEN_ARTEFACTS[suffix]
+        elif path.name == "saved_model.pb":
+            found[rel] = "TensorFlow SavedModel"
+        elif suffix in (".json", ".txt") and _looks_like_booster(pkg, rel):
+            found[rel] = _looks_like_booster(pkg, rel) or ""
+    return found
+
+
+def _looks_like_booster(pkg: ModelPackage, rel: str) -> str | None:
+    if pkg.size(rel) > 200 * 1024 * 1024:
+        return None
+    name = PurePosixPath(rel).name.lower()
+    if not any(word in name for word in ("model", "booster", "xgb", "lgb", "lightgbm")):
+        return None
+    head = pkg.read_text(rel).text or ""
+    if '"learner"' in head[:4096] and '"gradient_booster"' in head:
+        return "XGBoost (JSON)"
+    if head.startswith("tree\nversion=") or "\ntree_sizes=" in head[:4096]:
+        return "LightGBM (text)"
+    return None
+
+
+def uses_pytorch(pkg: ModelPackage) -> bool:
+    if pkg.with_suffix(".safetensors", ".pt", ".pth", ".ckpt"):
+        return True
+    for rel in pkg.runtime_files + [f for f in pkg.files if f.endswith(".py")]:
+        text = pkg.read_text(rel).text or ""
+        if "torch" in text:
+            return True
+    return False
+
+
+class LayoutCheck(Check):
+    name = "package layout"
+    area = Area.LAYOUT
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        pkg = ctx.pkg
+        yield from self._unreadable(pkg)
+        readme = pkg.find("README.md")
+        if readme is None:
+            directory = "README.md" in pkg.dirs
+            yield README_MISSING.finding(
+                "README.md is a directory, not the model card" if directory else
+                "the package has no README.md model card", file="README.md" if directory else None)
+        if not pkg.runtime_files:
+            yield RUNTIME_MISSING.finding(
+                f"none of {', '.join(RUNTIME_FILES[:3])} or {RUNTIME_FILES[3]} is in the package root")
+
+        others = open_artefacts(pkg)
+        pytorch = uses_pytorch(pkg)
+        for rel, framework in sorted(others.items()):
+            yield NON_PYTORCH.finding(f"{rel} is a {framework} model artefact", file=rel)
+        if not pkg.with_suffix(".safetensors") and (pytorch or not (others or pkg.with_suffix(".onnx"))):
+            yield SAFETENSORS_MISSING.finding("the package has no model.safetensors")
+        if not pkg.with_suffix(".onnx"):
+            yield ONNX_MISSING.finding("the package has no model.onnx")
+        if pkg.find("inference.py") is None and not self._other_entry_point(ctx):
+            yield INFERENCE_MISSING.finding("the package has no inference.py")
+
+        opaque = [f for f in pkg.files if f.lower().endswith(OPAQUE_SUFFIXES) and f not in others
+                  and PurePosixPath(f).name != "saved_model.pb"]
+        opaque = [f for f in opaque if not f.startswith(("test_data", "tests/")) or not f.endswith((".pb", ".npz"))]
+        if opaque:
+            has_code = any(f.endswith((".py", ".ipynb")) for f in pkg.files)
+            has_open = bool(pkg.with_suffix(".safetensors", ".onnx") or others)
+            for rel in opaque:
+                if not has_open and not (has_code and pkg.runtime_files):
+                    yield OPAQUE_ONLY.finding(
+                        f"{rel} is an opaque checkpoint and the package has neither an open artefact "
+                        "(safetensors, ONNX) nor loading code with a runtime", file=rel)
+                else:
+                    yield OPAQUE_ALONGSIDE.finding(f"{rel} is an opaque checkpoint; users are better served by safetensors/ONNX", file=rel)
+
+        config = pkg.find("config.json")
+        if config is not None and not pkg.code_mentions("config.json"):
+            yield CONFIG_UNUSED.finding("config.json is not read by any script or notebook in the package", file=config)
+
+    def _other_entry_point(self, ctx: Context) -> bool:
+        """A card that names another script (e.g. `python predict.py`) that exists counts too."""
+        facts = ctx.pkg.card_facts
+        command = facts.inference_command if facts else None
+        if command is None:
+            return False
+        return any(token in ctx.pkg.files for token in command.value.split())
+
+    def _unreadable(self, pkg: ModelPackage) -> Iterable[Finding]:
+        for entry in pkg.special:
+            if entry.kind in ("fifo", "socket", "device"):
+                yield UNREADABLE.finding(f"{entry.path} is a {entry.kind}, not a regular file", file=entry.path)
+            elif entry.kind == "unreadable":
+                yield UNREADABLE.finding(f"{entry.path} cannot be read: {entry.target}", file=entry.path)
+        for rel in pkg.files:
+            try:
+                with pkg.path(rel).open("rb"):
+                    pass
+            except OSError as exc:
+                yield UNREADABLE.finding(f"{rel} cannot be read: {exc.strerror or exc}", file=rel)

@@ -1,0 +1,186 @@
+"""The model-check command line.
+
+Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage error or a
+failure of model-check itself. A bad package is never exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from rich.console import Console
+
+from . import __version__
+from .config import ENV_MODES, merge, read_package_config
+from .model import Severity
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _float_in_unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError("must be in [0, 1)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="model-check", description="Validate an ML model package against EarthCODE's FAIR ML Model Packaging guideline.")
+    parser.add_argument("--version", action="version", version=f"model-check {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="check a model package")
+    check.add_argument("path", nargs="?", default=".", help="the package folder (default: .)")
+    add_check_options(check)
+
+    rules = sub.add_parser("rules", help="list every rule")
+    rules.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+def add_check_options(parser: argparse.ArgumentParser) -> None:
+    out = parser.add_argument_group("reports")
+    out.add_argument("--json", metavar="FILE", help="write the JSON report")
+    out.add_argument("--markdown", metavar="FILE", help="write the Markdown report")
+    out.add_argument("--sarif", metavar="FILE", help="write a SARIF 2.1.0 report")
+    out.add_argument("--verbose", "-v", action="store_true", help="also print info findings")
+    out.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
+    run = parser.add_argument_group("run")
+    run.add_argument("--env", choices=ENV_MODES, help="how runtime checks run; none = static only (default auto)")
+    run.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that fails the run (default error)")
+    run.add_argument("--rtol", type=_float_in_unit, help="relative tolerance of the parity check (default 1e-4)")
+    run.add_argument("--atol", type=_float_in_unit, help="absolute tolerance of the parity check (default 1e-4)")
+    run.add_argument("--config", metavar="FILE", help="configuration file instead of the package's model-check.toml")
+    run.add_argument("--timeout", type=float, dest="timeout_s", help="wall-clock limit in seconds of each sandboxed step")
+    run.add_argument("--memory-mb", type=int, help="memory limit of each sandboxed step (MiB)")
+    run.add_argument("--network", action="store_true", default=None, help="allow the inference step network access (never secrets)")
+    env = parser.add_argument_group("environment")
+    env.add_argument("--cache-dir", help="where rebuilt environments are cached")
+    env.add_argument("--torch-backend", help="install torch for this backend, e.g. cpu (uv --torch-backend)")
+    env.add_argument("--python", help="Python version to build the environment for")
+    env.add_argument("--base-image", help="base image of generated Dockerfiles")
+    env.add_argument("--ca-bundle", help="CA bundle handed to installers (corporate proxies)")
+    env.add_argument("--wheelhouse", help="folder of wheels handed to installers (air-gapped builds)")
+
+
+def options_from_args(args: argparse.Namespace, root: Path):
+    explicit = Path(args.config) if getattr(args, "config", None) else None
+    if explicit is not None and not explicit.is_file():
+        raise UsageError(f"--config {explicit}: no such file")
+    loaded = read_package_config(root, explicit)
+    flags = {
+        "env": args.env,
+        "fail_on": Severity(args.fail_on) if args.fail_on else None,
+        "rtol": args.rtol,
+        "atol": args.atol,
+        "timeout_s": args.timeout_s,
+        "memory_mb": args.memory_mb,
+        "network": args.network,
+        "cache_dir": args.cache_dir,
+        "torch_backend": args.torch_backend,
+        "python": args.python,
+        "base_image": args.base_image,
+        "ca_bundle": args.ca_bundle,
+        "wheelhouse": args.wheelhouse,
+    }
+    return merge(loaded.values, flags), loaded
+
+
+def resolve_package(path_text: str) -> Path:
+    root = Path(path_text)
+    if not root.exists():
+        raise UsageError(f"{path_text}: no such directory")
+    if not root.is_dir():
+        raise UsageError(f"{path_text}: not a directory (give the package folder)")
+    try:
+        next(iter(root.iterdir()), None)
+    except OSError as exc:
+        raise UsageError(f"{path_text}: cannot be read ({exc.strerror or exc})") from None
+    return root
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .runner import run
+    from .writers import write_reports
+
+    root = resolve_package(args.path)
+    options, loaded = options_from_args(args, root)
+    console = Console(stderr=False, highlight=False)
+    err = Console(stderr=True, highlight=False)
+    with err.status("checking…", spinner="dots") as status:
+        report = run(root, options, loaded, progress=lambda msg: status.update(f"checking: {msg}"), display_path=args.path)
+    write_reports(report, json_path=args.json, markdown_path=args.markdown, sarif_path=args.sarif)
+    from .reporters.terminal import print_report
+
+    if args.quiet:
+        s = report.summary
+        console.print(f"{report.status}: {s['error']} error(s), {s['warning']} warning(s), {s['info']} info")
+    else:
+        print_report(report, console, verbose=args.verbose)
+    return EXIT_FINDINGS if report.status == "failed" else EXIT_OK
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from .rules import all_rules
+
+    rules = all_rules()
+    if args.format == "json":
+        import json
+
+        print(json.dumps([{"id": r.id, "name": r.name, "area": r.area.value, "severity": r.severity.value, "title": r.title,
+                           "rationale": r.rationale, "help": r.help} for r in rules], indent=2))
+    elif args.format == "markdown":
+        print(rules_markdown())
+    else:
+        console = Console(highlight=False)
+        for r in rules:
+            console.print(f"{r.id:<7} {r.area.value:<12} {r.severity.value:<8} {r.name}: {r.title}. [dim]{r.rationale}[/dim]", soft_wrap=True)
+    return EXIT_OK
+
+
+def rules_markdown() -> str:
+    from .rules import all_rules
+
+    lines = ["| Rule | Name | Area | Severity | What it finds | Why (guideline) |", "|---|---|---|---|---|---|"]
+    for r in all_rules():
+        lines.append(f"| <a id=\"{r.id.lower()}\"></a>{r.id} | {r.name} | {r.area.value} | {r.severity.value} | {r.title} | {r.rationale} |")
+    return "\n".join(lines)
+
+
+_EXTRA_COMMANDS: list = []  # later subcommands register here: fn(subparsers)
+_HANDLERS = {"check": cmd_check, "rules": cmd_rules}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _HANDLERS[args.command](args)
+    except UsageError as exc:
+        print(f"model-check: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("model-check: interrupted", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # model-check itself failed: exit 2, one line plus where
+        import traceback
+
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        print(f"model-check: internal error: {type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

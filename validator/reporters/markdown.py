@@ -1,0 +1,79 @@
+"""The Markdown report: what becomes the PR comment and the job summary.
+
+All package-derived text goes through validator.escape: file names, messages and card text can
+carry HTML, @mentions or Markdown that must not render.
+"""
+
+from __future__ import annotations
+
+from ..escape import markdown_code, markdown_text
+from ..model import Area, CheckStatus, Severity
+from ..report import Report
+from ..rules import get_rule
+
+ICON = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}
+STATUS_ICON = {CheckStatus.PASSED: "✅", CheckStatus.FAILED: "❌", CheckStatus.SKIPPED: "⏭️"}
+
+
+def status_line(report: Report) -> str:
+    s = report.summary
+    head = "✅ **model-check passed**" if report.status == "passed" else "❌ **model-check failed**"
+    name = report.package_name or report.package_path
+    version = f" {report.package_version}" if report.package_version else ""
+    return (f"{head} for {markdown_code(name + version)}: {s['error']} error(s), {s['warning']} warning(s), "
+            f"{s['info']} note(s) (fail-on: {report.fail_on.value})")
+
+
+def render_markdown(report: Report, *, max_findings: int | None = None) -> str:
+    lines = [f"## model-check: {markdown_code(report.package_path)}", "", status_line(report), ""]
+    lines += _checks_table(report)
+    grouped = report.by_area()
+    shown = 0
+    for area in Area:
+        findings = grouped.get(area)
+        if not findings:
+            continue
+        findings = sorted(findings, key=lambda f: -f.severity.rank)
+        counts = {sev: sum(1 for f in findings if f.severity is sev) for sev in Severity}
+        summary = ", ".join(f"{n} {sev.value}" for sev, n in counts.items() if n)
+        open_attr = " open" if any(f.severity is Severity.ERROR for f in findings) else ""
+        lines += [f"<details{open_attr}><summary><b>{area.value}</b> — {summary}</summary>", "",
+                  "| | Rule | Where | Message |", "|---|---|---|---|"]
+        for finding in findings:
+            if max_findings is not None and shown >= max_findings:
+                break
+            shown += 1
+            rule = get_rule(finding.rule)
+            rule_cell = f"[{finding.rule}]({rule.help_uri})" if rule else finding.rule
+            where = markdown_code(f"{finding.file}:{finding.line}" if finding.line else finding.file) if finding.file else ""
+            lines.append(f"| {ICON[finding.severity]} | {rule_cell} | {where} | {markdown_text(finding.message, 600)} |")
+        lines += ["", "</details>", ""]
+    if max_findings is not None and shown < len(report.findings):
+        lines.append(f"_{len(report.findings) - shown} more finding(s) are in the full report._")
+        lines.append("")
+    if report.parity:
+        lines += _parity(report.parity)
+    if report.notes:
+        lines += ["<details><summary>Notes</summary>", ""] + [f"- {markdown_text(n, 500)}" for n in report.notes] + ["", "</details>", ""]
+    if report.artefacts:
+        lines += ["<details><summary>Artefacts (sha256)</summary>", "", "| File | Bytes | sha256 |", "|---|---:|---|"]
+        lines += [f"| {markdown_code(a.path)} | {a.bytes:,} | `{a.sha256}` |" for a in report.artefacts[:200]]
+        if len(report.artefacts) > 200:
+            lines.append(f"| … {len(report.artefacts) - 200} more | | |")
+        lines += ["", "</details>", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _checks_table(report: Report) -> list[str]:
+    lines = ["| Area | Check | Status | |", "|---|---|---|---|"]
+    for record in report.checks:
+        reason = markdown_text(record.reason, 200) if record.reason else ""
+        lines.append(f"| {record.area.value} | {record.name} | {STATUS_ICON[record.status]} {record.status.value} | {reason} |")
+    return lines + [""]
+
+
+def _parity(parity: dict) -> list[str]:
+    verdict = "✅ outputs agree" if parity.get("passed") else "❌ outputs differ"
+    lines = [f"**Parity** (native vs ONNX, rtol={parity.get('rtol')}, atol={parity.get('atol')}): {verdict}; "
+             f"max abs diff {parity.get('max_abs_diff')}, max rel diff {parity.get('max_rel_diff')}", ""]
+    return lines
