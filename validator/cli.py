@@ -7,6 +7,7 @@ failure of model-check itself. A bad package is never exit 2.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -43,10 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", default=".", help="the package folder (default: .)")
     add_check_options(check)
 
+    check.set_defaults(handler=cmd_check)
+
     rules = sub.add_parser("rules", help="list every rule")
     rules.add_argument("--format", choices=("table", "json", "markdown"), default="table")
-    for register in _EXTRA_COMMANDS:
-        register(sub)
+    rules.set_defaults(handler=cmd_rules)
+    for module in EXTRA_COMMANDS:
+        importlib.import_module(module).register(sub)
     return parser
 
 
@@ -159,15 +163,15 @@ def rules_markdown() -> str:
     return "\n".join(lines)
 
 
-_EXTRA_COMMANDS: list = []  # later subcommands register here: fn(subparsers)
-_HANDLERS = {"check": cmd_check, "rules": cmd_rules}
+# Modules adding subcommands: each has register(subparsers), which sets `handler` on its parser.
+EXTRA_COMMANDS: list[str] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return _HANDLERS[args.command](args)
+        return args.handler(args)
     except UsageError as exc:
         print(f"model-check: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -200,6 +200,20 @@ class ModelPackage:
         return read_card(self.card) if self.card is not None else None
 
     @cached_property
+    def safetensors(self) -> dict[str, Any]:
+        """Header of every *.safetensors file: rel -> validator.safetensors_format.SafetensorsHeader."""
+        from .safetensors_format import read_header
+
+        return {rel: read_header(self.path(rel), rel) for rel in self.with_suffix(".safetensors")}
+
+    @cached_property
+    def onnx(self) -> dict[str, Any]:
+        """Summary of every *.onnx graph: rel -> validator.onnx_inspect.OnnxSummary (parsed in a child process)."""
+        from .onnx_inspect import inspect_onnx
+
+        return {rel: inspect_onnx(self, rel) for rel in self.with_suffix(".onnx")}
+
+    @cached_property
     def runtime_files(self) -> list[str]:
         return [f for f in (self.find(n) for n in RUNTIME_FILES) if f is not None]
 

@@ -1,0 +1,20 @@
+"""Area safetensors: placeholder until issue 3 (safetensors) lands."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..model import Area, Finding
+from .base import Check, Context
+
+
+class SafetensorsCheck(Check):
+    name = "safetensors files"
+    area = Area.SAFETENSORS
+    dynamic = False
+
+    def skip_reason(self, ctx: Context) -> str | None:
+        return "not implemented yet"
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        return []

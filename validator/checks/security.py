@@ -1,0 +1,20 @@
+"""Area security: placeholder until issue 3 (security) lands."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..model import Area, Finding
+from .base import Check, Context
+
+
+class SecurityCheck(Check):
+    name = "security scan"
+    area = Area.SECURITY
+    dynamic = False
+
+    def skip_reason(self, ctx: Context) -> str | None:
+        return "not implemented yet"
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        return []
