@@ -1,0 +1,1 @@
+"""Environments that rebuild a package's runtime and run its code sandboxed."""
