@@ -29,6 +29,7 @@ class ListBlock:
     ordered: bool
     items: tuple[tuple[str, int], ...]  # (text, line)
     line: int
+    lead_in: str = ""  # the paragraph right before the list ("Channels, in order:")
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ def parse_markdown(source: str, path: str) -> ParsedMarkdown:
     stack = [preamble]
     all_fields = list(front_fields)
     title: tuple[str, int] | None = None
+    lead_in = ""
     i = 0
 
     def current() -> Section:
@@ -169,19 +171,25 @@ def parse_markdown(source: str, path: str) -> ParsedMarkdown:
             stack[-1].children.append(section)
             stack.append(section)
             sections.append(section)
+            lead_in = ""
             i += 3
             continue
         if tok.type in ("bullet_list_open", "ordered_list_open"):
-            i = _read_list(tokens, i, current(), all_fields)
+            i = _read_list(tokens, i, current(), all_fields, lead_in)
+            lead_in = ""
             continue
         if tok.type == "table_open":
             i = _read_table(tokens, i, current(), all_fields)
+            lead_in = ""
             continue
+        if tok.type != "paragraph_close":
+            lead_in = "" if tok.type != "inline" else lead_in
         if tok.type in ("fence", "code_block"):
             current().code.append(CodeBlock(tok.info.strip(), tok.content, line))
         elif tok.type == "paragraph_open" and tokens[i + 1].type == "inline":
             content = tokens[i + 1].content
             current().paragraphs.append((plain(content), line))
+            lead_in = plain(content)
             found = _fields_from_lines(content, line)
             current().fields.extend(found)
             all_fields.extend(found)
@@ -194,7 +202,7 @@ def parse_markdown(source: str, path: str) -> ParsedMarkdown:
     return ParsedMarkdown(path, lines, title, sections, all_fields, front)
 
 
-def _read_list(tokens: list[Token], i: int, section: Section, all_fields: list[Field]) -> int:
+def _read_list(tokens: list[Token], i: int, section: Section, all_fields: list[Field], lead_in: str = "") -> int:
     """Read one (possibly nested) list; nested items are flattened into the outer list."""
     open_tok = tokens[i]
     ordered = open_tok.type == "ordered_list_open"
@@ -218,7 +226,7 @@ def _read_list(tokens: list[Token], i: int, section: Section, all_fields: list[F
         elif tok.type in ("fence", "code_block") and tok.map:
             section.code.append(CodeBlock(tok.info.strip(), tok.content, tok.map[0] + 1))
         i += 1
-    section.lists.append(ListBlock(ordered, tuple(items), (open_tok.map[0] + 1) if open_tok.map else 0))
+    section.lists.append(ListBlock(ordered, tuple(items), (open_tok.map[0] + 1) if open_tok.map else 0, lead_in))
     return i + 1
 
 

@@ -339,7 +339,13 @@ def _extract_values(card: ParsedMarkdown, facts: CardFacts) -> None:
             break
 
 
+_LEAD_IN = {"channels": r"\b(channels?|bands?)\b", "classes": r"\b(class(es)?|labels?|categor(y|ies))\b"}
+_COLUMN = {"channels": ("channel", "band"), "classes": ("class", "label", "category")}
+
+
 def _names_for(card: ParsedMarkdown, key: str) -> tuple[list[str], int] | None:
+    """An ordered list of names: a field, a section named for it, a list introduced by a
+    sentence naming it ("Channels, in order:"), or a table column named for it."""
     item = ITEMS_BY_KEY[key]
     for entry in _matching_fields(card, item.fields):
         names = split_names(entry.value)
@@ -349,6 +355,21 @@ def _names_for(card: ParsedMarkdown, key: str) -> tuple[list[str], int] | None:
         values = _list_values(section)
         if values and values[0]:
             return values
+    lead = re.compile(_LEAD_IN[key], I)
+    for section in card.sections:
+        for block in section.lists:
+            if block.lead_in and lead.search(block.lead_in) and len(block.items) > 1:
+                names = [n for n in (_strip_item(t) for t, _ in block.items) if n]
+                if names:
+                    return names, block.line
+    for section in card.sections:
+        for table in section.tables:
+            lowered = [h.lower() for h in table.header]
+            column = next((i for i, h in enumerate(lowered) if any(w in h for w in _COLUMN[key]) and "index" not in h), None)
+            if column is not None and table.rows:
+                names = [n for n in (_strip_item(c) for c, _ in table.column(column)) if n]
+                if names:
+                    return names, table.line
     return None
 
 

@@ -102,8 +102,8 @@ def _read_requirements(pkg: ModelPackage, rel: str, spec: RuntimeSpec, seen: set
     if read.text is None:
         spec.problems.append(SpecProblem("invalid", read.problem or f"{rel} cannot be read", rel))
         return
-    try:
-        parsed = RequirementsFile.from_string(read.text)
+    try:  # from_file on the checked path (from_string of 32.0.1 lacks an import); includes are not followed here
+        parsed = RequirementsFile.from_file(str(pkg.path(rel)), include_nested=False)
     except Exception as exc:  # the parser is pip's code: any failure is the file's problem
         spec.problems.append(SpecProblem("invalid", f"{rel} cannot be parsed: {exc}", rel))
         return
