@@ -46,7 +46,7 @@ CARD_ITEMS: tuple[CardItem, ...] = (
     CardItem("authors", "MC203", "authors", Severity.ERROR, r"^(authors?|credits|contributors|team|creators?)\b",
              r"^(authors?|creators?|developers?|developed by|created by|maintained by|contributors)$"),
     CardItem("project", "MC204", "project", Severity.ERROR, r"^project\b|^funding", r"^(project|project name|earthcode project|funding|programme|program)$"),
-    CardItem("contact", "MC205", "contact information", Severity.ERROR, r"^contact|^support|^maintainers?",
+    CardItem("contact", "MC205", "contact information", Severity.ERROR, r"^contact|^support|^maintainers?|point of contact",
              r"^(contact|contacts|contact information|e-?mail|maintainers?|point of contact|support)$",
              r"[\w.+-]+@[\w-]+\.[\w.-]+"),
     CardItem("predicts", "MC206", "what the model predicts", Severity.ERROR,
@@ -178,6 +178,8 @@ def _text_line(card: ParsedMarkdown, pattern: str) -> Evidence | None:
         if line.lstrip().startswith(("```", "~~~")):
             in_fence = not in_fence
             continue
+        if line.lstrip().startswith("#") and not in_fence:
+            continue  # a heading is evidence only with content under it (see _find_item)
         if not in_fence and (m := rx.search(line)):
             return Evidence(number, m.group(0), "text")
     return None
@@ -239,6 +241,7 @@ def read_card(card: ParsedMarkdown) -> CardFacts:
             found[item.key] = evidence
     facts = CardFacts(found, placeholders)
     _extract_values(card, facts)
+    facts.placeholders.extend(_placeholders_anywhere(card))
     # Items that need a value are present only when one was extracted.
     for key, attr in (("input_shape", "input_shape"), ("classes", "classes"), ("channels", "channels")):
         value = getattr(facts, attr)
@@ -261,13 +264,45 @@ def _find_item(card: ParsedMarkdown, item: CardItem, placeholders: list[Placehol
         return Evidence(entry.line, entry.value, "field")
     for section in _matching_sections(card, item.headings):
         body = section.text()
-        if is_placeholder(body) or _PLACEHOLDER_ANYWHERE.search(section.own_text()):
-            placeholders.append(Placeholder(item.key, section.line, body[:80] or "(empty section)"))
+        real = [line for line in body.splitlines() if line.strip() and not is_placeholder(line)]
+        if not real:  # nothing but placeholders (or nothing at all) under the heading
+            line, text = _first_content_line(card, section)
+            placeholders.append(Placeholder(item.key, line, text))
             continue
         return Evidence(section.line, body[:200], "heading")
     if item.content and item.key not in _NEEDS_VALUE:
         return _text_line(card, item.content)
     return None
+
+
+def _own_lines(card: ParsedMarkdown, section: Section) -> range:
+    """Line numbers of a section's own body: after its heading, before its first subsection."""
+    end = section.children[0].line - 1 if section.children else section.end_line
+    return range(section.line + 1, end + 1)
+
+
+def _first_content_line(card: ParsedMarkdown, section: Section) -> tuple[int, str]:
+    """The first non-blank line of a section's own body, or its heading line when it is empty."""
+    for number in _own_lines(card, section):
+        if number <= len(card.lines) and card.lines[number - 1].strip():
+            return number, card.lines[number - 1].strip()
+    return section.line, "(empty section)"
+
+
+def _placeholders_anywhere(card: ParsedMarkdown) -> list[Placeholder]:
+    """Placeholder markers on any line outside code blocks, and sections with nothing in them."""
+    found = []
+    in_fence = False
+    for number, line in enumerate(card.lines, start=1):
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+        elif not in_fence and _PLACEHOLDER_ANYWHERE.search(line):
+            found.append(Placeholder("", number, line.strip()))
+    for section in card.sections:
+        if section.level and not section.children and not any(
+                card.lines[n - 1].strip() for n in _own_lines(card, section) if n <= len(card.lines)):
+            found.append(Placeholder("", section.line, f"{section.title} (empty section)"))
+    return found
 
 
 def _first_field(card: ParsedMarkdown, item_key: str) -> Field | None:
@@ -374,6 +409,8 @@ def _names_for(card: ParsedMarkdown, key: str) -> tuple[list[str], int] | None:
 
 
 _COMMAND_START = re.compile(r"^\s*(\$\s*)?(python3?|uv run|jupyter|papermill|docker run|bash|sh|\./|[\w.-]+\.py\b)")
+# Set-up lines of a usage block (make the venv, install): not the inference command itself.
+_SETUP_COMMAND = re.compile(r"^\s*(\$\s*)?(pip3?\s|python3?\s+-m\s+(venv|virtualenv|pip|ensurepip)\b)")
 
 
 def _inference_command(card: ParsedMarkdown) -> Evidence | None:
@@ -383,7 +420,7 @@ def _inference_command(card: ParsedMarkdown) -> Evidence | None:
         for block in section.code:
             if block.info.lower() in ("", "bash", "sh", "shell", "console", "text", "zsh", "powershell", "cmd"):
                 for offset, raw in enumerate(block.content.splitlines(), start=1):
-                    if _COMMAND_START.match(raw) and not raw.strip().startswith(("pip ", "$ pip")):
+                    if _COMMAND_START.match(raw) and not _SETUP_COMMAND.match(raw):
                         command = re.sub(r"^\s*\$\s*", "", raw).strip()
                         return Evidence(block.line + offset, command, "code")
     entry = _first_field(card, "inference_command")

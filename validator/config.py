@@ -6,6 +6,7 @@ never an exception.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -91,7 +92,8 @@ def read_package_config(root: Path, explicit: Path | None = None) -> LoadedConfi
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            return LoadedConfig({}, rel, [ConfigProblem(f"cannot read {rel}: {exc}", rel)])
+            where = re.search(r"at line (\d+)", str(exc))
+            return LoadedConfig({}, rel, [ConfigProblem(f"cannot read {rel}: {exc}", rel, int(where.group(1)) if where else None)])
         if nested:
             table = data.get("tool", {}).get("model-check")
             if table is None:
@@ -142,13 +144,18 @@ def _validate(table: dict[str, Any], source: str) -> LoadedConfig:
                 bad("disable must be a list of rule ids or names")
             else:
                 values["disable"] = frozenset(value)
+                for rule in value:
+                    if not _is_rule(rule):
+                        bad(f"disable: {rule!r} is not a rule id or name (see `model-check rules`)")
         elif key == "severity":
             if not isinstance(value, dict):
                 bad("severity must be a table of rule = 'error' | 'warning' | 'info'")
                 continue
             sev: dict[str, Severity] = {}
             for rule, level in value.items():
-                if level not in ("error", "warning", "info"):
+                if not _is_rule(str(rule)):
+                    bad(f"severity: {rule!r} is not a rule id or name (see `model-check rules`)")
+                elif level not in ("error", "warning", "info"):
                     bad(f"severity of {rule} must be error, warning or info, not {level!r}")
                 else:
                     sev[str(rule)] = Severity(level)
@@ -174,6 +181,12 @@ def _validate(table: dict[str, Any], source: str) -> LoadedConfig:
             else:
                 values[key.replace("-", "_")] = value.strip()
     return LoadedConfig(values, source, problems)
+
+
+def _is_rule(key: str) -> bool:
+    from .rules import all_rules
+
+    return any(key in (rule.id, rule.name) for rule in all_rules())
 
 
 def merge(file_values: dict[str, Any], flag_values: dict[str, Any]) -> Options:

@@ -30,6 +30,7 @@ def markdown_code(text: str, limit: int = 200) -> str:
 
 
 def log_line(text: str) -> str:
-    """Text for a log the runner parses: no line may start a workflow command."""
-    text = _CONTROL.sub("", text)
+    """Text for a log the runner parses: no line may start a workflow command (`::cmd::`, read
+    after leading whitespace) nor hold an old-style `##[cmd]` one (read anywhere in a line)."""
+    text = _CONTROL.sub("", text).replace("##[", "#\u200b#[")
     return "\n".join(("\u200b" + line) if line.lstrip().startswith("::") else line for line in text.split("\n"))

@@ -101,7 +101,10 @@ class ModelPackage:
 
     def _symlink(self, path: Path, rel: str) -> SpecialEntry:
         target = os.readlink(path)
-        resolved = path.resolve()
+        try:
+            resolved = path.resolve()
+        except RuntimeError:  # a symlink loop (Python < 3.13 raises RuntimeError, later OSError)
+            return SpecialEntry(rel, "unreadable", f"{rel} is a symlink loop ({target})")
         escapes = not (resolved == self.root or self.root in resolved.parents)
         return SpecialEntry(rel, "symlink", target, escapes)
 

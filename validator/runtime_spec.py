@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 import yaml
@@ -22,6 +22,12 @@ from .package import ModelPackage
 
 _COMMIT = re.compile(r"@[0-9a-f]{40}\b")
 _HASH_FRAGMENT = re.compile(r"#(sha256|sha384|sha512|md5)=[0-9a-f]+", re.I)
+# pip options that say where packages come from, by the parser's key or the flag as written; the
+# other global options (--require-hashes, --pre, --only-binary…) are not reported.
+_INDEX_OPTIONS = {"index_url": "index-url", "extra_index_urls": "extra-index-url", "find_links": "find-links",
+                  "trusted_hosts": "trusted-host", "-i": "index-url", "--index-url": "index-url",
+                  "--extra-index-url": "extra-index-url", "-f": "find-links", "--find-links": "find-links",
+                  "--trusted-host": "trusted-host"}
 _CONDA_PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(?:::)?\s*(==?|\s)\s*([^\s=*<>!,|]+)(?:[= ]\S+)?$")
 
 
@@ -54,6 +60,7 @@ class RuntimeSpec:
     index_options: list[tuple[str, str, str, int]] = field(default_factory=list)  # (option, value, file, line)
     base_images: list[tuple[str, str, int]] = field(default_factory=list)
     files_read: list[str] = field(default_factory=list)
+    constraints: dict[str, Pin] = field(default_factory=dict)  # exact pins of -c files, by name
 
     def pinned_names(self) -> set[str]:
         return {p.name for p in self.pins if p.source in ("pip", "docker-pip", "conda")}
@@ -83,6 +90,9 @@ def read_runtime(pkg: ModelPackage) -> RuntimeSpec:
     docker = pkg.find("Dockerfile")
     if docker is not None:
         _read_dockerfile(pkg, docker, spec)
+    # A requirement without an exact version is pinned all the same when a -c file pins it exactly.
+    spec.pins = [replace(p, pinned=True, reason="") if not p.pinned and p.source == "pip" and p.name in spec.constraints
+                 else p for p in spec.pins]
     for name in (".python-version", "runtime.txt"):
         rel = pkg.find(name)
         text = pkg.read_text(rel).text if rel else None
@@ -116,9 +126,9 @@ def _read_requirements(pkg: ModelPackage, rel: str, spec: RuntimeSpec, seen: set
             if key in ("requirements", "constraints"):
                 for target in values:
                     _follow_include(pkg, rel, str(target), key, option.line_number, spec, seen)
-            else:
+            elif key in _INDEX_OPTIONS:
                 for v in values:
-                    spec.index_options.append((key.replace("_", "-"), str(v), rel, option.line_number))
+                    spec.index_options.append((_INDEX_OPTIONS[key], str(v), rel, option.line_number))
     for requirement in parsed.requirements:
         line = requirement.line_number
         if requirement.is_editable:
@@ -153,6 +163,13 @@ def _follow_include(pkg: ModelPackage, rel: str, target: str, key: str, line: in
         return
     if key == "requirements":
         _read_requirements(pkg, inner, spec, seen)
+    else:  # a constraints file: its exact pins pin the requirements that name the same package
+        constraints = RuntimeSpec()
+        _read_requirements(pkg, inner, constraints, seen)
+        spec.problems += constraints.problems
+        spec.index_options += constraints.index_options
+        spec.files_read += constraints.files_read
+        spec.constraints.update({p.name: p for p in constraints.pins if p.pinned and p.source == "pip"})
 
 
 def _read_environment(pkg: ModelPackage, rel: str, spec: RuntimeSpec) -> None:
@@ -204,7 +221,11 @@ def _conda_pin(text: str, rel: str, line: int, spec: RuntimeSpec) -> None:
 
 def _pip_line(text: str, rel: str, line: int, spec: RuntimeSpec, source: str) -> None:
     if text.startswith("-"):
-        spec.index_options.append((text.split()[0], " ".join(text.split()[1:]), rel, line))
+        flag, _, value = text.partition(" ")
+        if "=" in flag:
+            flag, value = flag.split("=", 1)
+        if flag in _INDEX_OPTIONS:
+            spec.index_options.append((_INDEX_OPTIONS[flag], value.strip(), rel, line))
         return
     try:
         req = Requirement(text)
@@ -237,12 +258,17 @@ def _read_dockerfile(pkg: ModelPackage, rel: str, spec: RuntimeSpec) -> None:
         spec.problems.append(SpecProblem("invalid", f"{rel} cannot be parsed: {exc}", rel))
         return
     stages: set[str] = set()
+    arg_defaults: dict[str, str] = {}  # ARG NAME=default, for references the parser leaves unexpanded
     from_index = 0
     for instruction in structure:
         line = instruction["startline"] + 1
-        if instruction["instruction"] == "FROM":
+        if instruction["instruction"] == "ARG" and "=" in instruction["value"]:
+            key, _, value = instruction["value"].partition("=")
+            arg_defaults[key.strip()] = _expand_args(value.strip().strip("\"'"), arg_defaults)
+        elif instruction["instruction"] == "FROM":
             words = instruction["value"].split()
             image = parents[from_index] if from_index < len(parents) else (words[0] if words else "")
+            image = _expand_args(image, arg_defaults)
             from_index += 1
             if len(words) >= 3 and words[-2].upper() == "AS":
                 stages.add(words[-1].lower())
@@ -254,6 +280,10 @@ def _read_dockerfile(pkg: ModelPackage, rel: str, spec: RuntimeSpec) -> None:
                 spec.python = (m.group(1), rel, line)
         elif instruction["instruction"] == "RUN":
             _docker_run(instruction["value"], rel, line, spec)
+
+
+def _expand_args(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: values.get(m.group(1) or m.group(2), m.group(0)), text)
 
 
 def _docker_run(command: str, rel: str, line: int, spec: RuntimeSpec) -> None:

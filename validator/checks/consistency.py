@@ -1,20 +1,201 @@
-"""Area consistency: placeholder until issue 3 (consistency) lands."""
+"""Area consistency: the card, metadata, labels, config, ONNX graph and CITATION.cff agree.
+
+License agreement is checked by the license area (one place for that rule).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
-from ..model import Area, Finding
+from ..facts import (CHANNEL_COUNT, CHANNELS, CLASS_COUNT, CLASSES, INPUT_SHAPE, MODEL_ID, VERSION, DeclaredFacts, Fact,
+                     gather)
+from ..model import Area, Finding, Severity
+from ..rules import Rule, define
 from .base import Check, Context
+
+MATCH = "The guideline: check that README input channels, preprocessing, output names, and class order match the actual model."
+CLASSES_DIFFER = define(
+    "MC601", "classes-mismatch", Area.CONSISTENCY, Severity.ERROR, "Class names or their order differ between sources",
+    MATCH + " For classification models, also test that label ordering is consistent between the README, metadata, and inference code.",
+    "Make every list of class names (README, safetensors class_names, labels.json, config.json) the same, in the model's output order.",
+)
+CLASS_COUNT_DIFFERS = define(
+    "MC602", "class-count-mismatch", Area.CONSISTENCY, Severity.ERROR, "The number of classes does not match the model's output",
+    MATCH, "List exactly one class name per output of the model, in order.",
+)
+CHANNELS_DIFFER = define(
+    "MC603", "channels-mismatch", Area.CONSISTENCY, Severity.ERROR, "Channel names or their order differ between sources",
+    MATCH, "Make the channel list of the README, the safetensors channel_names and config.json identical, in input order.",
+)
+CHANNEL_COUNT_DIFFERS = define(
+    "MC604", "channel-count-mismatch", Area.CONSISTENCY, Severity.ERROR, "The number of channels does not match the model's input",
+    MATCH, "Name exactly one channel per input channel of the model, in order.",
+)
+SHAPE_DIFFERS = define(
+    "MC605", "input-shape-mismatch", Area.CONSISTENCY, Severity.ERROR, "The declared input shape differs between sources",
+    "The guideline: the card states the expected input shape; the ONNX model is exported from the same model version described in the README.",
+    "State the shape the model really takes (e.g. N,4,128,128) in the card, the metadata and the ONNX export.",
+)
+VERSION_DIFFERS = define(
+    "MC606", "version-mismatch", Area.CONSISTENCY, Severity.ERROR, "The model version differs between sources",
+    "The guideline: the ONNX model should be exported from the same model version described in the README.",
+    "Use one version everywhere: README, safetensors metadata, CITATION.cff and config.json.",
+)
+SPELLING = define(
+    "MC607", "spelling-difference", Area.CONSISTENCY, Severity.INFO, "Harmless spelling difference between sources",
+    "Identical spellings make the package easier to use by machines.",
+    "Use one spelling everywhere (e.g. BT15_minus_BT14 rather than 'BT15 - BT14').",
+)
+MODEL_ID_UNMENTIONED = define(
+    "MC608", "model-id-unmentioned", Area.CONSISTENCY, Severity.WARNING, "The card never mentions the model id of the metadata",
+    "The guideline: the model card and metadata describe the same model (model identifier and version).",
+    "Mention the model_id of the safetensors metadata in the README (e.g. a `Model ID:` line).",
+)
+LABELS_UNREADABLE = define(
+    "MC609", "labels-invalid", Area.CONSISTENCY, Severity.ERROR, "labels.json cannot be read as a list of class names",
+    "labels.json is Optional in the guideline's layout: class labels or output names.",
+    "Write labels.json as a JSON list of names in output order (or {\"0\": \"name\", …}).",
+)
+CONFIG_UNREADABLE = define(
+    "MC610", "config-json-invalid", Area.CONSISTENCY, Severity.ERROR, "config.json is not valid JSON",
+    "config.json is Optional: machine-readable model configuration that code actually reads.",
+    "Fix config.json so it parses as strict JSON (no NaN, no duplicate keys).",
+)
+
+
+def normalise(name: str) -> str:
+    """'BT15 - BT14', 'bt15_minus_bt14' and 'BT15−BT14' all become 'bt15minusbt14'."""
+    text = name.lower().replace("−", "-")
+    text = re.sub(r"(?<=\w)\s*-\s*(?=\w)", " minus ", text) if re.search(r"\s-\s|\w−\w", name) else text
+    text = text.replace("+", " plus ")
+    return re.sub(r"[^a-z0-9]", "", text)
+
+
+def _version(value: str) -> str:
+    return value.strip().lower().lstrip("v")
+
+
+def _dims(shape: list[str]) -> list[str]:
+    return [d for d in shape]
 
 
 class ConsistencyCheck(Check):
     name = "declared facts agree"
     area = Area.CONSISTENCY
-    dynamic = False
-
-    def skip_reason(self, ctx: Context) -> str | None:
-        return "not implemented yet"
 
     def run(self, ctx: Context) -> Iterable[Finding]:
-        return []
+        pkg = ctx.pkg
+        yield from self._unreadable(ctx)
+        table = gather(pkg)
+        ctx.results["declared"] = table
+        yield from self._names(table, CLASSES, CLASSES_DIFFER, "class")
+        yield from self._names(table, CHANNELS, CHANNELS_DIFFER, "channel")
+        yield from self._counts(table, CLASSES, CLASS_COUNT, CLASS_COUNT_DIFFERS, "class", "outputs")
+        yield from self._counts(table, CHANNELS, CHANNEL_COUNT, CHANNEL_COUNT_DIFFERS, "channel", "input channels")
+        yield from self._channel_dim(table)
+        yield from self._shapes(table)
+        yield from self._versions(table)
+        yield from self._model_id(ctx, table)
+
+    def _unreadable(self, ctx: Context) -> Iterable[Finding]:
+        for name, rule in (("labels.json", LABELS_UNREADABLE), ("config.json", CONFIG_UNREADABLE)):
+            rel = ctx.pkg.find(name)
+            if rel is None:
+                continue
+            value, problem = ctx.pkg.read_json(rel)
+            if problem is not None:
+                yield rule.finding(problem, file=rel)
+            elif name == "labels.json":
+                from ..facts import _names_from_json
+
+                if _names_from_json(value) is None:
+                    yield rule.finding("labels.json is neither a list of names nor an index-to-name mapping", file=rel)
+
+    def _names(self, table: DeclaredFacts, key: str, rule: Rule, noun: str) -> Iterable[Finding]:
+        facts = table.of(key)
+        if len(facts) < 2:
+            return
+        reference = facts[0]
+        for other in facts[1:]:
+            a, b = list(reference.value), list(other.value)
+            if a == b:
+                continue
+            na, nb = [normalise(x) for x in a], [normalise(x) for x in b]
+            if na == nb:
+                pairs = [f"{x!r} vs {y!r}" for x, y in zip(a, b) if x != y]
+                yield SPELLING.finding(f"{noun} names are spelled differently in {reference.where} and {other.where}: "
+                                       f"{', '.join(pairs[:4])}", file=other.file, line=other.line)
+            elif sorted(na) == sorted(nb):
+                yield rule.finding(f"{noun} order differs: {reference.where} has {a}, {other.where} has {b}",
+                                   file=other.file, line=other.line)
+            elif len(a) != len(b):
+                yield rule.finding(f"{reference.where} lists {len(a)} {noun}es{'' if noun == 'class' else ''} "
+                                   f"and {other.where} lists {len(b)}: {a} vs {b}".replace("channeles", "channels"),
+                                   file=other.file, line=other.line)
+            else:
+                diff = [f"#{i}: {x!r} vs {y!r}" for i, (x, y, nx, ny) in enumerate(zip(a, b, na, nb)) if nx != ny]
+                yield rule.finding(f"{noun} names differ between {reference.where} and {other.where}: {', '.join(diff[:5])}",
+                                   file=other.file, line=other.line)
+
+    def _counts(self, table: DeclaredFacts, names_key: str, count_key: str, rule: Rule, noun: str, what: str) -> Iterable[Finding]:
+        names = table.of(names_key)
+        counts = table.of(count_key)
+        if not counts:
+            return
+        reference_counts = [(len(f.value), f) for f in names] or [(counts[0].value, counts[0])]
+        expected, ref = reference_counts[0]
+        for fact in counts:
+            if fact is ref or fact.value == expected:
+                continue
+            severity = Severity.WARNING if fact.strength == "inferred" else None
+            yield rule.finding(f"{ref.where} gives {expected} {noun}(es) but {fact.source} in {fact.where} has {fact.value} {what}"
+                               .replace("channel(es)", "channel(s)"), file=fact.file, line=fact.line, severity=severity)
+
+    def _channel_dim(self, table: DeclaredFacts) -> Iterable[Finding]:
+        """The channel list against the C dimension of the declared/ONNX input shapes (N,C,H,W)."""
+        channels = table.of(CHANNELS)
+        if not channels:
+            return
+        expected, ref = len(channels[0].value), channels[0]
+        for shape in table.of(INPUT_SHAPE):
+            dims = shape.value
+            if len(dims) == 4 and dims[1].isdigit() and int(dims[1]) != expected:
+                # NHWC graphs put channels last
+                if dims[3].isdigit() and int(dims[3]) == expected:
+                    continue
+                yield CHANNEL_COUNT_DIFFERS.finding(
+                    f"{ref.where} names {expected} channels but the input shape {','.join(dims)} in {shape.where} has {dims[1]}",
+                    file=shape.file, line=shape.line)
+
+    def _shapes(self, table: DeclaredFacts) -> Iterable[Finding]:
+        shapes = table.of(INPUT_SHAPE)
+        if len(shapes) < 2:
+            return
+        reference = shapes[0]
+        for other in shapes[1:]:
+            a, b = reference.value, other.value
+            if len(a) != len(b) or any(x != y and x != "N" and y != "N" for x, y in zip(a, b)):
+                yield SHAPE_DIFFERS.finding(f"{reference.where} declares {','.join(a)} but {other.where} has {','.join(b)}",
+                                            file=other.file, line=other.line)
+
+    def _versions(self, table: DeclaredFacts) -> Iterable[Finding]:
+        versions = table.of(VERSION)
+        if len(versions) < 2:
+            return
+        reference = versions[0]
+        for other in versions[1:]:
+            if _version(str(other.value)) != _version(str(reference.value)):
+                yield VERSION_DIFFERS.finding(f"{reference.where} says {reference.value} but {other.where} says {other.value}",
+                                              file=other.file, line=other.line)
+
+    def _model_id(self, ctx: Context, table: DeclaredFacts) -> Iterable[Finding]:
+        ids = table.of(MODEL_ID)
+        card = ctx.pkg.card
+        if not ids or card is None:
+            return
+        text = normalise("\n".join(card.lines))
+        for fact in ids:
+            if normalise(str(fact.value)) not in text:
+                yield MODEL_ID_UNMENTIONED.finding(f"model_id {fact.value!r} of {fact.where} appears nowhere in the README",
+                                                   file=fact.file)

@@ -1,11 +1,57 @@
-"""Area runtime: placeholder until issue 4 (environment) lands."""
+"""Area runtime (dynamic part): rebuild the package's runtime in a clean environment.
+
+Picks a builder (validator.environment.select), builds or reuses the cached environment, sets
+`ctx.env` for the checks that run package code, and stores the report's `environment` object:
+kind, Python, cache key, whether it was cached, build time, every installed distribution,
+the torch backend and notes.
+"""
 
 from __future__ import annotations
 
-from typing import Iterable
+import time
+from typing import Any, Iterable
 
-from ..model import Area, Finding
+from ..environment.builder import BuildFailure, BuildInfo
+from ..environment.sandbox import sandbox_support
+from ..environment.select import select_builder
+from ..model import Area, Finding, Severity
+from ..rules import define
+from ..runtime_spec import RuntimeSpec, read_runtime
 from .base import Check, Context
+
+RECREATE = "The guideline: 'the runtime can be recreated from the published environment file or container'."
+BUILD_FAILED = define(
+    "MC350", "environment-build-failed", Area.RUNTIME, Severity.ERROR,
+    "The runtime definition does not install in a clean environment",
+    RECREATE,
+    "Fix the requirement the installer output names (a version that does not exist, conflicting pins, a "
+    "package that does not build), then check that `pip install -r requirements.txt` works in a fresh venv.",
+)
+PYTHON_UNAVAILABLE = define(
+    "MC351", "python-version-unavailable", Area.RUNTIME, Severity.WARNING,
+    "The Python version the package asks for is not available, another one was used",
+    "The guideline: pin the runtime used to export and validate the model; the interpreter is part of it.",
+    "Make the requested Python available where model-check runs (e.g. actions/setup-python, or `uv python "
+    "install`), or state the version you validated with.",
+)
+UNPINNED_INSTALLED = define(
+    "MC352", "environment-unpinned-distributions", Area.RUNTIME, Severity.WARNING,
+    "The rebuilt environment holds distributions the runtime definition does not pin",
+    "The guideline: 'Pin the dependencies used to export and validate the model.' Top-level-only pins let "
+    "transitive packages float (timm pulls torchvision; a torchvision that does not match torch breaks at import).",
+    "Pin every installed distribution: publish `pip freeze` (or `uv pip freeze`) of the environment you "
+    "validated the model in as requirements.txt.",
+)
+SANDBOX_WEAKENED = define(
+    "MC353", "sandbox-weakened", Area.RUNTIME, Severity.WARNING,
+    "The sandbox for package code could not enforce every limit on this machine",
+    "Package code (sdists, inference.py, notebooks) is untrusted: it runs without network and with bounded "
+    "resources, next to a CI token.",
+    "Run model-check where unprivileged user namespaces are allowed and not as root (e.g. a plain GitHub-hosted "
+    "runner job rather than a container job), or use --env docker.",
+)
+
+LISTED = 25  # distributions named in a finding before "and N more"
 
 
 class EnvironmentCheck(Check):
@@ -14,7 +60,78 @@ class EnvironmentCheck(Check):
     dynamic = True
 
     def skip_reason(self, ctx: Context) -> str | None:
-        return "not implemented yet"
+        return None if ctx.pkg.runtime_files else "there is no runtime definition to rebuild (see MC102)"
 
     def run(self, ctx: Context) -> Iterable[Finding]:
-        return []
+        spec: RuntimeSpec = ctx.results.get("runtime_spec") or read_runtime(ctx.pkg)
+        builder = select_builder(ctx.pkg, ctx.options)
+        if isinstance(builder, str):
+            ctx.results[f"skip:{self.name}"] = builder
+            return
+        if builder.kind in ("venv", "conda"):
+            support = sandbox_support()
+            if support.weaknesses():
+                yield SANDBOX_WEAKENED.finding("; ".join(support.weaknesses()) + (f" ({support.problem})" if support.problem else ""))
+        started = time.monotonic()
+        built = builder.build(ctx.pkg, spec, ctx.options)
+        if isinstance(built, BuildFailure):
+            ctx.results["environment"] = {
+                "kind": builder.kind, "python": None, "cache_key": None, "cached": False,
+                "build_s": round(time.monotonic() - started, 3), "installed": {},
+                "torch_backend": ctx.options.torch_backend, "notes": list(built.notes), "error": built.reason,
+            }
+            ctx.notes.extend(f"environment: {note}" for note in built.notes)
+            tail = f"\nInstaller output (last lines):\n{built.output_tail}" if built.output_tail else ""
+            yield BUILD_FAILED.finding(f"{built.reason}{tail}", file=built.file)
+            return
+        info: BuildInfo = built.info
+        ctx.env = built
+        installed = built.installed()
+        ctx.results["environment"] = _environment_record(built.description, info, installed)
+        ctx.notes.append(f"environment: {built.description}, {'reused from the cache' if info.cached else f'built in {info.build_s:.1f} s'}")
+        ctx.notes.extend(f"environment: {note}" for note in info.notes)
+        if info.python_problem:
+            yield _python_finding(info, spec, ctx.options.python)
+        unpinned = {name: version for name, version in installed.items()
+                    if name not in spec.pinned_names() and name != "pip"}
+        if unpinned:
+            yield _unpinned_finding(unpinned, info.runtime_file)
+
+
+def _environment_record(description: str, info: BuildInfo, installed: dict[str, str]) -> dict[str, Any]:
+    support = sandbox_support()
+    record: dict[str, Any] = {
+        "kind": info.kind,
+        "description": description,
+        "runtime_file": info.runtime_file,
+        "python": info.python,
+        "python_requested": info.python_requested,
+        "cache_key": info.cache_key,
+        "cached": info.cached,
+        "build_s": round(info.build_s, 3),
+        "installed": dict(sorted(installed.items())),
+        "torch_backend": info.torch_backend,
+        "notes": list(info.notes),
+    }
+    if info.kind in ("venv", "conda"):
+        record["sandbox"] = {"network_isolated": support.network_cut, "processes_bounded": support.processes_bounded}
+    return record
+
+
+def _python_finding(info: BuildInfo, spec: RuntimeSpec, flag: str | None) -> Finding:
+    where = "--python" if flag else (f"{spec.python[1]}" if spec.python else "the package")
+    message = (f"{where} asks for Python {info.python_requested}, which is not available here "
+               f"({info.python_problem}); the environment was built with Python {info.python} instead")
+    if flag or spec.python is None:
+        return PYTHON_UNAVAILABLE.finding(message)
+    return PYTHON_UNAVAILABLE.finding(message, file=spec.python[1], line=spec.python[2])
+
+
+def _unpinned_finding(unpinned: dict[str, str], runtime_file: str) -> Finding:
+    names = [f"{name}=={version}" for name, version in sorted(unpinned.items())]
+    shown = ", ".join(names[:LISTED]) + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
+    return UNPINNED_INSTALLED.finding(
+        f"the rebuilt environment holds {len(names)} distribution(s) that {runtime_file} does not pin, so they "
+        f"float with every install: {shown}. Add them, pinned, to {runtime_file}.",
+        file=runtime_file,
+    )

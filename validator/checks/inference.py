@@ -1,11 +1,98 @@
-"""Area inference: placeholder until issue 4 (inference) lands."""
+"""Area inference: the inference example and the notebook run from start to finish in the rebuilt
+environment, sandboxed.
+
+The guideline: "the inference example runs from start to finish in a clean environment" and "no
+credentials, private paths, or unpublished data are required to run inference".
+
+The command is the package's own: `inference-command` in model-check.toml, else the exact inference
+command of the model card when it is a plain `python …` command, else `python inference.py`. It is
+split with shlex and never given to a shell. Notebooks at the package root run with nbclient inside
+the same sandbox (validator/probes/notebook_probe.py), with ipykernel from a separate tool layer
+when the runtime lacks it (validator/tool_layer.py). Network access only when the package declares
+`network = true`; the report then says so.
+"""
 
 from __future__ import annotations
 
-from typing import Iterable
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any, Iterable
 
-from ..model import Area, Finding
+from ..environment.base import Completed, Limits
+from ..model import Area, Finding, Severity
+from ..probes import PROBE_DIR, Staging, read_result
+from ..rules import define
+from ..tool_layer import notebook_layer
 from .base import Check, Context
+
+GUIDE_RUNS = "The guideline: the inference example runs from start to finish in a clean environment."
+GUIDE_NOTEBOOK = ("The guideline: example_inference.ipynb is a runnable demonstration for users who need an "
+                  "end-to-end example, and the inference example runs from start to finish in a clean environment.")
+
+INFERENCE_FAILED = define(
+    "MC950", "inference-failed", Area.INFERENCE, Severity.ERROR,
+    "The inference command exits with an error", GUIDE_RUNS,
+    "Run the command in a fresh environment built from the runtime file and fix the error in the output tail.",
+)
+INFERENCE_TIMEOUT = define(
+    "MC951", "inference-timeout", Area.INFERENCE, Severity.ERROR,
+    "The inference command did not finish within the time limit", GUIDE_RUNS,
+    "Make the example finish quickly on the bundled test input (or raise `timeout` in model-check.toml if it "
+    "really needs longer); it must not wait for input or loop forever.",
+)
+INFERENCE_MEMORY = define(
+    "MC952", "inference-out-of-memory", Area.INFERENCE, Severity.ERROR,
+    "The inference command ran out of memory", GUIDE_RUNS,
+    "Run the example on a small batch, or raise `memory-mb` in model-check.toml if it really needs more.",
+)
+NEEDS_NETWORK = define(
+    "MC953", "inference-needs-network", Area.INFERENCE, Severity.ERROR,
+    "The inference example seems to fail for lack of network access",
+    "The guideline: no credentials, private paths, or unpublished data are required to run inference. "
+    "model-check runs package code without network unless the package declares it needs it.",
+    "Bundle the inputs the example needs (e.g. test_data/), or declare `network = true` in model-check.toml "
+    "if it must download public data.",
+)
+NOTEBOOK_FAILED = define(
+    "MC960", "notebook-failed", Area.INFERENCE, Severity.ERROR,
+    "A notebook cell raises an error", GUIDE_NOTEBOOK,
+    "Run the notebook top to bottom in a fresh kernel (Kernel > Restart & Run All) in the published "
+    "environment and fix the failing cell.",
+)
+NOTEBOOK_TIMEOUT = define(
+    "MC961", "notebook-timeout", Area.INFERENCE, Severity.ERROR,
+    "A notebook cell did not finish within the per-cell time limit", GUIDE_NOTEBOOK,
+    "Make every cell finish quickly on the bundled data (or raise `notebook-timeout` in model-check.toml).",
+)
+NOTEBOOK_UNRUNNABLE = define(
+    "MC962", "notebook-not-runnable", Area.INFERENCE, Severity.ERROR,
+    "model-check could not run the notebook", GUIDE_NOTEBOOK,
+    "Save the notebook as valid nbformat 4 JSON with a Python kernel; the message says what went wrong.",
+)
+INFERENCE_RAN = define(
+    "MC970", "inference-ran", Area.INFERENCE, Severity.INFO,
+    "The inference example ran from start to finish", GUIDE_RUNS,
+    "Nothing to change.",
+)
+
+PYTHON = ("python", "python3")
+SHELL_SYNTAX = re.compile(r"[|&;<>`$(){}]|\*|\?")
+NOT_INFERENCE_MODULES = ("venv", "pip", "ensurepip", "virtualenv", "uv")
+NETWORK_SIGNS = re.compile(
+    r"ConnectionError|ConnectionRefusedError|NewConnectionError|MaxRetryError|gaierror|urlopen error|"
+    r"Name or service not known|Temporary failure in name resolution|Network is unreachable|No route to host|"
+    r"getaddrinfo failed|Could not resolve host|Failed to establish a new connection|nodename nor servname|"
+    r"RemoteDisconnected|Connection reset by peer|HTTPSConnectionPool|HTTPConnectionPool",
+)
+TAIL_LINES = 20
+TAIL_CHARS = 3000
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: list[str]
+    source: str  # where it came from, for the report
 
 
 class InferenceCheck(Check):
@@ -14,7 +101,197 @@ class InferenceCheck(Check):
     dynamic = True
 
     def skip_reason(self, ctx: Context) -> str | None:
-        return "not implemented yet"
+        if ctx.env is None:
+            return "the package environment was not rebuilt (see the runtime area)"
+        if _command(ctx) is None and not _notebooks(ctx):
+            return "no inference.py, no runnable inference command in the card or model-check.toml, and no notebook"
+        return None
 
     def run(self, ctx: Context) -> Iterable[Finding]:
+        findings: list[Finding] = []
+        record: dict[str, Any] = {"network": ctx.options.network}
+        with Staging(ctx.pkg) as staging:
+            command = _command(ctx)
+            if command is not None:
+                findings += self._run_command(ctx, staging, command, record)
+            notebooks = []
+            for rel in _notebooks(ctx):
+                outcome, found = self._run_notebook(ctx, staging, rel)
+                notebooks.append(outcome)
+                findings += found
+            record["notebooks"] = notebooks
+        ctx.results["inference"] = record
+        return findings
+
+    # -- the inference command --------------------------------------------------------------------
+    def _run_command(self, ctx: Context, staging: Staging, command: Command, record: dict[str, Any]) -> list[Finding]:
+        limits = _limits(ctx, ctx.options.timeout_s)
+        assert ctx.env is not None
+        completed = ctx.env.run(command.argv, staging.root, limits)
+        shown = shlex.join(command.argv)
+        tail = output_tail(completed)
+        record.update(command=shown, source=command.source, returncode=completed.returncode,
+                      duration_s=round(completed.duration_s, 3), output_tail=tail,
+                      network_isolated=completed.network_isolated)
+        where = "inference.py" if ctx.pkg.has("inference.py") else None
+        with_network = " with network access (the package declares network = true)" if ctx.options.network else ""
+        if completed.timed_out or completed.killed_by == "timeout":
+            return [INFERENCE_TIMEOUT.finding(
+                f"`{shown}` ({command.source}) was stopped after {limits.wall_s:g} s{with_network}; output tail:\n{tail}",
+                file=where)]
+        if completed.killed_by == "memory":
+            return [INFERENCE_MEMORY.finding(
+                f"`{shown}` ran out of memory (limit {limits.memory_mb} MiB); output tail:\n{tail}", file=where)]
+        if completed.returncode != 0:
+            if not ctx.options.network and NETWORK_SIGNS.search(completed.stderr + completed.stdout):
+                return [NEEDS_NETWORK.finding(
+                    f"`{shown}` failed (exit status {completed.returncode}) with what looks like a network error; "
+                    f"model-check runs it without network. Bundle the data or declare `network = true` in "
+                    f"model-check.toml. Output tail:\n{tail}", file=where)]
+            cause = f"was killed ({completed.killed_by})" if completed.killed_by else f"exited with status {completed.returncode}"
+            return [INFERENCE_FAILED.finding(f"`{shown}` ({command.source}) {cause}{with_network}; output tail:\n{tail}",
+                                             file=where)]
+        return [INFERENCE_RAN.finding(
+            f"`{shown}` ({command.source}) exited 0 in {completed.duration_s:.1f} s{with_network}; output tail:\n{tail}",
+            file=where)]
+
+    # -- notebooks --------------------------------------------------------------------------------
+    def _run_notebook(self, ctx: Context, staging: Staging, rel: str) -> tuple[dict[str, Any], list[Finding]]:
+        assert ctx.env is not None
+        outcome: dict[str, Any] = {"notebook": rel}
+        layer_path, problem = _layer_for(ctx)
+        if problem:
+            outcome.update(status="not run", reason=problem)
+            return outcome, [NOTEBOOK_UNRUNNABLE.finding(f"{rel} was not run: {problem}", file=rel)]
+        outcome["tool_layer"] = layer_path
+        name = f"notebook_{len(list((staging.root / PROBE_DIR).glob('notebook_*_plan.json')))}"
+        plan = {"notebook": rel, "layer": layer_path, "timeout_s": ctx.options.notebook_timeout_s,
+                "result": f"{PROBE_DIR}/{name}.json"}
+        argv = ["python", staging.add_script("notebook_probe.py"), staging.add_json(f"{name}_plan.json", plan)]
+        wall = max(ctx.options.timeout_s, ctx.options.notebook_timeout_s) + 60  # kernel start-up on top
+        completed = ctx.env.run(argv, staging.root, _limits(ctx, wall), fetch=[plan["result"]])
+        result = read_result(completed.files, plan["result"])
+        outcome["duration_s"] = round(completed.duration_s, 3)
+        if result is None:
+            outcome.update(status="probe failed", output_tail=output_tail(completed))
+            if completed.timed_out:
+                return outcome, [NOTEBOOK_TIMEOUT.finding(f"{rel} did not finish within {wall:g} s in total", file=rel)]
+            return outcome, [NOTEBOOK_UNRUNNABLE.finding(
+                f"running {rel} failed (exit status {completed.returncode}); output tail:\n{output_tail(completed)}",
+                file=rel)]
+        outcome.update({k: result.get(k) for k in ("status", "cell_index", "first_line", "ename", "evalue", "cells")})
+        return outcome, _notebook_findings(ctx, rel, result, completed)
+
+
+def _notebook_findings(ctx: Context, rel: str, result: dict[str, Any], completed: Completed) -> list[Finding]:
+    status = result.get("status")
+    if status == "ok":
         return []
+    cell = _cell_phrase(result)
+    if status == "timeout":
+        return [NOTEBOOK_TIMEOUT.finding(
+            f"{rel}: {cell} did not finish within {ctx.options.notebook_timeout_s:g} s", file=rel)]
+    if status == "cell-error":
+        error = f"{result.get('ename')}: {result.get('evalue')}"
+        traceback_tail = "\n".join(str(result.get("traceback") or "").splitlines()[-TAIL_LINES:])
+        if not ctx.options.network and NETWORK_SIGNS.search(str(result.get("traceback")) + error):
+            return [NEEDS_NETWORK.finding(
+                f"{rel}: {cell} fails with what looks like a network error ({error}); model-check runs notebooks "
+                f"without network. Bundle the data or declare `network = true` in model-check.toml.", file=rel)]
+        return [NOTEBOOK_FAILED.finding(f"{rel}: {cell} raises {error}\n{traceback_tail}", file=rel)]
+    reason = str(result.get("reason") or status)
+    if status == "kernel-died":
+        return [NOTEBOOK_FAILED.finding(f"{rel}: the kernel died in {cell} ({reason}); a memory limit of "
+                                        f"{ctx.options.memory_mb} MiB applies", file=rel)]
+    return [NOTEBOOK_UNRUNNABLE.finding(f"{rel}: {reason}", file=rel)]
+
+
+def _cell_phrase(result: dict[str, Any]) -> str:
+    index = result.get("cell_index")
+    if not isinstance(index, int):
+        return "a cell"
+    first = result.get("first_line")
+    return f"cell {index} (0-based index, the {_ordinal(index + 1)} cell" + (f", starting `{first}`)" if first else ")")
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _layer_for(ctx: Context) -> tuple[str | None, str | None]:
+    """(tool layer path or None when the environment has the tools, problem)."""
+    assert ctx.env is not None
+    try:
+        installed = {k.lower().replace("_", "-") for k in ctx.env.installed()}
+    except Exception:
+        installed = set()
+    if {"ipykernel", "nbclient", "nbformat"} <= installed:
+        return None, None
+    python = getattr(ctx.env, "python", None)
+    if not python:
+        return None, (f"the runtime does not install ipykernel and nbclient, and model-check adds them only to "
+                      f"environments on this machine, not to a {ctx.env.kind} environment; add ipykernel and "
+                      f"nbclient to the runtime")
+    layer = notebook_layer(str(python), ctx.options)
+    if layer.path is None:
+        return None, layer.problem
+    return str(layer.path), None
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+def _limits(ctx: Context, wall_s: float) -> Limits:
+    return Limits(wall_s=wall_s, cpu_s=int(wall_s * 2) + 60, memory_mb=ctx.options.memory_mb,
+                  network=ctx.options.network)
+
+
+def _notebooks(ctx: Context) -> list[str]:
+    return sorted(f for f in ctx.pkg.files if "/" not in f and f.lower().endswith(".ipynb"))
+
+
+def _command(ctx: Context) -> Command | None:
+    """The inference command: model-check.toml's, else the card's plain python command, else inference.py."""
+    if ctx.options.inference_command:
+        argv = parse_python_command(ctx.options.inference_command)
+        if argv:
+            return Command(argv, "inference-command in model-check.toml")
+    facts = ctx.pkg.card_facts
+    stated = getattr(getattr(facts, "inference_command", None), "value", None)
+    if isinstance(stated, str) and (argv := parse_python_command(stated)) and _script_exists(ctx, argv):
+        return Command(argv, "the model card's inference command")
+    if ctx.pkg.has("inference.py"):
+        return Command(["python", "inference.py"], "inference.py")
+    return None
+
+
+def parse_python_command(text: str) -> list[str] | None:
+    """argv of a plain `python …` command (no shell syntax, not an installer), else None."""
+    text = text.strip().removeprefix("$").strip()
+    if SHELL_SYNTAX.search(text):
+        return None
+    try:
+        argv = shlex.split(text)
+    except ValueError:
+        return None
+    if not argv or argv[0] not in PYTHON or len(argv) < 2:
+        return None
+    if argv[1] == "-m" and (len(argv) < 3 or argv[2] in NOT_INFERENCE_MODULES):
+        return None
+    return ["python", *argv[1:]]
+
+
+def _script_exists(ctx: Context, argv: list[str]) -> bool:
+    """A `python script.py …` command names a script the package has; `python -m module` is taken as is."""
+    if argv[1] == "-m":
+        return True
+    script = argv[1]
+    return not script.startswith("-") and ctx.pkg.has(script.removeprefix("./"))
+
+
+def output_tail(completed: Completed) -> str:
+    """The last lines of what the command printed (stderr after stdout); unescaped, reporters escape it."""
+    text = "\n".join(part.rstrip() for part in (completed.stdout, completed.stderr) if part.strip())
+    lines = text.splitlines()[-TAIL_LINES:]
+    tail = "\n".join(lines)
+    return tail[-TAIL_CHARS:] if tail else "(no output)"

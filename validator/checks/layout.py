@@ -121,10 +121,14 @@ class LayoutCheck(Check):
         yield from self._unreadable(pkg)
         readme = pkg.find("README.md")
         if readme is None:
-            directory = "README.md" in pkg.dirs
-            yield README_MISSING.finding(
-                "README.md is a directory, not the model card" if directory else
-                "the package has no README.md model card", file="README.md" if directory else None)
+            special = pkg.is_special("README.md")
+            if "README.md" in pkg.dirs:
+                yield README_MISSING.finding("README.md is a directory, not the model card", file="README.md")
+            elif special is not None:
+                yield README_MISSING.finding(f"README.md is a {special.kind}, not a regular file: it is not read as the model card",
+                                             file="README.md")
+            else:
+                yield README_MISSING.finding("the package has no README.md model card")
         if not pkg.runtime_files:
             yield RUNTIME_MISSING.finding(
                 f"none of {', '.join(RUNTIME_FILES[:3])} or {RUNTIME_FILES[3]} is in the package root")
@@ -172,6 +176,9 @@ class LayoutCheck(Check):
                 yield UNREADABLE.finding(f"{entry.path} is a {entry.kind}, not a regular file", file=entry.path)
             elif entry.kind == "unreadable":
                 yield UNREADABLE.finding(f"{entry.path} cannot be read: {entry.target}", file=entry.path)
+            elif entry.kind == "symlink" and entry.escapes:
+                yield UNREADABLE.finding(f"{entry.path} is a symlink to {entry.target}, outside the package: it is not read, "
+                                         "and users of the published package will not have it", file=entry.path)
         for rel in pkg.files:
             try:
                 with pkg.path(rel).open("rb"):

@@ -1,11 +1,139 @@
-"""Area parity: placeholder until issue 4 (parity) lands."""
+"""Area parity: the weights load strictly into the native model, ONNX Runtime runs the graph, and
+the two agree (and agree with the shipped expected outputs) within rtol/atol.
+
+The guideline: "model.safetensors loads into the expected architecture", "model.onnx runs with
+ONNX Runtime", "framework-native and ONNX outputs are close for the same test input", checked with
+`np.testing.assert_allclose(pytorch_logits, onnx_logits, rtol=1e-4, atol=1e-4)`.
+
+Everything that touches package files with a framework runs in probes (validator/probes) inside the
+sandbox: the native probe with the package environment's Python, the ONNX probe with the package
+environment's onnxruntime when it has one, else with model-check's own in a sandboxed child process.
+model-check compares the returned arrays with numpy (validator/parity.py).
+"""
 
 from __future__ import annotations
 
-from typing import Iterable
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Iterable
 
-from ..model import Area, Finding
+import numpy as np
+
+from ..environment.base import Completed, Env, Limits
+from ..model import Area, Finding, Severity
+from ..parity import Comparison, compare
+from ..probes import PROBE_DIR, host_python, Staging, read_arrays, read_result
+from ..rules import define
+from ..test_vectors import Array, Inputs, InputSet, declared_specs, discover
 from .base import Check, Context
+
+GUIDE_PARITY = ("The guideline: framework-native and ONNX outputs are close for the same test input "
+                "(np.testing.assert_allclose(pytorch_logits, onnx_logits, rtol=1e-4, atol=1e-4)).")
+GUIDE_LOAD = "The guideline: model.safetensors loads into the expected architecture."
+GUIDE_ONNX = "The guideline: model.onnx runs with ONNX Runtime, if provided."
+
+PARITY_MISMATCH = define(
+    "MC901", "parity-mismatch", Area.PARITY, Severity.ERROR,
+    "Native and ONNX outputs differ beyond the tolerance", GUIDE_PARITY,
+    "Export model.onnx again from the same weights as model.safetensors (same model version, eval mode), "
+    "or, if the difference is expected numerical noise, set rtol/atol in model-check.toml and say why in the card.",
+)
+EXPECTED_MISMATCH = define(
+    "MC902", "expected-output-mismatch", Area.PARITY, Severity.ERROR,
+    "A shipped expected output is not reproduced by the model", GUIDE_PARITY,
+    "Regenerate the expected outputs (e.g. test_data/output_0.npy) from the published weights, or publish the "
+    "weights that produced them.",
+)
+STRICT_LOAD_FAILED = define(
+    "MC903", "weights-do-not-load", Area.PARITY, Severity.ERROR,
+    "model.safetensors does not load strictly into the native model", GUIDE_LOAD,
+    "Make the factory build exactly the architecture the weights were saved from: "
+    "model.load_state_dict(load_file('model.safetensors'), strict=True) must succeed.",
+)
+NATIVE_UNBUILDABLE = define(
+    "MC904", "native-model-unbuildable", Area.PARITY, Severity.WARNING,
+    "model-check cannot build the native model to load the weights into",
+    GUIDE_LOAD + " model.safetensors is useful for users who want to reconstruct the architecture in Python.",
+    "Add a factory to inference.py (load_model() returning a torch.nn.Module), name one in model-check.toml "
+    "(native = \"inference:load_model\"), or set the safetensors `architecture` metadata to timm.<name> or "
+    "torchvision.models.<name>.",
+)
+ARCHITECTURE_MISLEADING = define(
+    "MC905", "architecture-metadata-misleading", Area.PARITY, Severity.WARNING,
+    "The declared architecture does not load the weights; the package's own factory does",
+    "The guideline recommends the architecture name in the metadata so users can reconstruct the model; "
+    "a name that does not load the weights misleads them.",
+    "Set the `architecture` metadata to what the weights really are (e.g. 'custom: resnet50d with a single-conv "
+    "4-channel stem, see inference.load_model'), or make it loadable as declared.",
+)
+ONNX_FAILED = define(
+    "MC906", "onnx-does-not-run", Area.PARITY, Severity.ERROR,
+    "ONNX Runtime cannot load or run model.onnx", GUIDE_ONNX,
+    "Export with an opset the pinned onnxruntime supports, with the input names, dtype and dynamic batch the "
+    "card declares, and check it with onnxruntime.InferenceSession(..., providers=['CPUExecutionProvider']).",
+)
+NATIVE_RUN_FAILED = define(
+    "MC907", "native-model-does-not-run", Area.PARITY, Severity.ERROR,
+    "The native model raises on the test input", GUIDE_PARITY,
+    "Make the model accept the declared input (shape, dtype, batch) in eval mode; the message shows the error.",
+)
+NOT_FINITE = define(
+    "MC908", "output-not-finite", Area.PARITY, Severity.ERROR,
+    "The model outputs NaN or infinite values", GUIDE_PARITY,
+    "Check the weights and the preprocessing: outputs on the test input must be finite.",
+)
+TEST_VECTOR_INVALID = define(
+    "MC909", "test-vector-invalid", Area.PARITY, Severity.ERROR,
+    "A test vector cannot be used", GUIDE_PARITY,
+    "Save test inputs and expected outputs as numeric arrays with numpy.save (no pickled objects), "
+    "with the shapes the model takes and returns.",
+)
+PROBE_FAILED = define(
+    "MC910", "parity-probe-failed", Area.PARITY, Severity.ERROR,
+    "Running the model in the package environment failed",
+    "The guideline: the runtime can be recreated from the published environment file and the model run in it.",
+    "Read the output tail in the message: a missing dependency, a crash, the time or memory limit.",
+)
+NO_INPUTS = define(
+    "MC911", "parity-no-inputs", Area.PARITY, Severity.WARNING,
+    "model-check found no input to run the model on", GUIDE_PARITY,
+    "Ship test_data/input_0.npy (and output_0.npy with the expected output), or declare the input shape in the "
+    "card (e.g. N,4,128,128).",
+)
+
+ONNXRUNTIME_NAMES = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml",
+                     "ort-nightly")
+KEYS_LISTED = 4
+
+
+@dataclass
+class Run:
+    """What one probe produced: its JSON result and the arrays of its .npz."""
+
+    result: dict[str, Any] | None
+    arrays: dict[str, np.ndarray]
+    completed: Completed
+
+    def outputs(self, index: int) -> list[Array] | str:
+        """The outputs of input set `index`, or the error that set raised."""
+        sets = (self.result or {}).get("sets") or []
+        if index >= len(sets) or not isinstance(sets[index], dict):
+            return "no result"
+        record = sets[index]
+        if record.get("error"):
+            return str(record.get("traceback") or record["error"])
+        found = []
+        for item in record.get("outputs") or []:
+            array = self.arrays.get(str(item.get("key")))
+            if array is not None:
+                found.append(Array(item.get("name"), array, "probe"))
+        return found
+
+
+@dataclass
+class Outcome:
+    findings: list[Finding] = field(default_factory=list)
+    comparisons: list[tuple[str, str, Comparison]] = field(default_factory=list)  # (kind, input id, result)
 
 
 class ParityCheck(Check):
@@ -14,7 +142,351 @@ class ParityCheck(Check):
     dynamic = True
 
     def skip_reason(self, ctx: Context) -> str | None:
-        return "not implemented yet"
+        if ctx.env is None:
+            return "the package environment was not rebuilt (see the runtime area)"
+        if _weights(ctx) is None and _onnx(ctx) is None:
+            return "no .safetensors and no .onnx file: there is no model artefact to run"
+        return None
 
     def run(self, ctx: Context) -> Iterable[Finding]:
-        return []
+        assert ctx.env is not None
+        weights, onnx_rel = _weights(ctx), _onnx(ctx)
+        outcome = Outcome()
+        inputs = discover(ctx.pkg, declared_specs(ctx.pkg, onnx_rel))
+        outcome.findings += [TEST_VECTOR_INVALID.finding(f"{rel} {problem}", file=rel) for rel, problem in inputs.problems]
+        limits = Limits(wall_s=ctx.options.timeout_s, memory_mb=ctx.options.memory_mb, network=False)
+        installed = _installed(ctx.env)
+        onnx_env, onnx_where = _onnx_runner(ctx.env, installed)
+        record: dict[str, Any] = {"onnx_runtime": None, "native": None}
+
+        with Staging(ctx.pkg) as staging:
+            if inputs.pb_cases:
+                _convert_pb(ctx, staging, inputs, limits, outcome)
+            if not inputs.sets:
+                outcome.findings.append(NO_INPUTS.finding(
+                    f"no test vectors and no random input could be made: {inputs.random_reason or 'see the findings above'}"))
+                return outcome.findings
+            input_files = _stage_inputs(staging, inputs)
+
+            onnx_run, unusable = None, _onnx_unusable(ctx, onnx_rel)
+            if unusable:
+                record["onnx_skipped"] = unusable
+            elif onnx_rel is not None:
+                onnx_run, reason = _run_onnx(onnx_env, staging, onnx_rel, input_files, limits, outcome)
+                record["onnx_runtime"] = f"{onnx_where} (onnxruntime {onnx_run.result.get('onnxruntime')})" \
+                    if onnx_run and onnx_run.result and onnx_run.result.get("onnxruntime") else onnx_where
+                if reason:
+                    record["onnx_skipped"] = reason
+                if onnx_where.startswith("model-check"):
+                    ctx.notes.append(f"parity: {record['onnx_runtime']}")
+            native_run, native_skip = None, _native_skip(ctx, weights, installed)
+            if native_skip is None:
+                assert weights is not None
+                native_run = _run_native(ctx, staging, weights, input_files, limits, outcome, record)
+            else:
+                record["native_skipped"] = native_skip
+
+        _compare_all(ctx, inputs, native_run, onnx_run, onnx_rel, outcome)
+        ctx.results["parity"] = _parity_record(ctx, inputs, outcome, record)
+        if native_skip is not None:
+            ctx.results[f"skip:{self.name}"] = f"native parity skipped: {native_skip}"
+        return outcome.findings
+
+
+# -- choosing artefacts and runners ----------------------------------------------------------------
+
+def _weights(ctx: Context) -> str | None:
+    return ctx.pkg.find("model.safetensors") or next(iter(sorted(ctx.pkg.with_suffix(".safetensors"))), None)
+
+
+def _onnx(ctx: Context) -> str | None:
+    return ctx.pkg.find("model.onnx") or next(iter(sorted(ctx.pkg.with_suffix(".onnx"))), None)
+
+
+def _onnx_unusable(ctx: Context, onnx_rel: str | None) -> str | None:
+    """Why the graph is not run: the static ONNX check found it unsafe or unreadable."""
+    summary = ctx.pkg.onnx.get(onnx_rel) if onnx_rel else None
+    if summary is not None and not getattr(summary, "ok", True) and getattr(summary, "problems", None):
+        return f"{onnx_rel} did not pass the static ONNX checks (see the onnx area); it was not run"
+    return None
+
+
+def _installed(env: Env) -> dict[str, str]:
+    try:
+        return {name.lower().replace("_", "-"): version for name, version in env.installed().items()}
+    except Exception:  # an environment that cannot list its packages: probe and see
+        return {}
+
+
+def _onnx_runner(env: Env, installed: dict[str, str]) -> tuple[Env, str]:
+    own = next((name for name in ONNXRUNTIME_NAMES if name in installed), None)
+    if own is not None or not installed:
+        return env, "the package environment's onnxruntime"
+    return host_python(), "model-check's onnxruntime in a sandboxed child process (the runtime pins none)"
+
+
+def _native_skip(ctx: Context, weights: str | None, installed: dict[str, str]) -> str | None:
+    if weights is None:
+        return "no .safetensors file (an ONNX-only package)"
+    header = ctx.pkg.safetensors.get(weights)
+    if getattr(header, "problems", None):
+        return f"{weights} is not a valid safetensors file (see the safetensors area)"
+    if installed and "torch" not in installed:
+        return "the runtime does not install torch (not a PyTorch package, or an ONNX-only runtime)"
+    if installed and "safetensors" not in installed:
+        return "the runtime does not install safetensors, which loading model.safetensors needs"
+    return None
+
+
+# -- running the probes -----------------------------------------------------------------------------
+
+def _stage_inputs(staging: Staging, inputs: Inputs) -> list[dict[str, Any]]:
+    plan_sets = []
+    for index, input_set in enumerate(inputs.sets):
+        files = [{"name": array.name, "file": staging.add_array(f"in_{index}_{position}.npy", array.data)}
+                 for position, array in enumerate(input_set.inputs)]
+        plan_sets.append({"id": input_set.id, "inputs": files})
+    return plan_sets
+
+
+def _probe(env: Env, staging: Staging, script: str, plan: dict[str, Any], limits: Limits) -> Run:
+    name = script.removesuffix(".py")
+    plan = {**plan, "result": f"{PROBE_DIR}/{name}.json", "out_file": f"{PROBE_DIR}/{name}.npz"}
+    argv = ["python", staging.add_script(script), staging.add_json(f"{name}_plan.json", plan)]
+    completed = env.run(argv, staging.root, limits, fetch=[plan["result"], plan["out_file"]])
+    return Run(read_result(completed.files, plan["result"]), read_arrays(completed.files, plan["out_file"]), completed)
+
+
+def _probe_failure(what: str, completed: Completed, limits: Limits) -> str:
+    if completed.timed_out or completed.killed_by == "timeout":
+        return f"{what} did not finish within {limits.wall_s:g} s"
+    if completed.killed_by == "memory" or "MemoryError" in completed.stderr:
+        return f"{what} ran out of memory (limit {limits.memory_mb} MiB)"
+    cause = f"killed by {completed.killed_by}" if completed.killed_by else f"exit status {completed.returncode}"
+    return f"{what} failed ({cause}): {_tail(completed.stderr or completed.stdout)}"
+
+
+def _convert_pb(ctx: Context, staging: Staging, inputs: Inputs, limits: Limits, outcome: Outcome) -> None:
+    """Parse ONNX-style .pb test vectors with model-check's onnx, in a sandboxed child process."""
+    files = [pb for case in inputs.pb_cases for pb in case.inputs + case.outputs]
+    run = _probe(host_python(), staging, "onnx_probe.py", {"onnx": None, "convert": files, "input_sets": []}, limits)
+    if run.result is None:
+        outcome.findings.append(PROBE_FAILED.finding(_probe_failure("reading the .pb test vectors", run.completed, limits)))
+        return
+    converted = {item["pb"]: item for item in run.result.get("converted") or [] if isinstance(item, dict)}
+
+    def array(pb: str) -> Array | None:
+        item = converted.get(pb, {"error": "not converted"})
+        data = run.arrays.get(str(item.get("key")))
+        if item.get("error") or data is None:
+            outcome.findings.append(TEST_VECTOR_INVALID.finding(f"{pb} is not a readable TensorProto: {item.get('error')}", file=pb))
+            return None
+        return Array(item.get("name") or None, data, pb)
+
+    for case in inputs.pb_cases:
+        case_inputs = [array(pb) for pb in case.inputs]
+        expected = [array(pb) for pb in case.outputs]
+        if all(a is not None for a in case_inputs):
+            inputs.sets.append(InputSet(case.id, [a for a in case_inputs if a is not None],
+                                        [a for a in expected if a is not None] if all(expected) else []))
+
+
+def _run_onnx(env: Env, staging: Staging, onnx_rel: str, input_files: list[dict[str, Any]], limits: Limits,
+              outcome: Outcome) -> tuple[Run | None, str | None]:
+    run = _probe(env, staging, "onnx_probe.py", {"onnx": onnx_rel, "convert": [], "input_sets": input_files}, limits)
+    result = run.result
+    if result is None:
+        outcome.findings.append(PROBE_FAILED.finding(_probe_failure("the ONNX probe", run.completed, limits), file=onnx_rel))
+        return None, "the ONNX probe failed"
+    status = result.get("status")
+    if status == "unavailable":
+        return None, f"onnxruntime cannot be imported: {result.get('reason')}"
+    if status == "load-failed":
+        outcome.findings.append(ONNX_FAILED.finding(
+            f"ONNX Runtime cannot load {onnx_rel}: {_tail(str(result.get('reason')), 600)}", file=onnx_rel))
+        return None, "ONNX Runtime cannot load the graph"
+    for record in result.get("sets") or []:
+        if isinstance(record, dict) and record.get("error"):
+            outcome.findings.append(ONNX_FAILED.finding(
+                f"ONNX Runtime fails on {record.get('id')}: {_tail(str(record['error']), 600)}", file=onnx_rel))
+    return run, None
+
+
+def _run_native(ctx: Context, staging: Staging, weights: str, input_files: list[dict[str, Any]], limits: Limits,
+                outcome: Outcome, record: dict[str, Any]) -> Run | None:
+    architecture = _metadata(ctx, weights).get("architecture")
+    in_chans, num_classes = _declared_counts(ctx)
+    plan = {
+        "weights": weights,
+        "factory": ctx.options.native,
+        "conventional": "inference" if ctx.pkg.has("inference.py") else None,
+        "architecture": architecture.strip() if isinstance(architecture, str) and architecture.strip() else None,
+        "in_chans": in_chans,
+        "num_classes": num_classes,
+        "input_sets": input_files,
+    }
+    run = _probe(ctx.env, staging, "native_probe.py", plan, limits)  # type: ignore[arg-type]
+    result = run.result
+    if result is None:
+        outcome.findings.append(PROBE_FAILED.finding(_probe_failure("the native probe", run.completed, limits), file=weights))
+        return None
+    status = result.get("status")
+    if status == "unavailable":
+        record["native_skipped"] = f"torch or safetensors cannot be imported: {result.get('reason')}"
+        outcome.findings.append(PROBE_FAILED.finding(
+            f"the runtime lists torch and safetensors, yet importing them fails: {result.get('reason')}", file=weights))
+        return None
+    if status == "weights-unreadable":
+        outcome.findings.append(STRICT_LOAD_FAILED.finding(
+            f"safetensors.torch.load_file cannot read {weights}: {result.get('reason')}", file=weights))
+        return None
+    attempts = [a for a in result.get("attempts") or [] if isinstance(a, dict)]
+    record["native_attempts"] = [{k: a.get(k) for k in ("how", "built", "loaded", "error")} for a in attempts]
+    if status == "no-model":
+        outcome.findings.append(_no_model_finding(weights, attempts, plan))
+        return None
+    record["native"] = result.get("native")
+    record["torch"] = result.get("torch")
+    check = result.get("architecture_check")
+    if isinstance(check, dict) and not check.get("loaded"):
+        outcome.findings.append(ARCHITECTURE_MISLEADING.finding(
+            f"the safetensors metadata says architecture {plan['architecture']!r}, but that does not load "
+            f"{weights} ({_load_problem(check)}), while {result.get('native')} does",
+            file=weights, severity=Severity.INFO if _library_missing(check) else None))
+    for index, set_record in enumerate(result.get("sets") or []):
+        if isinstance(set_record, dict) and set_record.get("error"):
+            outcome.findings.append(NATIVE_RUN_FAILED.finding(
+                f"the native model ({result.get('native')}) raises on {set_record.get('id')}: "
+                f"{_tail(str(set_record.get('traceback') or set_record['error']), 800)}", file=weights))
+    return run
+
+
+def _no_model_finding(weights: str, attempts: list[dict[str, Any]], plan: dict[str, Any]) -> Finding:
+    """Weights that do not load into a model that was built are an error; no model at all, a warning."""
+    built = [a for a in attempts if a.get("built")]
+    if built:
+        first = built[0]
+        others = "; ".join(f"{a['how']}: {_load_problem(a)}" for a in built[1:])
+        return STRICT_LOAD_FAILED.finding(
+            f"{weights} does not load strictly into the model from {first['how']}: {_load_problem(first)}"
+            + (f" (also tried {others})" if others else ""), file=weights)
+    if not attempts:
+        return NATIVE_UNBUILDABLE.finding(
+            f"no factory in model-check.toml, no conventional factory in inference.py "
+            f"(load_model, build_model, create_model, get_model) and no `architecture` metadata in {weights}",
+            file=weights)
+    tried = "; ".join(f"{a.get('how')}: {_tail(str(a.get('traceback') or a.get('error')), 300)}" for a in attempts)
+    return NATIVE_UNBUILDABLE.finding(f"no way of building the model worked: {tried}", file=weights)
+
+
+def _load_problem(attempt: dict[str, Any]) -> str:
+    if not attempt.get("built"):
+        return str(attempt.get("error") or "it could not be built")
+    parts = []
+    for key, label in (("missing", "missing keys"), ("unexpected", "unexpected keys"), ("mismatched", "shape mismatches")):
+        count = attempt.get(f"{key}_count") or 0
+        if count:
+            shown = ", ".join(str(k) for k in (attempt.get(key) or [])[:KEYS_LISTED])
+            more = f", … {count - KEYS_LISTED} more" if count > KEYS_LISTED else ""
+            parts.append(f"{count} {label}: {shown}{more}")
+    return "; ".join(parts) or str(attempt.get("error") or "load_state_dict(strict=True) failed")
+
+
+def _library_missing(attempt: dict[str, Any]) -> bool:
+    """The declared library is not installed: model-check could not try it (a lesser problem)."""
+    error = str(attempt.get("error") or "")
+    return not attempt.get("built") and error.startswith(("ModuleNotFoundError", "ImportError"))
+
+
+def _metadata(ctx: Context, weights: str) -> dict[str, Any]:
+    header = ctx.pkg.safetensors.get(weights)
+    metadata = getattr(header, "metadata", None)
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _declared_counts(ctx: Context) -> tuple[int | None, int | None]:
+    """Input channels and class count as declared (card, metadata, labels, ONNX), for timm/torchvision."""
+    try:
+        from ..facts import CHANNEL_COUNT, CHANNELS, CLASS_COUNT, CLASSES, INPUT_SHAPE, gather
+    except ImportError:
+        return None, None
+    declared = ctx.results.get("declared") or gather(ctx.pkg)
+    in_chans = next((int(s[1]) for s in (f.value for f in declared.of(INPUT_SHAPE)) if len(s) > 1 and str(s[1]).isdigit()),
+                    None) or declared.first(CHANNEL_COUNT) or (len(declared.first(CHANNELS) or []) or None)
+    num_classes = (len(declared.first(CLASSES) or []) or None) or declared.first(CLASS_COUNT)
+    return in_chans, num_classes
+
+
+# -- comparing ------------------------------------------------------------------------------------
+
+def _compare_all(ctx: Context, inputs: Inputs, native: Run | None, onnx: Run | None, onnx_rel: str | None,
+                 outcome: Outcome) -> None:
+    rtol, atol = ctx.options.rtol, ctx.options.atol
+    for index, input_set in enumerate(inputs.sets):
+        native_out = native.outputs(index) if native else None
+        onnx_out = onnx.outputs(index) if onnx else None
+        native_out = native_out if isinstance(native_out, list) else None
+        onnx_out = onnx_out if isinstance(onnx_out, list) else None
+        if native_out is not None and onnx_out is not None:
+            if len(native_out) != len(onnx_out):
+                outcome.findings.append(PARITY_MISMATCH.finding(
+                    f"on {input_set.id} the native model returns {len(native_out)} output(s), the ONNX graph "
+                    f"{len(onnx_out)}", file=onnx_rel))
+            for position, (mine, theirs) in enumerate(zip(native_out, onnx_out)):
+                label = f"output {theirs.name or position!r} on {input_set.id}"
+                outcome.comparisons.append(("native vs ONNX", input_set.id,
+                                            compare(label, mine.data, theirs.data, rtol, atol)))
+        for source_name, produced in (("native", native_out), ("ONNX", onnx_out)):
+            if produced is None:
+                continue
+            for position, expected in enumerate(input_set.expected[:len(produced)]):
+                label = f"{source_name} output {produced[position].name or position!r} vs {expected.source}"
+                outcome.comparisons.append((f"{source_name} vs expected", input_set.id,
+                                            compare(label, produced[position].data, expected.data, rtol, atol)))
+    _findings_from_comparisons(ctx, outcome, onnx_rel)
+
+
+def _findings_from_comparisons(ctx: Context, outcome: Outcome, onnx_rel: str | None) -> None:
+    rtol, atol = ctx.options.rtol, ctx.options.atol
+    failed = [(kind, input_id, c) for kind, input_id, c in outcome.comparisons if not c.passed]
+    by_kind: dict[str, list[Comparison]] = {}
+    for kind, _, comparison in failed:
+        by_kind.setdefault(kind, []).append(comparison)
+    for kind, comparisons in by_kind.items():
+        worst = max(comparisons, key=lambda c: -1.0 if c.max_abs_diff is None else c.max_abs_diff)
+        total = sum(1 for k, _, _ in outcome.comparisons if k == kind)
+        rule = PARITY_MISMATCH if kind == "native vs ONNX" else EXPECTED_MISMATCH
+        what = "native and ONNX outputs differ" if kind == "native vs ONNX" else f"{kind.split(' vs ')[0]} outputs differ from the expected outputs"
+        message = (f"{what} beyond rtol={rtol:g}, atol={atol:g} in {len(comparisons)} of {total} comparison(s); "
+                   f"worst: {worst.label}: {worst.describe()}")
+        outcome.findings.append(rule.finding(message, file=onnx_rel if rule is PARITY_MISMATCH else None))
+    flagged: set[str] = set()
+    for kind, input_id, comparison in outcome.comparisons:
+        source = kind.split(" vs ")[0]
+        if comparison.nonfinite_actual and source not in flagged:
+            flagged.add(source)
+            outcome.findings.append(NOT_FINITE.finding(
+                f"the {source} output has {comparison.nonfinite_actual} NaN/infinite value(s) on {input_id}"))
+
+
+def _parity_record(ctx: Context, inputs: Inputs, outcome: Outcome, record: dict[str, Any]) -> dict[str, Any] | None:
+    if not outcome.comparisons:
+        return None
+    main = [c for kind, _, c in outcome.comparisons if kind == "native vs ONNX"] or [c for _, _, c in outcome.comparisons]
+    abs_diffs = [c.max_abs_diff for c in main if c.max_abs_diff is not None]
+    rel_diffs = [c.max_rel_diff for c in main if c.max_rel_diff is not None]
+    return {
+        "passed": all(c.passed for _, _, c in outcome.comparisons),
+        "rtol": ctx.options.rtol,
+        "atol": ctx.options.atol,
+        "max_abs_diff": max(abs_diffs) if abs_diffs else None,
+        "max_rel_diff": max(rel_diffs) if rel_diffs else None,
+        "inputs": [s.describe() for s in inputs.sets],
+        "outputs": [{"kind": kind, "input": input_id, **c.to_dict()} for kind, input_id, c in outcome.comparisons],
+        **{k: v for k, v in record.items() if v is not None},
+    }
+
+
+def _tail(text: str, limit: int = 1500) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "…" + text[-limit:]

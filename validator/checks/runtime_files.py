@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Iterable
 
 from ..model import Area, Finding, Severity
@@ -73,6 +74,11 @@ class RuntimeFilesCheck(Check):
         return None if ctx.pkg.runtime_files else "there is no runtime definition (see MC102)"
 
     def run(self, ctx: Context) -> Iterable[Finding]:
+        # Lines of the runtime files are quoted in messages: never quote a password or token.
+        for finding in self._findings(ctx):
+            yield replace(finding, message=redact(finding.message))
+
+    def _findings(self, ctx: Context) -> Iterable[Finding]:
         spec = read_runtime(ctx.pkg)
         ctx.results["runtime_spec"] = spec
         for problem in spec.problems:
@@ -92,8 +98,8 @@ class RuntimeFilesCheck(Check):
                 yield UNPINNED.finding(f"{pin.spec!r} is not pinned: {pin.reason}", file=pin.file, line=pin.line)
         for option, value, file, line in spec.index_options:
             private = " (a private or local host)" if _PRIVATE_HOST.search(value) else ""
-            credentials = " with credentials in the URL" if re.search(r"://[^/@\s]+:[^/@\s]+@", value) else ""
-            yield INDEX_OPTION.finding(f"--{option.lstrip('-')} {_redact(value)}{private}{credentials}: users need access to it", file=file, line=line)
+            credentials = " with credentials in the URL" if _USERINFO.search(value) else ""
+            yield INDEX_OPTION.finding(f"--{option.lstrip('-')} {value}{private}{credentials}: users need access to it", file=file, line=line)
         for image, file, line in spec.base_images:
             yield from self._base_image(image, file, line)
         if spec.python is None:
@@ -103,11 +109,19 @@ class RuntimeFilesCheck(Check):
         if "@sha256:" in image:
             return
         name = image.rsplit("/", 1)[-1]
-        if ":" not in name or name.endswith(":latest") or "$" in image:
-            yield BASE_IMAGE.finding(f"FROM {image}: {'no tag' if ':' not in name else 'a moving tag'}", file=file, line=line)
+        tag = name.partition(":")[2]
+        if "$" in image:
+            yield BASE_IMAGE.finding(f"FROM {image}: the image comes from a build argument without a default", file=file, line=line)
+        elif not tag or tag == "latest":
+            yield BASE_IMAGE.finding(f"FROM {image or '(empty)'}: {'no tag' if not tag else 'a moving tag'}", file=file, line=line)
         else:
             yield BASE_DIGEST.finding(f"FROM {image} is pinned by tag, not digest", file=file, line=line)
 
 
-def _redact(url: str) -> str:
-    return re.sub(r"://([^/@\s:]+):[^/@\s]+@", r"://\1:***@", url)
+_USERINFO = re.compile(r"://[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """Hide the password (or the token given as a user name) of every URL in `text`."""
+    text = re.sub(r"://([^/@\s:]+):[^/@\s]+@", r"://\1:***@", text)
+    return re.sub(r"://[^/@\s:]+@", "://***@", text)

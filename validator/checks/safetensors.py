@@ -1,11 +1,157 @@
-"""Area safetensors: placeholder until issue 3 (safetensors) lands."""
+"""Area safetensors: every *.safetensors file is a valid safetensors file carrying the guideline's metadata.
+
+The format itself is checked by validator.safetensors_format (header only, never the tensors);
+this check turns its problems into findings and then reads the `__metadata__` map.
+
+The recommended metadata has one rule per key (MC410-MC419) rather than one rule for all: the
+guideline asks for some keys only "where practical" (training data references), so an author
+can switch off exactly the recommendation that does not apply to the model, in model-check.toml.
+"""
 
 from __future__ import annotations
 
-from typing import Iterable
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
 
-from ..model import Area, Finding
+from ..model import Area, Finding, Severity
+from ..rules import Rule, define
+from ..safetensors_format import (BUFFER, ENTRY, FRAMING, IO, JSON, METADATA, NOT_SAFETENSORS, OFFSETS,
+                                  SafetensorsHeader)
 from .base import Check, Context
+
+SAFE_WEIGHTS = "The guideline's 'Publish Safe Weights': model.safetensors is a state dictionary in a non-pickle format"
+RECOMMENDED = "The guideline's 'Publish Safe Weights' recommends metadata including"
+SPEC = "huggingface/safetensors format"
+
+HEADER_LENGTH = define(
+    "MC401", "safetensors-header-length", Area.SAFETENSORS, Severity.ERROR,
+    "The 8-byte header length of a safetensors file is missing or points outside the file",
+    f"{SAFE_WEIGHTS}; the {SPEC} starts with an 8-byte little-endian header length of at most "
+    "100,000,000 bytes, and loaders refuse any other.",
+    "Write the file again with safetensors' save_file; do not edit, truncate or concatenate it by hand.",
+)
+FOREIGN_FORMAT = define(
+    "MC402", "safetensors-not-safetensors", Area.SAFETENSORS, Severity.ERROR,
+    "A .safetensors file holds another format (pickle, zip, …)",
+    f"{SAFE_WEIGHTS}, so users can load it without pickle-based checkpoint loading.",
+    "Load the checkpoint in your own environment and save the state dict with "
+    "safetensors.torch.save_file(model.state_dict(), 'model.safetensors', metadata=...).",
+)
+HEADER_JSON = define(
+    "MC403", "safetensors-header-json", Area.SAFETENSORS, Severity.ERROR,
+    "The header of a safetensors file is not a strict UTF-8 JSON object",
+    f"{SAFE_WEIGHTS}; the {SPEC} requires a UTF-8 JSON object starting with '{{', padded only with "
+    "spaces, without duplicate keys or NaN/Infinity (JSON parsers disagree on those).",
+    "Write the file with safetensors' save_file instead of assembling or editing the header yourself.",
+)
+TENSOR_ENTRY = define(
+    "MC404", "safetensors-tensor-entry", Area.SAFETENSORS, Severity.ERROR,
+    "A tensor entry has an unknown dtype, an invalid shape or missing fields",
+    f"{SAFE_WEIGHTS}; the {SPEC} describes each tensor by a known dtype, a shape of non-negative "
+    "integers and data_offsets whose span equals the shape's element count times the dtype size.",
+    "Save the tensors with safetensors' save_file from a framework dtype it supports (e.g. float32).",
+)
+DATA_OFFSETS = define(
+    "MC405", "safetensors-data-offsets", Area.SAFETENSORS, Severity.ERROR,
+    "Tensor data_offsets are invalid, overlap or leave gaps",
+    f"{SAFE_WEIGHTS}; in the {SPEC}, tensors sorted by offset cover the data buffer from 0 "
+    "without gaps or overlaps.",
+    "Write the file again with safetensors' save_file; overlapping or gapped offsets are a sign of tampering.",
+)
+BUFFER_INDEXED = define(
+    "MC406", "safetensors-buffer-not-indexed", Area.SAFETENSORS, Severity.ERROR,
+    "The data buffer has bytes no tensor indexes, or is shorter than the header says",
+    f"{SAFE_WEIGHTS}; the {SPEC} requires the byte buffer to be entirely indexed, which rules "
+    "out polyglot files hiding another format after the tensors.",
+    "Publish the file exactly as save_file wrote it: nothing appended, nothing cut off.",
+)
+METADATA_TYPE = define(
+    "MC407", "safetensors-metadata-type", Area.SAFETENSORS, Severity.ERROR,
+    "__metadata__ is not a map of strings to strings",
+    f"{SAFE_WEIGHTS}; the {SPEC} allows only string values in __metadata__, and loaders refuse the file otherwise.",
+    "Pass metadata={'key': 'value', ...} with string values only to save_file (e.g. str(value) or 'a,b,c' for lists).",
+)
+METADATA_ABSENT = define(
+    "MC409", "safetensors-metadata-missing", Area.SAFETENSORS, Severity.WARNING,
+    "A safetensors file has no __metadata__",
+    f"{RECOMMENDED} model id and version, architecture, input shape, channel names and units, "
+    "class or output names, license and source repository, and data references.",
+    "Pass metadata={'model_id': ..., 'version': ..., 'architecture': ..., 'input_shape': 'N,C,H,W', ...} "
+    "to save_file, as the guideline's example shows.",
+)
+METADATA_BLOATED = define(
+    "MC420", "safetensors-metadata-bloated", Area.SAFETENSORS, Severity.WARNING,
+    "A metadata value is long or holds nested JSON",
+    "The guideline: keep metadata values compact and machine-readable; if the metadata becomes long or "
+    "nested, store it in the model card or in a configuration file that the inference code reads.",
+    "Shorten the value to a compact string (e.g. comma-separated names); move the rest to README.md or config.json.",
+)
+SUMMARY = define(
+    "MC421", "safetensors-summary", Area.SAFETENSORS, Severity.INFO,
+    "What a safetensors file holds: tensors, parameters, dtypes",
+    "The guideline: another user should be able to inspect the model.",
+    "Nothing to change; compare the figures with the architecture the card describes.",
+)
+
+PROBLEM_RULES: dict[str, Rule] = {
+    IO: HEADER_LENGTH, FRAMING: HEADER_LENGTH, NOT_SAFETENSORS: FOREIGN_FORMAT, JSON: HEADER_JSON,
+    ENTRY: TENSOR_ENTRY, OFFSETS: DATA_OFFSETS, BUFFER: BUFFER_INDEXED, METADATA: METADATA_TYPE,
+}
+
+LONG_VALUE = 1000  # characters; the guideline's example values are well under 200
+
+
+@dataclass(frozen=True)
+class RecommendedKey:
+    """One metadata item of the guideline, and the key spellings that satisfy it."""
+
+    rule_id: str
+    slug: str
+    label: str
+    example: str
+    keys: frozenset[str]
+    prefixes: tuple[str, ...] = ()
+
+
+RECOMMENDED_KEYS = (
+    RecommendedKey("MC410", "model-id", "model identifier", "model_id='earthcode-goes-cloud-regime-classifier'",
+                   frozenset({"model_id", "model_name", "model", "name", "id"})),
+    RecommendedKey("MC411", "version", "version", "version='v0.1.0'", frozenset({"version", "model_version"})),
+    RecommendedKey("MC412", "architecture", "architecture name", "architecture='timm.resnet50d'",
+                   frozenset({"architecture", "arch", "model_architecture", "model_type"})),
+    RecommendedKey("MC413", "input-shape", "input shape", "input_shape='N,4,128,128'",
+                   frozenset({"input_shape", "input_shapes"})),
+    RecommendedKey("MC414", "channel-names", "channel names", "channel_names='BT15_minus_BT14,BT14_minus_BT11,BT14,COD'",
+                   frozenset({"channel_names", "channels", "input_channels", "band_names", "bands"})),
+    RecommendedKey("MC415", "channel-units", "channel units", "channel_units='K,K,K,1'",
+                   frozenset({"channel_units", "units", "band_units", "input_units"})),
+    RecommendedKey("MC416", "output-names", "output names or class names", "class_names='Solid stratus,Closed MCC,...'",
+                   frozenset({"class_names", "classes", "labels", "output_names", "outputs", "output_variables"})),
+    RecommendedKey("MC417", "license", "license", "license='Apache-2.0'",
+                   frozenset({"license", "licence", "license_id", "spdx_license"})),
+    RecommendedKey("MC418", "source-repository", "source repository", "source_repository='https://github.com/...'",
+                   frozenset({"source_repository", "repository", "repository_url", "repo", "source", "source_url",
+                              "code_repository", "source_code"})),
+    RecommendedKey("MC419", "data-references", "training or validation data references",
+                   "training_data='<DOI or EarthCODE Product id>'",
+                   frozenset({"datasets", "dataset", "data_references", "training", "validation"}),
+                   prefixes=("training_", "train_", "validation_", "val_")),
+)
+
+KEY_RULES: dict[str, Rule] = {
+    item.slug: define(
+        item.rule_id,
+        f"safetensors-metadata-{item.slug}",
+        Area.SAFETENSORS,
+        Severity.WARNING,
+        f"The safetensors metadata has no {item.label}",
+        f"{RECOMMENDED} the {item.label}" + (", where practical." if item.slug == "data-references" else "."),
+        f"Add it to the metadata passed to save_file, e.g. {item.example}.",
+    )
+    for item in RECOMMENDED_KEYS
+}
 
 
 class SafetensorsCheck(Check):
@@ -14,7 +160,70 @@ class SafetensorsCheck(Check):
     dynamic = False
 
     def skip_reason(self, ctx: Context) -> str | None:
-        return "not implemented yet"
+        return None if ctx.pkg.with_suffix(".safetensors") else "the package has no .safetensors file"
 
     def run(self, ctx: Context) -> Iterable[Finding]:
-        return []
+        summaries: dict[str, dict[str, Any]] = {}
+        for rel, header in ctx.pkg.safetensors.items():
+            for problem in header.problems:
+                yield PROBLEM_RULES[problem.kind].finding(problem.message, file=rel)
+            if not header.parsed:
+                continue
+            summaries[rel] = {"tensors": len(header.tensors), "parameters": header.total_parameters,
+                              "dtypes": dict(sorted(header.dtypes.items())), "valid": header.ok}
+            yield SUMMARY.finding(_summary(header), file=rel)
+            if not any(p.kind == METADATA for p in header.problems):
+                yield from _metadata_findings(header)
+        ctx.results["safetensors"] = summaries
+
+
+def _summary(header: SafetensorsHeader) -> str:
+    dtypes = ", ".join(f"{dtype} x {count:,}" for dtype, count in sorted(header.dtypes.items())) or "none"
+    return (f"{header.rel}: {len(header.tensors):,} tensors, {header.total_parameters:,} parameters "
+            f"(dtypes: {dtypes}), {header.size:,} bytes")
+
+
+def _metadata_findings(header: SafetensorsHeader) -> Iterable[Finding]:
+    rel, metadata = header.rel, header.metadata
+    if metadata is None:
+        wanted = ", ".join(item.label for item in RECOMMENDED_KEYS)
+        yield METADATA_ABSENT.finding(f"{rel} has no __metadata__; the guideline recommends: {wanted}", file=rel)
+        return
+    present = {_normalise(key) for key in metadata}
+    for item in RECOMMENDED_KEYS:
+        if not any(key in item.keys or key.startswith(item.prefixes) for key in present):
+            yield KEY_RULES[item.slug].finding(
+                f"{rel}: __metadata__ has no {item.label} (e.g. {item.example})", file=rel)
+    for key, value in metadata.items():
+        problem = _bloat(value)
+        if problem:
+            yield METADATA_BLOATED.finding(f"{rel}: __metadata__[{key[:80]!r}] {problem}", file=rel)
+
+
+def _normalise(key: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_")
+
+
+def _bloat(value: str) -> str | None:
+    """Why a metadata value is not compact, or None."""
+    nested = _nested_json(value)
+    if len(value) > LONG_VALUE:
+        return f"is {len(value):,} characters long" + (" of nested JSON" if nested else "")
+    if nested:
+        return f"holds nested JSON ({nested})"
+    return None
+
+
+def _nested_json(value: str) -> str | None:
+    text = value.strip()
+    if not text.startswith(("{", "[")) or len(text) > 1_000_000:
+        return None
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(parsed, dict):
+        return "a JSON object"
+    if isinstance(parsed, list) and any(isinstance(item, (dict, list)) for item in parsed):
+        return "a JSON list of lists or objects"
+    return None  # a flat list of scalars is compact enough

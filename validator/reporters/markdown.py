@@ -68,7 +68,7 @@ def _checks_table(report: Report) -> list[str]:
     lines = ["| Area | Check | Status | |", "|---|---|---|---|"]
     for record in report.checks:
         reason = markdown_text(record.reason, 200) if record.reason else ""
-        lines.append(f"| {record.area.value} | {record.name} | {STATUS_ICON[record.status]} {record.status.value} | {reason} |")
+        lines.append(f"| {record.area.value} | {markdown_text(record.name, 200)} | {STATUS_ICON[record.status]} {record.status.value} | {reason} |")
     return lines + [""]
 
 

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""The action's entrypoint: maps the INPUT_* variables to the model-check command line.
+
+One `model-check check` per package folder (globs expanded in the workspace), each writing its
+JSON report under model-check-reports/ in the workspace, then one `model-check github post` for the
+comment, annotations, summary, outputs, SARIF and release-tag gating. Inputs are passed as argv
+items, never pasted into shell text.
+
+In the action, `env: auto` means docker: package code runs only in sibling containers, never in
+this one, which holds the runner's docker socket and workflow-command files.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from validator.github.annotations import Annotation, format_command, stop_commands
+
+EXIT_USAGE = 2
+REPORT_DIR = "model-check-reports"
+# Environment modes of the CLI as the action maps them: venv and conda would run package code
+# inside this container, next to the docker socket, so the action does not offer them.
+ENV_MODES = {"auto": "docker", "docker": "docker", "none": "none"}
+TRUE, FALSE = ("true", "True", "TRUE", "yes", "on", "1"), ("false", "False", "FALSE", "no", "off", "0", "")
+SECRET_PREFIXES = ("INPUT_", "ACTIONS_")
+SECRET_NAMES = {"GITHUB_TOKEN", "GH_TOKEN"}
+
+
+class InputError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Inputs:
+    paths: tuple[str, ...]
+    env: str
+    fail_on: str
+    comment: bool
+    annotations: bool
+    sarif: str
+    rtol: str
+    atol: str
+    config: str
+    token: str
+    torch_backend: str
+
+
+def _boolean(name: str, value: str) -> bool:
+    if value.strip() in TRUE:
+        return True
+    if value.strip() in FALSE:
+        return False
+    raise InputError(f"input {name} must be true or false, not {value.strip()!r}")
+
+
+def read_inputs(environ: Mapping[str, str]) -> Inputs:
+    def get(name: str, default: str = "") -> str:
+        return environ.get(f"INPUT_{name.upper()}", default).strip()
+
+    env = get("env", "auto") or "auto"
+    if env not in ENV_MODES:
+        raise InputError(f"input env must be auto, docker or none in the action, not {env!r} "
+                         "(venv and conda would run package code inside the action's container)")
+    fail_on = get("fail-on", "error") or "error"
+    if fail_on not in ("error", "warning"):
+        raise InputError(f"input fail-on must be error or warning, not {fail_on!r}")
+    paths = tuple(p for p in re.split(r"\s+", get("path", ".")) if p) or (".",)
+    return Inputs(
+        paths=paths,
+        env=ENV_MODES[env],
+        fail_on=fail_on,
+        comment=_boolean("comment", get("comment", "true")),
+        annotations=_boolean("annotations", get("annotations", "true")),
+        sarif=get("sarif"),
+        rtol=get("rtol"),
+        atol=get("atol"),
+        config=get("config"),
+        token=get("github-token"),
+        torch_backend=get("torch-backend", "cpu"),
+    )
+
+
+def _inside(path: str, workspace: Path) -> str:
+    """`path` relative to the workspace (POSIX); an error when it leaves the workspace."""
+    full = (workspace / path).resolve()
+    try:
+        rel = full.relative_to(workspace.resolve()).as_posix()
+    except ValueError:
+        raise InputError(f"path {path!r} is outside the workspace") from None
+    return rel or "."
+
+
+def expand_paths(patterns: tuple[str, ...], workspace: Path) -> list[str]:
+    """Package folders named by `patterns`, relative to the workspace, in order, without repeats."""
+    folders: list[str] = []
+    for pattern in patterns:
+        if re.search(r"[*?[]", pattern):
+            matches = sorted(m for m in glob.glob(pattern, root_dir=workspace, recursive=True) if (workspace / m).is_dir())
+            if not matches:
+                raise InputError(f"path {pattern!r} matches no folder")
+        else:
+            matches = [pattern]
+        for match in matches:
+            rel = _inside(match, workspace)
+            if rel not in folders:
+                folders.append(rel)
+    return folders
+
+
+def report_name(folder: str, taken: set[str]) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", folder).strip("-.") or "package"
+    name, n = f"{stem}.json", 2
+    while name in taken:
+        name, n = f"{stem}-{n}.json", n + 1
+    taken.add(name)
+    return name
+
+
+def check_argv(folder: str, inputs: Inputs, report: str) -> list[str]:
+    argv = [sys.executable, "-m", "validator.cli", "check", folder, "--json", report,
+            "--env", inputs.env, "--fail-on", inputs.fail_on]
+    for flag, value in (("--rtol", inputs.rtol), ("--atol", inputs.atol), ("--config", inputs.config),
+                        ("--torch-backend", inputs.torch_backend)):
+        if value:
+            argv += [flag, value]
+    return argv
+
+
+def post_argv(reports: list[str], inputs: Inputs) -> list[str]:
+    argv = [sys.executable, "-m", "validator.cli", "github", "post", *reports, "--release-gate",
+            "--comment" if inputs.comment else "--no-comment",
+            "--annotations" if inputs.annotations else "--no-annotations"]
+    if inputs.sarif:
+        argv += ["--sarif", inputs.sarif]
+    if inputs.config:
+        argv += ["--config", inputs.config]
+    return argv
+
+
+def child_env(environ: Mapping[str, str], token: str | None = None) -> dict[str, str]:
+    """The environment of a child: no inputs, runner tokens or GitHub token, unless given."""
+    env = {k: v for k, v in environ.items() if not k.startswith(SECRET_PREFIXES) and k not in SECRET_NAMES}
+    if token:
+        env["GITHUB_TOKEN"] = token
+    return env
+
+
+def main(environ: Mapping[str, str] = os.environ) -> int:
+    workspace = Path(environ.get("GITHUB_WORKSPACE") or os.getcwd())
+    try:
+        inputs = read_inputs(environ)
+        folders = expand_paths(inputs.paths, workspace)
+    except InputError as exc:
+        print(format_command(Annotation("error", str(exc), "model-check: action inputs")), flush=True)
+        return EXIT_USAGE
+    (workspace / REPORT_DIR).mkdir(exist_ok=True)
+    reports: list[str] = []
+    worst = 0
+    taken: set[str] = set()
+    for folder in folders:
+        report = f"{REPORT_DIR}/{report_name(folder, taken)}"
+        print(f"::group::model-check {folder.replace('%', '%25').replace(':', '%3A')}", flush=True)
+        with stop_commands():  # the output quotes the package: no workflow commands from it
+            code = subprocess.run(check_argv(folder, inputs, report), cwd=workspace, env=child_env(environ)).returncode
+        print("::endgroup::", flush=True)
+        if code in (0, 1) and (workspace / report).is_file():
+            reports.append(report)
+        else:
+            worst = EXIT_USAGE
+            print(format_command(Annotation("error", f"model-check could not check {folder} (exit {code}); see the log",
+                                            "model-check")), flush=True)
+    if not reports:
+        return EXIT_USAGE
+    posted = subprocess.run(post_argv(reports, inputs), cwd=workspace, env=child_env(environ, inputs.token)).returncode
+    return max(worst, posted)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Shared fixtures: the example package, a fresh copy of it, the CLI in-process, and a schema
+check of every model-check JSON report a test leaves in its tmp_path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pytest
+
+from helpers import EXAMPLE, check_report
+from validator.cli import main
+
+CliResult = tuple[int, str, str]
+RunCli = Callable[[Sequence[str]], CliResult]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/* from the current output instead of comparing")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "docker: needs a working Docker engine (tests/docker_engine.sh start)")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds (builds environments, runs models)")
+    config.addinivalue_line("markers", "no_report_check: the test leaves a deliberately invalid report in tmp_path")
+
+
+@pytest.fixture()
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture()
+def example_pkg() -> Path:
+    """The example package in the repository; read it, never write into it."""
+    return EXAMPLE
+
+
+@pytest.fixture()
+def pkg_copy(tmp_path: Path) -> Path:
+    """A fresh copy of the example package, free to break."""
+    target = tmp_path / "pkg"
+    shutil.copytree(EXAMPLE, target)
+    return target
+
+
+@pytest.fixture()
+def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> RunCli:
+    """Call `model-check ARGS` in-process: returns (exit code, stdout, stderr)."""
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps at the terminal width; keep lines whole
+
+    def invoke(args: Sequence[str]) -> CliResult:
+        capsys.readouterr()  # drop anything printed before
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse usage errors and --version
+            code = exc.code if isinstance(exc.code, int) else 2
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
+
+
+@pytest.fixture(autouse=True)
+def _validate_reports_left_in_tmp_path(request: pytest.FixtureRequest):
+    """After each test that used tmp_path, validate every model-check JSON report found in it."""
+    wanted = "tmp_path" in request.fixturenames and not request.node.get_closest_marker("no_report_check")
+    tmp_path: Path | None = request.getfixturevalue("tmp_path") if wanted else None
+    yield
+    if tmp_path is None:
+        return
+    for candidate in tmp_path.rglob("*.json"):
+        if candidate.is_symlink() or not candidate.is_file() or candidate.stat().st_size > 50 * 1024 * 1024:
+            continue
+        try:
+            data = json.loads(candidate.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError, OSError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("tool"), dict) and data["tool"].get("name") == "model-check":
+            check_report(data)

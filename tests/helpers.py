@@ -1,0 +1,131 @@
+"""Helpers shared by the tests: run model-check on a folder, validate its report, pick findings.
+
+Every report a test produces goes through `check_report`, which validates it against the JSON
+Schema shipped in validator/schemas (the JSON report contract, schema_version 1).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Sequence
+from unittest import mock
+
+from validator import runner
+from validator.checks import ALL_CHECKS
+from validator.config import Options
+from validator.report import Report, validate_report
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "goes-cloud-regime"
+STATIC_AREAS = ("layout", "model-card", "runtime")
+
+
+def check_report(report: Report | dict[str, Any] | Path | str) -> dict[str, Any]:
+    """Validate a report (object, dict, or path of a JSON file) against the schema; return its dict."""
+    if isinstance(report, Report):
+        data = report.to_dict()
+    elif isinstance(report, dict):
+        data = report
+    else:
+        data = json.loads(Path(report).read_text(encoding="utf-8"))
+    validate_report(data)
+    return data
+
+
+def copy_example(target: Path) -> Path:
+    """A fresh copy of the example package at `target`."""
+    shutil.copytree(EXAMPLE, target)
+    return target
+
+
+def run_static(root: Path, only: Sequence[str] | None = None, **options: Any) -> dict[str, Any]:
+    """Run the checks with --env none (plus `options`) and return the validated JSON report.
+
+    `only` limits the run to the checks of those areas (the others are not run at all), which keeps
+    the tests of one area fast and independent of the checks other areas add."""
+    options.setdefault("env", "none")
+    checks = [c for c in ALL_CHECKS if only is None or c.area.value in only]
+    with mock.patch.object(runner, "ALL_CHECKS", checks):
+        return check_report(runner.run(root, Options(**options)))
+
+
+def findings(report: dict[str, Any], rule: str | None = None, area: str | None = None) -> list[dict[str, Any]]:
+    return [f for f in report["findings"]
+            if (rule is None or f["rule"] == rule) and (area is None or f["area"] == area)]
+
+
+def rules_fired(report: dict[str, Any], area: str | None = None) -> set[str]:
+    return {f["rule"] for f in findings(report, area=area)}
+
+
+def static_errors(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Errors of the areas of the core (layout, model-card, runtime), a crash of their checks included."""
+    return [f for f in report["findings"] if f["severity"] == "error" and f["area"] in STATIC_AREAS]
+
+
+def replace_in(path: Path, old: str, new: str, count: int = 1) -> None:
+    """Replace text in a file, failing loudly when the text is not there (the example changed)."""
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) >= count, f"{old!r} not found {count} time(s) in {path.name}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def card_lines(readme: Path) -> list[str]:
+    return readme.read_text(encoding="utf-8").splitlines()
+
+
+def line_of(path: Path, needle: str) -> int:
+    """1-based number of the first line of `path` containing `needle`."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(f"{needle!r} is not in {path.name}")
+
+
+def remove_section(readme: Path, heading: str) -> None:
+    """Delete a Markdown section (its heading line up to the next heading of the same or higher level)."""
+    lines = card_lines(readme)
+    start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
+    assert start is not None, f"heading {heading!r} not found in {readme.name}"
+    level = len(heading) - len(heading.lstrip("#"))
+    end = start + 1
+    while end < len(lines):
+        stripped = lines[end].lstrip()
+        if stripped.startswith("#"):
+            other = len(stripped) - len(stripped.lstrip("#"))
+            if other <= level:
+                break
+        end += 1
+    readme.write_text("\n".join(lines[:start] + lines[end:]) + "\n", encoding="utf-8")
+
+
+def remove_lines_containing(path: Path, *needles: str) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for needle in needles:
+        assert any(needle in line for line in lines), f"{needle!r} not found in {path.name}"
+    kept = [line for line in lines if not any(needle in line for needle in needles)]
+    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+
+
+def tree_state(root: Path) -> dict[str, tuple[str, int, float, str]]:
+    """Every entry below `root`: kind, size, mtime and (for files) sha256; to prove nothing was written."""
+    import hashlib
+    import os
+
+    state: dict[str, tuple[str, int, float, str]] = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            info = path.lstat()
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                state[rel] = ("symlink", 0, info.st_mtime, os.readlink(path))
+            elif path.is_dir():
+                state[rel] = ("dir", 0, info.st_mtime, "")
+            else:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest() if os.access(path, os.R_OK) else "unreadable"
+                state[rel] = ("file", info.st_size, info.st_mtime, digest)
+    state["."] = ("dir", 0, root.stat().st_mtime, "")
+    return state

@@ -1,0 +1,353 @@
+"""Area model-card (MC200-MC230): every item of the guideline's card list, its evidence and line,
+the natural ways people write it, placeholders, and a README that cannot be read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from helpers import (card_lines, findings, line_of, remove_lines_containing, remove_section, replace_in,
+                     rules_fired, run_static)
+from validator.card_items import CARD_ITEMS, CardFacts
+from validator.package import ModelPackage
+
+README = "README.md"
+CLASSES = ["Solid stratus", "Closed MCC", "Open MCC", "Disorganized MCC", "Clustered Cu", "Suppressed Cu"]
+CHANNELS = ["BT15_minus_BT14", "BT14_minus_BT11", "BT14", "COD"]
+Edit = Callable[[Path], None]
+
+
+def card_report(root: Path) -> dict:
+    return run_static(root, only=["model-card"])
+
+
+def card_findings(root: Path) -> list[dict]:
+    return findings(card_report(root), area="model-card")
+
+
+def card_facts(root: Path) -> CardFacts:
+    pkg = ModelPackage(root)
+    try:
+        facts = pkg.card_facts
+    finally:
+        pkg.close()
+    assert facts is not None
+    return facts
+
+
+# -- edits of the example card --------------------------------------------------------------------
+def drop(*needles: str) -> Edit:
+    """Delete every line of the card containing one of `needles`."""
+    return lambda root: remove_lines_containing(root / README, *needles)
+
+
+def sections(*headings: str) -> Edit:
+    def edit(root: Path) -> None:
+        for heading in headings:
+            remove_section(root / README, heading)
+    return edit
+
+
+def reword(*pairs: tuple[str, str]) -> Edit:
+    def edit(root: Path) -> None:
+        for old, new in pairs:
+            replace_in(root / README, old, new)
+    return edit
+
+
+def edits(*steps: Edit) -> Edit:
+    def edit(root: Path) -> None:
+        for step in steps:
+            step(root)
+    return edit
+
+
+# The example card states several items more than once (a table row and a sentence, say). Each
+# entry removes every statement of one item, and nothing else the card needs.
+NOT_A_PREDICTION_HEADING = reword(("## Model details", "## Identification"))
+ITEM_REMOVALS: dict[str, Edit] = {
+    "MC201": drop("| Model name |", "| Model ID |", "# GOES Cloud-Regime Classifier (demonstration package)"),
+    "MC202": drop("| Version |", "version v0.1.0. Apache-2.0."),
+    "MC203": drop("| Authors |"),
+    "MC204": drop("| Project |"),
+    "MC205": drop("| Contact |"),
+    "MC206": edits(sections("## What the model predicts"), NOT_A_PREDICTION_HEADING,
+                   reword(("no uncertainty estimate", "no uncertainty information"))),
+    "MC207": edits(sections("## What the model predicts"), NOT_A_PREDICTION_HEADING,
+                   reword(("Any scientific analysis", "Any analysis"))),
+    "MC208": sections("## Intended use"),
+    "MC209": sections("## Out-of-scope use"),
+    "MC210": sections("## Known limitations"),
+    "MC211": edits(drop("| Input shape |"), reword(("tensor `1,4,128,128` float32", "tensor"),
+                                                   ("# raw tiles (N,4,128,128), physical units", "# raw tiles"))),
+    "MC212": sections("### Channel order", "### Normalization"),
+    "MC213": edits(sections("### Units", "### Normalization"),
+                   reword((", dimensionless (unit `1`)", ""), ("physical units", "measured values"))),
+    "MC214": edits(sections("### Normalization"),
+                   reword(("The normalization constants are fixed", "The constants are fixed"),
+                          ("which becomes 0 after normalization", "which becomes 0"),
+                          ("After normalization, every", "Afterwards, every"),
+                          ("already normalized tiles", "tiles"))),
+    "MC215": edits(sections("### Nodata handling"), reword(("with a NaN patch", "with a gap"))),
+    "MC216": edits(sections("### Spatial and temporal assumptions"),
+                   reword(("## Caveats, domain limits, uncertainty, and bias", "## Caveats, uncertainty, and bias"),
+                          ("No temporal or spatial context", "No context"))),
+    "MC217": edits(sections("## Outputs"),
+                   reword(("returns logits over", "returns scores over"),
+                          ("the predicted classes and probabilities", "the predicted classes"),
+                          ("Treating the softmax probabilities", "Treating the softmax scores"),
+                          ("output `logits`", "output"), ("the expected logits", "the expected scores"),
+                          ("PyTorch logits for", "PyTorch scores for"), ("with its probability", ""),
+                          ("PyTorch logits agree", "PyTorch agree"), ("Softmax probabilities are not", "Softmax scores are not")),
+                   # the class list lived under ## Outputs: put it back under its own heading
+                   lambda root: replace_in(root / README, "## Data\n", "## Class names\n\n" + "\n".join(
+                       f"{i}. {name}" for i, name in enumerate(CLASSES, start=1)) + "\n\n## Data\n")),
+    "MC218": sections("### Class names"),
+    "MC219": edits(drop("| Training data |"),
+                   reword(("## Data\n", "## Data sources\n"), ("any training set", "any data set"),
+                          ("never trained on any data", "never fitted"))),
+    "MC220": edits(drop("| Validation data |", "| Test data |"),
+                   reword(("## Data\n", "## Data sources\n"), ("and the test data |", "and the samples |"),
+                          ("the test data is synthetic", "the samples are synthetic"))),
+    "MC221": drop("| Related EarthCODE Products |", "| Related EarthCODE Experiments |"),
+    "MC222": edits(drop("| Source repository |"),
+                   reword((" Apache-2.0. https://github.com/earthcode-examples/goes-cloud-regime-demo", " Apache-2.0."))),
+    "MC223": drop("| Release tag |"),
+    "MC224": drop("| Commit hash |"),
+    "MC225": drop("| License |"),
+    "MC226": edits(sections("## How to run inference"),
+                   reword(("`python make_weights.py` (writes", "`make_weights.py` (writes"),
+                          ("`python make_weights.py` checks", "`make_weights.py` checks"),
+                          ("- `python inference.py` and the notebook", "- the inference script and the notebook"),
+                          ("| example_inference.ipynb | Notebook walk-through", "| (notebook) | Notebook walk-through"))),
+    "MC227": edits(sections("## Caveats, domain limits, uncertainty, and bias"),
+                   reword(("## Known limitations", "## Known issues"))),  # limitations count as caveats too
+}
+
+
+def test_every_card_item_has_a_removal_case() -> None:
+    assert sorted(ITEM_REMOVALS) == sorted(item.rule_id for item in CARD_ITEMS)
+
+
+def test_example_card_has_every_item(example_pkg: Path) -> None:
+    assert card_findings(example_pkg) == []
+
+
+def test_example_card_values_are_extracted_with_their_lines(example_pkg: Path) -> None:
+    facts = card_facts(example_pkg)
+    readme = example_pkg / README
+    assert facts.name is not None and facts.name.value == "GOES Cloud-Regime Classifier (demo)"
+    assert facts.name.line == line_of(readme, "| Model name |")
+    assert facts.version is not None and facts.version.value == "v0.1.0"
+    assert facts.input_shape == (["N", "4", "128", "128"], line_of(readme, "| Input shape |"))
+    assert facts.channels is not None and facts.channels[0] == CHANNELS
+    assert facts.classes is not None and facts.classes[0] == CLASSES
+    assert facts.license is not None and facts.license.value == "Apache-2.0"
+    assert facts.repository is not None and facts.repository.value == "https://github.com/earthcode-examples/goes-cloud-regime-demo"
+    assert facts.release_tag is not None and facts.release_tag.value == "v0.1.0"
+    assert facts.commit is not None and facts.commit.value == "5d1c2a9e8b7f4306a1c2e3d4f5b6a7980c1d2e3f"
+    # the command that runs inference, not the set-up lines before it (venv, pip install)
+    assert facts.inference_command is not None and facts.inference_command.value == "python inference.py"
+    assert facts.inference_command.line == line_of(readme, "python inference.py")
+
+
+@pytest.mark.parametrize("rule", sorted(ITEM_REMOVALS))
+def test_removing_one_item_fires_exactly_its_rule(pkg_copy: Path, rule: str) -> None:
+    ITEM_REMOVALS[rule](pkg_copy)
+    found = card_findings(pkg_copy)
+    assert [f["rule"] for f in found] == [rule], [f["message"] for f in found]
+    assert found[0]["file"] == README
+    item = next(i for i in CARD_ITEMS if i.rule_id == rule)
+    assert found[0]["severity"] == item.severity.value
+    assert item.label in found[0]["message"]
+
+
+def test_half_the_card_removed_gives_one_finding_per_missing_item(pkg_copy: Path) -> None:
+    """Done when (issue 2): a card cut after its inputs section fails once per missing item."""
+    readme = pkg_copy / README
+    lines = card_lines(readme)
+    cut = lines.index("## Outputs")
+    readme.write_text("\n".join(lines[:cut]) + "\n", encoding="utf-8")
+
+    report = run_static(pkg_copy)
+    found = findings(report, area="model-card")
+    missing = {"MC218": "class names", "MC220": "validation data", "MC221": "EarthCODE Products",
+               "MC222": "source repository", "MC223": "release tag", "MC224": "commit hash",
+               "MC226": "inference command"}
+    assert sorted(f["rule"] for f in found) == sorted(missing)
+    for finding in found:
+        assert finding["file"] == README
+        assert missing[finding["rule"]] in finding["message"]
+    assert report["status"] == "failed"
+
+
+# -- natural variants -----------------------------------------------------------------------------
+def append(root: Path, text: str) -> None:
+    readme = root / README
+    readme.write_text(readme.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + text.strip("\n") + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize(("rule", "heading", "body"), [
+    ("MC203", "## Credits", "Jane Doe (ESA), John Roe (DLR)."),
+    ("MC205", "## Point of contact", "Write to the maintainers through the issue tracker."),
+    ("MC208", "## Uses", "Research on cloud regimes over the ocean."),
+    ("MC208", "## Intended Uses", "Research on cloud regimes over the ocean."),
+    ("MC209", "## Out-of-Scope Uses", "Land scenes and polar night."),
+    ("MC210", "## Limitations", "Single time step only."),
+    ("MC214", "## Preprocessing", "Subtract the channel mean and divide by the standard deviation."),
+    ("MC215", "## Missing values", "Set to zero after scaling."),
+    ("MC219", "## Training Dataset", "Tiles from 2019 to 2021 of GOES-16."),
+    ("MC220", "## Evaluation data", "Tiles from 2022."),
+    ("MC225", "## Licence", "CC-BY-4.0"),
+])
+def test_synonymous_headings_are_accepted(pkg_copy: Path, rule: str, heading: str, body: str) -> None:
+    ITEM_REMOVALS[rule](pkg_copy)
+    assert rule in rules_fired(card_report(pkg_copy), area="model-card")
+    append(pkg_copy, f"{heading}\n\n{body}\n")
+    assert card_findings(pkg_copy) == []
+
+
+@pytest.mark.parametrize(("rule", "line"), [
+    ("MC203", "**Authors:** Jane Doe, John Roe"),
+    ("MC205", "- Contact: jane.doe@example.org"),
+    ("MC211", "Input shape: `N,4,128,128`"),
+    ("MC223", "Release tag: v0.1.0"),
+    ("MC224", "Commit: 5d1c2a9e8b7f4306a1c2e3d4f5b6a7980c1d2e3f"),
+])
+def test_field_lines_are_accepted(pkg_copy: Path, rule: str, line: str) -> None:
+    ITEM_REMOVALS[rule](pkg_copy)
+    append(pkg_copy, line)
+    assert card_findings(pkg_copy) == []
+    evidence = card_facts(pkg_copy).found[next(i.key for i in CARD_ITEMS if i.rule_id == rule)]
+    assert evidence.line == line_of(pkg_copy / README, line)
+
+
+def test_field_value_table_is_read(pkg_copy: Path) -> None:
+    ITEM_REMOVALS["MC203"](pkg_copy)
+    ITEM_REMOVALS["MC225"](pkg_copy)
+    append(pkg_copy, "## People\n\n| Field | Value |\n|---|---|\n| Authors | Jane Doe |\n| License | MIT |\n")
+    assert card_findings(pkg_copy) == []
+    facts = card_facts(pkg_copy)
+    assert facts.license is not None and facts.license.value == "MIT"
+    assert facts.license.line == line_of(pkg_copy / README, "| License | MIT |")
+
+
+def test_input_shape_field_is_parsed(pkg_copy: Path) -> None:
+    ITEM_REMOVALS["MC211"](pkg_copy)
+    append(pkg_copy, "Input shape: `N,4,64,64`")
+    assert card_facts(pkg_copy).input_shape == (["N", "4", "64", "64"], line_of(pkg_copy / README, "Input shape: `N,4,64,64`"))
+
+
+def test_numbered_class_list_keeps_order(pkg_copy: Path) -> None:
+    ITEM_REMOVALS["MC218"](pkg_copy)
+    append(pkg_copy, "## Classes\n\n1. Open MCC\n2. Closed MCC\n3. Solid stratus\n4. Disorganized MCC\n5. Clustered Cu\n6. Suppressed Cu\n")
+    assert card_findings(pkg_copy) == []
+    facts = card_facts(pkg_copy)
+    assert facts.classes is not None
+    assert facts.classes[0] == ["Open MCC", "Closed MCC", "Solid stratus", "Disorganized MCC", "Clustered Cu", "Suppressed Cu"]
+
+
+def test_class_table_keeps_order(pkg_copy: Path) -> None:
+    ITEM_REMOVALS["MC218"](pkg_copy)
+    rows = "\n".join(f"| {i} | {name} | morphology {i} |" for i, name in enumerate(reversed(CLASSES)))
+    append(pkg_copy, f"## Output classes\n\n| Index | Class name | Description |\n|---|---|---|\n{rows}\n")
+    assert card_findings(pkg_copy) == []
+    facts = card_facts(pkg_copy)
+    assert facts.classes is not None and facts.classes[0] == list(reversed(CLASSES))
+
+
+def test_license_in_yaml_front_matter(pkg_copy: Path) -> None:
+    ITEM_REMOVALS["MC225"](pkg_copy)
+    assert "MC225" in rules_fired(card_report(pkg_copy), area="model-card")
+    readme = pkg_copy / README
+    readme.write_text("---\nlicense: apache-2.0\ntags:\n  - earth-observation\n---\n" + readme.read_text(encoding="utf-8"), encoding="utf-8")
+    assert card_findings(pkg_copy) == []
+    facts = card_facts(pkg_copy)
+    assert facts.license is not None and facts.license.value == "apache-2.0" and facts.license.line == 2
+
+
+# -- placeholders ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("placeholder", ["TODO", "TBD", "[More Information Needed]"])
+def test_placeholder_value_of_an_item_fires_its_rule_at_its_line(pkg_copy: Path, placeholder: str) -> None:
+    replace_in(pkg_copy / README, "| Authors | model-check contributors |", f"| Authors | {placeholder} |")
+    found = card_findings(pkg_copy)
+    assert [f["rule"] for f in found] == ["MC203"]
+    assert found[0]["line"] == line_of(pkg_copy / README, f"| Authors | {placeholder} |")
+    assert "placeholder" in found[0]["message"]
+
+
+def test_section_holding_only_a_placeholder_is_not_the_item(pkg_copy: Path) -> None:
+    remove_section(pkg_copy / README, "## Intended use")
+    append(pkg_copy, "## Intended use\n\nTBD\n")
+    found = card_findings(pkg_copy)
+    assert [(f["rule"], f["line"]) for f in found] == [("MC208", len(card_lines(pkg_copy / README)))]
+
+
+def test_empty_item_section_fires_its_rule_at_the_heading(pkg_copy: Path) -> None:
+    remove_section(pkg_copy / README, "## Out-of-scope use")
+    append(pkg_copy, "## Out-of-scope use\n\n## Acknowledgements\n\nESA.\n")
+    found = card_findings(pkg_copy)
+    assert [(f["rule"], f["line"]) for f in found] == [("MC209", line_of(pkg_copy / README, "## Out-of-scope use"))]
+
+
+def test_placeholder_among_real_content_is_a_warning_at_its_line(pkg_copy: Path) -> None:
+    replace_in(pkg_copy / README, "- Treating the softmax probabilities as calibrated confidence.",
+               "- Treating the softmax probabilities as calibrated confidence.\n- TODO: list more misuses")
+    found = card_findings(pkg_copy)
+    assert [(f["rule"], f["severity"], f["line"]) for f in found] == [
+        ("MC230", "warning", line_of(pkg_copy / README, "- TODO: list more misuses"))]
+
+
+def test_placeholder_in_any_section_is_flagged(pkg_copy: Path) -> None:
+    append(pkg_copy, "## Acknowledgements\n\n[More Information Needed]\n")
+    found = card_findings(pkg_copy)
+    assert [(f["rule"], f["line"]) for f in found] == [("MC230", len(card_lines(pkg_copy / README)))]
+
+
+def test_empty_section_anywhere_is_flagged(pkg_copy: Path) -> None:
+    append(pkg_copy, "## Acknowledgements\n\n## Funding\n\nESA.\n")
+    found = card_findings(pkg_copy)
+    assert [(f["rule"], f["line"]) for f in found] == [("MC230", line_of(pkg_copy / README, "## Acknowledgements"))]
+
+
+def test_placeholder_words_inside_code_blocks_are_not_placeholders(pkg_copy: Path) -> None:
+    append(pkg_copy, "## Development\n\n```python\n# TODO: nothing, this is code\n```\n")
+    assert card_findings(pkg_copy) == []
+
+
+# -- README that cannot be read (MC200) -----------------------------------------------------------
+@pytest.mark.parametrize(("content", "reason"), [
+    ("Mod\u00e8le".encode("latin-1") + b"\n", "not UTF-8"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+])
+def test_readme_that_is_not_text_is_mc200(pkg_copy: Path, content: bytes, reason: str) -> None:
+    (pkg_copy / README).write_bytes(content)
+    found = card_findings(pkg_copy)
+    assert [(f["rule"], f["file"]) for f in found] == [("MC200", README)]
+    assert reason in found[0]["message"]
+
+
+def test_huge_readme_is_mc200_not_parsed(pkg_copy: Path) -> None:
+    readme = pkg_copy / README
+    with readme.open("wb") as handle:  # 50 MB of valid Markdown
+        line = b"- a line of a very long model card\n"
+        handle.write(line * (50 * 1024 * 1024 // len(line)))
+    found = card_findings(pkg_copy)
+    assert [f["rule"] for f in found] == ["MC200"]
+    assert "bytes" in found[0]["message"]
+
+
+def test_readme_with_bom_is_read(pkg_copy: Path) -> None:
+    readme = pkg_copy / README
+    readme.write_bytes(b"\xef\xbb\xbf" + readme.read_bytes())
+    assert card_findings(pkg_copy) == []
+
+
+def test_no_readme_skips_the_card_check_with_a_reason(pkg_copy: Path) -> None:
+    (pkg_copy / README).unlink()
+    report = run_static(pkg_copy)
+    assert findings(report, area="model-card") == []
+    record = next(c for c in report["checks"] if c["area"] == "model-card")
+    assert record["status"] == "skipped" and "MC101" in record["reason"]

@@ -1,0 +1,180 @@
+"""Summaries of ONNX graphs, parsed in a child process with memory, CPU and wall-clock limits.
+
+`inspect_onnx` never raises: a crash, a timeout or a malformed file becomes an `OnnxProblem` in
+the summary. The parsing itself lives in validator.onnx_child; external-data references are
+checked without being opened (validator.onnx_external).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from .onnx_external import ExternalRef
+
+if TYPE_CHECKING:
+    from .package import ModelPackage
+
+ProblemKind = Literal["too-large", "unparseable", "crashed", "timeout", "graph", "external-data"]
+
+BASE_MEMORY = 2 * 2**30  # address space of the child besides the model (Python, onnx, numpy)
+MEMORY_PER_BYTE = 3  # the file's bytes, the parsed proto, the checker's copy
+CPU_SECONDS = 120
+WALL_SECONDS = 180.0
+# Start the child with Python's isolated mode (-I: no current folder, user site or PYTHON* variables
+# on the path, so a package file named onnx.py is never imported) and find model-check explicitly.
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from validator.onnx_child import main; sys.exit(main(sys.argv[2:]))"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    elem_type: str  # "float32", "int64", …; "undefined"; "sequence"/"map"/"optional" for non-tensors
+    shape: tuple[int | str | None, ...] | None  # int: fixed, str: symbolic, None: unknown; None: rank unknown
+
+
+@dataclass(frozen=True)
+class OnnxProblem:
+    kind: ProblemKind
+    message: str
+
+
+@dataclass(frozen=True)
+class OnnxSummary:
+    rel: str
+    ok: bool  # parsed, external data safe and the checker passed
+    ir_version: int | None = None
+    opset_imports: dict[str, int] = field(default_factory=dict)
+    producer_name: str = ""
+    producer_version: str = ""
+    inputs: list[TensorSpec] = field(default_factory=list)  # graph inputs that are not initializers
+    outputs: list[TensorSpec] = field(default_factory=list)
+    metadata_props: dict[str, str] = field(default_factory=dict)
+    custom_domains: list[str] = field(default_factory=list)
+    external_data: list[ExternalRef] = field(default_factory=list)
+    initializer_count: int = 0
+    parameter_count: int = 0
+    node_count: int = 0
+    problems: list[OnnxProblem] = field(default_factory=list)
+    checker_ran: bool = False
+    checker_error: str | None = None
+
+    @property
+    def parsed(self) -> bool:
+        return self.ir_version is not None
+
+
+@dataclass(frozen=True)
+class RuntimeSupport:
+    """The newest IR and opset versions the installed onnxruntime loads."""
+
+    onnxruntime: str
+    max_ir_version: int | None
+    max_opsets: dict[str, int]  # domain ("" is ai.onnx) -> newest opset
+
+
+def inspect_onnx(pkg: "ModelPackage", rel: str) -> OnnxSummary:
+    """Parse `rel` in a limited child process; every failure becomes a problem in the summary."""
+    try:
+        return _inspect(pkg.path(rel), pkg.root, rel)
+    except Exception as exc:  # never raise into the checks
+        return _failed(rel, "crashed", f"model-check could not start the ONNX inspector: {type(exc).__name__}: {exc}")
+
+
+def _inspect(path: Path, root: Path, rel: str) -> OnnxSummary:
+    memory = BASE_MEMORY + MEMORY_PER_BYTE * path.stat().st_size
+    argv = [sys.executable, "-I", "-B", "-c", _BOOT, str(Path(__file__).resolve().parents[1]),
+            str(path), str(root), str(memory), str(CPU_SECONDS)]
+    try:
+        done = subprocess.run(argv, cwd="/", stdin=subprocess.DEVNULL, capture_output=True, timeout=WALL_SECONDS)
+    except subprocess.TimeoutExpired:
+        return _failed(rel, "timeout", f"parsing took longer than {WALL_SECONDS:.0f} s and was stopped")
+    if done.returncode != 0:
+        return _failed(rel, "crashed", _crash_message(done.returncode, memory, done.stderr))
+    try:
+        data = json.loads(done.stdout)
+        return _summary(rel, data)
+    except (ValueError, TypeError, KeyError) as exc:
+        return _failed(rel, "crashed", f"the ONNX inspector gave no usable answer ({exc}); {_tail(done.stderr)}")
+
+
+def _crash_message(returncode: int, memory: int, stderr: bytes) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        cause = {
+            "SIGSEGV": "a segmentation fault in the parser (malformed or malicious file)",
+            "SIGXCPU": f"more than {CPU_SECONDS} s of CPU time",
+            "SIGKILL": f"more than {CPU_SECONDS} s of CPU time, or killed from outside",
+            "SIGABRT": f"an abort, often more than the {memory // 2**20:,} MiB memory limit",
+        }.get(name, "a crash in the parser")
+        return f"the ONNX parser was stopped by {name}: {cause}"
+    return f"the ONNX parser exited with status {returncode}: {_tail(stderr)}"
+
+
+def _tail(stderr: bytes, limit: int = 400) -> str:
+    text = stderr.decode("utf-8", "replace").strip()
+    return text[-limit:] if text else "no error output"
+
+
+def _failed(rel: str, kind: ProblemKind, message: str) -> OnnxSummary:
+    return OnnxSummary(rel=rel, ok=False, problems=[OnnxProblem(kind, message)])
+
+
+def _summary(rel: str, data: dict[str, Any]) -> OnnxSummary:
+    problems = [OnnxProblem(p["kind"], str(p["message"])) for p in data.get("problems", [])]
+    if "ir_version" not in data:
+        return OnnxSummary(rel=rel, ok=False, problems=problems)
+    checker_error = data.get("checker_error")
+    return OnnxSummary(
+        rel=rel,
+        ok=not problems and checker_error is None and bool(data["checker_ran"]),
+        ir_version=int(data["ir_version"]),
+        opset_imports={str(k): int(v) for k, v in data["opset_imports"].items()},
+        producer_name=str(data["producer_name"]),
+        producer_version=str(data["producer_version"]),
+        inputs=[_spec(s) for s in data["inputs"]],
+        outputs=[_spec(s) for s in data["outputs"]],
+        metadata_props={str(k): str(v) for k, v in data["metadata_props"].items()},
+        custom_domains=[str(d) for d in data["custom_domains"]],
+        external_data=[ExternalRef(**ref) for ref in data["external_data"]],
+        initializer_count=int(data["initializer_count"]),
+        parameter_count=int(data["parameter_count"]),
+        node_count=int(data["node_count"]),
+        problems=problems,
+        checker_ran=bool(data["checker_ran"]),
+        checker_error=checker_error,
+    )
+
+
+def _spec(data: dict[str, Any]) -> TensorSpec:
+    shape = data["shape"]
+    return TensorSpec(str(data["name"]), str(data["elem_type"]), None if shape is None else tuple(shape))
+
+
+@functools.cache
+def runtime_support() -> RuntimeSupport:
+    """Read the supported versions from onnxruntime's operator registry and onnx's release table.
+
+    onnxruntime registers the operator schemas of the ONNX release it was built with, so the
+    newest `since_version` per domain is the newest opset it loads; onnx.helper.VERSION_TABLE
+    gives the IR version of the ONNX release that introduced that opset.
+    """
+    import onnxruntime
+    from onnx import helper
+    from onnxruntime.capi import _pybind_state
+
+    opsets: dict[str, int] = {}
+    for schema in _pybind_state.get_all_operator_schema():
+        opsets[schema.domain] = max(opsets.get(schema.domain, 0), schema.since_version)
+    newest = opsets.get("", 0)
+    irs = [row[1] for row in helper.VERSION_TABLE if row[2] <= newest]
+    return RuntimeSupport(onnxruntime.__version__, max(irs) if irs else None, opsets)

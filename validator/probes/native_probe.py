@@ -1,0 +1,235 @@
+"""Native probe: build the package's PyTorch model, load model.safetensors strictly, run it.
+
+Runs with the PACKAGE environment's Python, inside model-check's sandbox, in a scratch copy of the
+package:
+
+    python native_probe.py PLAN.json
+
+PLAN.json (written by validator.checks.parity):
+    weights       path of the .safetensors file
+    factory       "module:function" named in model-check.toml, or null
+    conventional  module whose conventional factories are tried ("inference"), or null
+    architecture  safetensors `architecture` metadata ("timm.resnet50d"), or null
+    in_chans, num_classes   declared channel and class counts, or null
+    input_sets    [{"id": str, "inputs": [{"name": str, "file": str}]}]
+    out_file      .npz written here: output k of input set i is the array "s<i>_o<k>"
+    result        path of the JSON result written here
+
+Dependency-light on purpose: only the standard library, numpy, torch and safetensors, imported
+inside the package environment. Nothing here trusts the package: every step's failure is recorded
+in the result instead of ending the probe.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+CONVENTIONAL_FACTORIES = ("load_model", "build_model", "create_model", "get_model")
+WEIGHT_PARAMETER_HINTS = ("weight", "path", "checkpoint", "ckpt", "file", "safetensors")
+STATE_DICT_PARAMETER_HINTS = ("state_dict", "state", "sd")
+KEYS_SHOWN = 8
+
+
+def tail(limit: int = 25) -> str:
+    lines = traceback.format_exc().rstrip().splitlines()
+    return "\n".join(lines[-limit:])
+
+
+def write_result(path: str, result: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(result, indent=1), encoding="utf-8")
+
+
+def main() -> int:
+    plan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    result: dict[str, Any] = {"status": "ok", "attempts": [], "sets": []}
+    try:
+        import numpy as np
+        import torch
+        from safetensors.torch import load_file
+    except Exception as exc:  # the runtime lacks a native dependency
+        result.update(status="unavailable", reason=f"{type(exc).__name__}: {exc}")
+        write_result(plan["result"], result)
+        return 0
+    result["torch"] = torch.__version__
+    torch.manual_seed(0)
+    sys.path.insert(0, str(Path.cwd()))  # the package's own modules (inference.py)
+
+    weights_path = str(Path(plan["weights"]).resolve())
+    try:
+        state = load_file(weights_path, device="cpu")
+    except Exception as exc:
+        result.update(status="weights-unreadable", reason=f"{type(exc).__name__}: {exc}", traceback=tail())
+        write_result(plan["result"], result)
+        return 0
+
+    model = None
+    for how, build in candidates(plan, weights_path, state):
+        attempt, built = try_candidate(how, build, state, torch)
+        result["attempts"].append(attempt)
+        if built is not None and model is None:
+            model, result["native"] = built, how
+            if plan.get("architecture") and not how.startswith("architecture"):
+                result["architecture_check"] = check_architecture(plan, state, torch)
+            break
+    if model is None:
+        result["status"] = "no-model"
+        write_result(plan["result"], result)
+        return 0
+
+    model.eval()
+    arrays: dict[str, Any] = {}
+    for index, input_set in enumerate(plan["input_sets"]):
+        result["sets"].append(run_set(model, index, input_set, arrays, np, torch))
+    np.savez(plan["out_file"], **arrays)
+    write_result(plan["result"], result)
+    return 0
+
+
+def candidates(plan: dict[str, Any], weights_path: str, state: dict[str, Any]):
+    """(description, zero-argument builder) in the order the guideline's readers would use them."""
+    if plan.get("factory"):
+        module_name, _, function_name = plan["factory"].partition(":")
+        yield f"factory {plan['factory']} (model-check.toml)", lambda: call_factory(
+            module_name, function_name, weights_path, state)
+        return  # a configured factory is authoritative
+    conventional = plan.get("conventional")
+    if conventional:
+        try:
+            module = importlib.import_module(conventional)
+        except Exception:
+            yield f"import of {conventional}.py", raise_again(tail())
+            module = None
+        if module is not None:
+            for name in CONVENTIONAL_FACTORIES:
+                if callable(getattr(module, name, None)):
+                    yield f"factory {conventional}:{name}", (
+                        lambda name=name: call_factory(conventional, name, weights_path, state))
+    architecture = plan.get("architecture")
+    if architecture:
+        yield f"architecture {architecture} (safetensors metadata)", lambda: from_architecture(plan)
+
+
+def raise_again(message: str):
+    def builder():
+        raise ImportError(message)
+    return builder
+
+
+def call_factory(module_name: str, function_name: str, weights_path: str, state: dict[str, Any]):
+    module = importlib.import_module(module_name)
+    factory = getattr(module, function_name)
+    try:
+        parameters = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if positional:
+        first = positional[0].name.lower()
+        if any(h == first or first.startswith(h) for h in STATE_DICT_PARAMETER_HINTS):
+            return factory(state)
+        if positional[0].default is inspect.Parameter.empty or any(h in first for h in WEIGHT_PARAMETER_HINTS):
+            return factory(weights_path)
+    return factory()
+
+
+def from_architecture(plan: dict[str, Any]):
+    library, _, name = plan["architecture"].partition(".")
+    kwargs: dict[str, Any] = {}
+    if plan.get("num_classes"):
+        kwargs["num_classes"] = int(plan["num_classes"])
+    if library == "timm":
+        import timm
+
+        if plan.get("in_chans"):
+            kwargs["in_chans"] = int(plan["in_chans"])
+        return timm.create_model(name, pretrained=False, **kwargs)
+    if library == "torchvision":
+        import torchvision
+
+        name = name.removeprefix("models.")
+        return torchvision.models.get_model(name, weights=None, **kwargs)
+    raise ValueError(f"unknown library {library!r}: model-check builds timm.<name> and torchvision.models.<name>")
+
+
+def try_candidate(how: str, build, state: dict[str, Any], torch) -> tuple[dict[str, Any], Any]:
+    attempt: dict[str, Any] = {"how": how, "built": False, "loaded": False}
+    try:
+        model = build()
+    except Exception as exc:
+        attempt.update(error=f"{type(exc).__name__}: {exc}"[:2000], traceback=tail())
+        return attempt, None
+    if not isinstance(model, torch.nn.Module):
+        attempt["error"] = f"returned {type(model).__name__}, not a torch.nn.Module"
+        return attempt, None
+    attempt["built"] = True
+    attempt.update(strict_load(model, state))
+    return attempt, model if attempt["loaded"] else None
+
+
+def strict_load(model, state: dict[str, Any]) -> dict[str, Any]:
+    """load_state_dict(strict=True), with the differing keys listed when it fails."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [
+        f"{k}: file {list(state[k].shape)} vs model {list(expected[k].shape)}"
+        for k in expected
+        if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
+    report: dict[str, Any] = {
+        "missing": missing[:KEYS_SHOWN], "missing_count": len(missing),
+        "unexpected": unexpected[:KEYS_SHOWN], "unexpected_count": len(unexpected),
+        "mismatched": mismatched[:KEYS_SHOWN], "mismatched_count": len(mismatched),
+        "loaded": False,
+    }
+    if missing or unexpected or mismatched:
+        return report
+    try:
+        model.load_state_dict(state, strict=True)
+    except Exception as exc:
+        report["error"] = f"{type(exc).__name__}: {exc}"[:2000]
+        return report
+    report["loaded"] = True
+    return report
+
+
+def check_architecture(plan: dict[str, Any], state: dict[str, Any], torch) -> dict[str, Any]:
+    """Does the declared architecture alone load these weights? (the factory did)"""
+    attempt, _ = try_candidate(f"architecture {plan['architecture']}", lambda: from_architecture(plan), state, torch)
+    return attempt
+
+
+def run_set(model, index: int, input_set: dict[str, Any], arrays: dict[str, Any], np, torch) -> dict[str, Any]:
+    record: dict[str, Any] = {"id": input_set["id"], "outputs": []}
+    try:
+        tensors = [torch.from_numpy(np.ascontiguousarray(np.load(i["file"], allow_pickle=False)))
+                   for i in input_set["inputs"]]
+        with torch.no_grad():
+            produced = model(*tensors)
+        for position, (name, value) in enumerate(flatten(produced)):
+            array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+            key = f"s{index}_o{position}"
+            arrays[key] = array
+            record["outputs"].append({"name": name, "key": key, "shape": list(array.shape), "dtype": str(array.dtype)})
+    except Exception as exc:
+        record.update(error=f"{type(exc).__name__}: {exc}"[:2000], traceback=tail())
+    return record
+
+
+def flatten(produced) -> list[tuple[str | None, Any]]:
+    """A model's return value as (name, tensor) pairs: a tensor, a tuple/list, or a dict."""
+    if isinstance(produced, dict):
+        return [(str(k), v) for k, v in produced.items()]
+    if isinstance(produced, (tuple, list)):
+        return [(None, v) for v in produced]
+    return [(None, produced)]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

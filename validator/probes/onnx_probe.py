@@ -1,0 +1,114 @@
+"""ONNX probe: run an ONNX graph with ONNX Runtime's CPU provider on the given inputs.
+
+Runs in a sandboxed child process, with the package environment's Python when that environment
+has onnxruntime, else with model-check's own:
+
+    python onnx_probe.py PLAN.json
+
+PLAN.json (written by validator.checks.parity):
+    onnx        path of the .onnx file, or null (only convert test vectors)
+    convert     ["test_data_set_0/input_0.pb", …]: ONNX-style TensorProto test vectors to
+                read into arrays (needs the onnx package); array "c<i>" of out_file is file i
+    input_sets  [{"id": str, "inputs": [{"name": str, "file": str}]}]
+    out_file    .npz written here: output k of input set i is the array "s<i>_o<k>"
+    result      path of the JSON result written here
+
+Only the standard library, numpy, onnxruntime (and onnx for .pb files) are imported.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+
+def tail(limit: int = 25) -> str:
+    lines = traceback.format_exc().rstrip().splitlines()
+    return "\n".join(lines[-limit:])
+
+
+def main() -> int:
+    plan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    result: dict[str, Any] = {"status": "ok", "converted": [], "sets": []}
+    import numpy as np
+
+    arrays: dict[str, Any] = {}
+    if plan.get("convert"):
+        result["converted"] = convert(plan["convert"], arrays, np)
+    if plan.get("onnx"):
+        run_graph(plan, result, arrays, np)
+    np.savez(plan["out_file"], **arrays)
+    Path(plan["result"]).write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return 0
+
+
+def convert(files: list[str], arrays: dict[str, Any], np) -> list[dict[str, Any]]:
+    done = []
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except Exception as exc:
+        return [{"pb": pb, "error": f"the onnx package is needed to read .pb test vectors: {exc}"} for pb in files]
+    for index, pb in enumerate(files):
+        try:
+            tensor = onnx.TensorProto()
+            tensor.ParseFromString(Path(pb).read_bytes())
+            array = numpy_helper.to_array(tensor)
+            arrays[f"c{index}"] = array
+            done.append({"pb": pb, "key": f"c{index}", "name": tensor.name, "shape": list(array.shape),
+                         "dtype": str(array.dtype)})
+        except Exception as exc:
+            done.append({"pb": pb, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+    return done
+
+
+def run_graph(plan: dict[str, Any], result: dict[str, Any], arrays: dict[str, Any], np) -> None:
+    try:
+        import onnxruntime as ort
+    except Exception as exc:
+        result.update(status="unavailable", reason=f"{type(exc).__name__}: {exc}")
+        return
+    result["onnxruntime"] = ort.__version__
+    try:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only
+        session = ort.InferenceSession(plan["onnx"], sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        result.update(status="load-failed", reason=f"{type(exc).__name__}: {exc}"[:4000], traceback=tail())
+        return
+    graph_inputs = session.get_inputs()
+    result["inputs"] = [{"name": i.name, "type": i.type, "shape": list(i.shape)} for i in graph_inputs]
+    result["outputs"] = [{"name": o.name, "type": o.type, "shape": list(o.shape)} for o in session.get_outputs()]
+    for index, input_set in enumerate(plan["input_sets"]):
+        record: dict[str, Any] = {"id": input_set["id"], "outputs": []}
+        try:
+            feed = feed_for(graph_inputs, input_set["inputs"], np)
+            produced = session.run(None, feed)
+            for position, (spec, value) in enumerate(zip(session.get_outputs(), produced)):
+                array = np.asarray(value)
+                key = f"s{index}_o{position}"
+                arrays[key] = array
+                record["outputs"].append({"name": spec.name, "key": key, "shape": list(array.shape),
+                                          "dtype": str(array.dtype)})
+        except Exception as exc:
+            record.update(error=f"{type(exc).__name__}: {exc}"[:4000], traceback=tail())
+        result["sets"].append(record)
+
+
+def feed_for(graph_inputs, given: list[dict[str, str]], np) -> dict[str, Any]:
+    """Inputs by name when the names match the graph's, else by position."""
+    arrays = [(item.get("name"), np.load(item["file"], allow_pickle=False)) for item in given]
+    names = [i.name for i in graph_inputs]
+    if all(name in names for name, _ in arrays):
+        return {name: array for name, array in arrays}
+    if len(arrays) != len(names):
+        raise ValueError(f"the graph takes {len(names)} input(s) ({', '.join(names)}), "
+                         f"the test case has {len(arrays)}")
+    return {name: array for name, (_, array) in zip(names, arrays)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

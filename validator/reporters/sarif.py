@@ -1,0 +1,106 @@
+"""SARIF 2.1.0: one run per package report, every rule of the catalogue as rule metadata.
+
+Locations are relative to the repository root (the package path joined with the finding's file),
+based on %SRCROOT%, so code-scanning tools can place them; `automationDetails.id` gives each
+package its own category.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from typing import Any, Iterable
+from urllib.parse import quote
+
+from .. import __version__
+from ..model import Finding, Severity
+from ..report import Report
+from ..rules import Rule, all_rules
+
+SARIF_VERSION = "2.1.0"
+SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+INFORMATION_URI = "https://github.com/earthcode/model-check"
+LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def render_sarif(report: Report) -> str:
+    return sarif_json([report])
+
+
+def sarif_json(reports: Iterable[Report]) -> str:
+    return json.dumps(sarif_log(reports), indent=2, ensure_ascii=False) + "\n"
+
+
+def sarif_log(reports: Iterable[Report]) -> dict[str, Any]:
+    return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [sarif_run(r) for r in reports]}
+
+
+def sarif_run(report: Report) -> dict[str, Any]:
+    rules = all_rules()
+    known = {rule.id for rule in rules}
+    descriptors = [_descriptor(rule) for rule in rules]
+    for rule_id in sorted({f.rule for f in report.findings} - known):  # reports read back may name rules unknown here
+        descriptors.append({"id": rule_id, "shortDescription": {"text": rule_id}})
+    index = {d["id"]: i for i, d in enumerate(descriptors)}
+    readme = next((a.path for a in report.artefacts if a.path.lower() == "readme.md"), None)
+    return {
+        "tool": {
+            "driver": {
+                "name": "model-check",
+                "version": __version__,
+                "semanticVersion": __version__,
+                "informationUri": INFORMATION_URI,
+                "rules": descriptors,
+            }
+        },
+        "automationDetails": {"id": f"model-check/{category(report.package_path)}/"},
+        "results": [_result(f, index[f.rule], report.package_path, readme) for f in report.findings],
+        "columnKind": "unicodeCodePoints",
+    }
+
+
+def category(package_path: str) -> str:
+    """The package path as a category name: '.' for the repository root, no trailing slash."""
+    path = posixpath.normpath(package_path.replace("\\", "/")) if package_path else "."
+    return _CONTROL.sub("", path).strip("/") or "."
+
+
+def _descriptor(rule: Rule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": rule.title},
+        "fullDescription": {"text": rule.rationale},
+        "help": {"text": rule.help, "markdown": f"{rule.help}\n\n_Why:_ {rule.rationale}"},
+        "helpUri": rule.help_uri,
+        "defaultConfiguration": {"level": LEVEL[rule.severity]},
+        "properties": {"tags": ["model-check", rule.area.value]},
+    }
+
+
+def _uri(package_path: str, file: str) -> str | None:
+    base = package_path.replace("\\", "/") if package_path else "."
+    joined = posixpath.normpath(posixpath.join(base, file.replace("\\", "/")))
+    if joined.startswith(("/", "../")) or joined == ".." or _CONTROL.search(joined):
+        return None
+    return quote(joined, safe="/")
+
+
+def _result(finding: Finding, rule_index: int, package_path: str, readme: str | None) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ruleId": finding.rule,
+        "ruleIndex": rule_index,
+        "kind": "fail",
+        "level": LEVEL[finding.severity],
+        "message": {"text": _CONTROL.sub("", finding.message) or finding.rule},
+    }
+    # A finding without a file is about the package as a whole: shown on its model card.
+    uri = _uri(package_path, finding.file or readme) if (finding.file or readme) else None
+    if uri is not None:
+        location: dict[str, Any] = {"artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"}}
+        if finding.file and finding.line:
+            location["region"] = {"startLine": finding.line}
+        result["locations"] = [{"physicalLocation": location}]
+    return result
