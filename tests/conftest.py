@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import pytest
 
-from helpers import EXAMPLE, check_report
+from helpers import EXAMPLE, CliResult, RunCli, check_report
 from validator.cli import main
-
-CliResult = tuple[int, str, str]
-RunCli = Callable[[Sequence[str]], CliResult]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,7 +49,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch)
     """Call `model-check ARGS` in-process: returns (exit code, stdout, stderr)."""
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps at the terminal width; keep lines whole
 
-    def invoke(args: Sequence[str]) -> CliResult:
+    def invoke(args: Sequence[str | Path]) -> CliResult:
         capsys.readouterr()  # drop anything printed before
         try:
             code = main([str(a) for a in args])

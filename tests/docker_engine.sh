@@ -24,14 +24,32 @@
 #                              (default: the one apt on this machine uses)
 #   MODEL_CHECK_STORAGE_DRIVER overlay2 (default; falls back to vfs if it fails) or vfs
 #   TMPDIR                     dockerd log, pid file, debootstrap scratch  (default /tmp)
+#   MODEL_CHECK_DOCKERD_ROOT   if set: run a private dockerd with its data, state, log and
+#                              socket under this directory (DOCKER_HOST=unix://DIR/docker.sock),
+#                              beside any engine already on the machine. Callers then need
+#                              that DOCKER_HOST too; `stop` with the same variable stops it.
 set -euo pipefail
 
 ACTION=${1:-start}
 CACHE_DIR=${MODEL_CHECK_DOCKER_CACHE:-/var/cache/model-check-docker}
 WORK_TMP=${TMPDIR:-/tmp}
-DOCKERD_LOG=$WORK_TMP/model-check-dockerd.log
-DOCKERD_PIDFILE=$WORK_TMP/model-check-dockerd.pid
-SOCKET=/var/run/docker.sock
+DOCKERD_ROOT=${MODEL_CHECK_DOCKERD_ROOT:-}
+DOCKERD_EXTRA=()
+if [ -n "$DOCKERD_ROOT" ]; then
+    # A private engine beside any other on this machine (own data, state and socket).
+    mkdir -p "$DOCKERD_ROOT"
+    DOCKERD_ROOT=$(cd "$DOCKERD_ROOT" && pwd)
+    SOCKET=$DOCKERD_ROOT/docker.sock
+    DOCKERD_LOG=$DOCKERD_ROOT/dockerd.log
+    DOCKERD_PIDFILE=$DOCKERD_ROOT/launcher.pid
+    DOCKERD_EXTRA=(--data-root "$DOCKERD_ROOT/data" --exec-root "$DOCKERD_ROOT/exec"
+        --pidfile "$DOCKERD_ROOT/dockerd.pid" --host "unix://$SOCKET")
+    export DOCKER_HOST=unix://$SOCKET
+else
+    SOCKET=/var/run/docker.sock
+    DOCKERD_LOG=$WORK_TMP/model-check-dockerd.log
+    DOCKERD_PIDFILE=$WORK_TMP/model-check-dockerd.pid
+fi
 WAIT_SECONDS=60
 SUITE=bookworm
 BASE_IMAGE=local/bookworm:min
@@ -95,14 +113,26 @@ our_dockerd_pid() {
     echo "$pid"
 }
 
+# A stopped or failed dockerd leaves mounts behind (its netns bind mount, the data root
+# mounted on itself): with a private root, unmount them so that the directory can be
+# deleted. (The system engine's /var/lib/docker is left alone: dockerd reuses it.)
+unmount_leftovers() {
+    [ -n "$DOCKERD_ROOT" ] || return 0
+    local mnt
+    findmnt -rn -o TARGET | grep -F "$DOCKERD_ROOT/" | sort -r | while read -r mnt; do
+        umount -l "$mnt" 2>/dev/null || true
+    done || true   # grep finds nothing: fine
+}
+
 # start_dockerd DRIVER -> 0 when the socket answers within WAIT_SECONDS
 start_dockerd() {
     local driver=$1 pid i
+    START_ERRORS=
     log "starting dockerd (storage driver $driver), log: $DOCKERD_LOG"
     printf '\n===== %s dockerd --storage-driver=%s\n' "$(date -Is)" "$driver" >>"$DOCKERD_LOG"
     # setsid: not killed with the calling shell / CI step's process group.
     setsid dockerd --iptables=false --ip6tables=false --bridge=none \
-        --storage-driver="$driver" </dev/null >>"$DOCKERD_LOG" 2>&1 &
+        --storage-driver="$driver" "${DOCKERD_EXTRA[@]}" </dev/null >>"$DOCKERD_LOG" 2>&1 &
     pid=$!
     echo "$pid" >"$DOCKERD_PIDFILE"
     for ((i = 0; i < WAIT_SECONDS * 4; i++)); do
@@ -110,9 +140,12 @@ start_dockerd() {
             return 0
         fi
         if ! kill -0 "$pid" 2>/dev/null; then
-            log "dockerd (pid $pid) exited during start-up; last log lines:"
-            tail -n 15 "$DOCKERD_LOG" | sed 's/^/    /' >&2
+            START_ERRORS=$(sed -n '/^===== /h; /^===== /!H; ${x;p}' "$DOCKERD_LOG" \
+                | grep -E 'level=(error|fatal)|^failed|Error' | tail -n 5 || true)
+            log "dockerd (pid $pid) exited during start-up; errors from $DOCKERD_LOG:"
+            sed 's/^/    /' <<<"$START_ERRORS" >&2
             rm -f "$DOCKERD_PIDFILE"
+            unmount_leftovers
             return 1
         fi
         sleep 0.25
@@ -121,6 +154,7 @@ start_dockerd() {
     kill "$pid" 2>/dev/null || true
     for ((i = 0; i < 40; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     rm -f "$DOCKERD_PIDFILE"
+    unmount_leftovers
     return 1
 }
 
@@ -131,23 +165,35 @@ ensure_engine() {
     fi
     [ "$(id -u)" -eq 0 ] || die "docker engine not running and not root: cannot start dockerd"
     ensure_packages
+    # One starter at a time (parallel test jobs); the loser finds the engine up.
+    local lock=${DOCKERD_ROOT:-/run}/model-check-dockerd.lock
+    exec 8>"$lock"
+    flock -w $((WAIT_SECONDS * 2)) 8 || die "could not take $lock within $((WAIT_SECONDS * 2)) s"
+    if engine_up; then
+        log "docker engine started meanwhile by another caller"
+        flock -u 8
+        return 0
+    fi
     local pid
     if pid=$(our_dockerd_pid); then
         die "dockerd (pid $pid, started by this script) runs but does not answer; see $DOCKERD_LOG"
     fi
-    if pgrep -x dockerd >/dev/null 2>&1; then
-        die "a dockerd not started by this script runs (pid $(pgrep -x dockerd | tr '\n' ' ')) but $SOCKET does not answer"
+    if [ -z "$DOCKERD_ROOT" ] && [ -f /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+        die "a dockerd not started by this script runs (pid $(cat /var/run/docker.pid)) but $SOCKET does not answer"
     fi
     local driver=${MODEL_CHECK_STORAGE_DRIVER:-overlay2}
     if start_dockerd "$driver"; then
         :
-    elif [ "$driver" = overlay2 ]; then
-        log "WARNING: dockerd did not start with overlay2 on this kernel ($(uname -r));" \
-            "falling back to the vfs storage driver (slower, no layer sharing: every layer is a full copy)"
+    elif [ "$driver" = overlay2 ] && grep -qiE 'overlay|graphdriver' <<<"$START_ERRORS"; then
+        local fstype
+        fstype=$(stat -f -c %T "${DOCKERD_ROOT:-/var/lib/docker}" 2>/dev/null || echo unknown)
+        log "WARNING: overlay2 does not work here (kernel $(uname -r), data root on $fstype);" \
+            "falling back to the vfs storage driver (slower, every layer a full copy)"
         start_dockerd vfs || die "dockerd could not start, neither with overlay2 nor with vfs; see $DOCKERD_LOG"
     else
-        die "dockerd could not start with storage driver $driver; see $DOCKERD_LOG"
+        die "dockerd could not start (storage driver $driver); see $DOCKERD_LOG"
     fi
+    flock -u 8
     log "docker engine ready: $(docker info --format '{{.ServerVersion}}, storage {{.Driver}}, cgroup v{{.CgroupVersion}}')" \
         "(pid $(cat "$DOCKERD_PIDFILE"); stop with: $0 stop)"
 }
@@ -170,6 +216,7 @@ stop_engine() {
         kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -f "$DOCKERD_PIDFILE"
+    unmount_leftovers
     log "dockerd stopped"
 }
 
@@ -267,31 +314,44 @@ build_base_image() {
         tail -n 20 "$WORK_TMP/model-check-debootstrap.log" >&2
         die "debootstrap failed (mirror $MIRROR); full log: $WORK_TMP/model-check-debootstrap.log"
     fi
-    # Host-specific files docker provides at run time anyway; apt caches.
-    sources_list >"$rootfs/etc/apt/sources.list"
-    # "slim" like Debian's official images: no docs / man pages / translations, now and
-    # for every package installed later (halves the base image: ~117 MB -> ~70 MB).
-    cat >"$rootfs/etc/dpkg/dpkg.cfg.d/model-check-slim" <<'EOF'
-path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/groff/*
-path-exclude /usr/share/info/*
-path-exclude /usr/share/lintian/*
-path-exclude /usr/share/linda/*
-path-exclude /usr/share/locale/*
-EOF
-    find "$rootfs/usr/share/doc" -mindepth 1 -not -type d -not -name copyright -delete
-    find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete
-    rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/groff/* "$rootfs"/usr/share/info/* \
-        "$rootfs"/usr/share/lintian/* "$rootfs"/usr/share/linda/* "$rootfs"/usr/share/locale/*
-    echo 'APT::Keep-Downloaded-Packages "false";' >"$rootfs/etc/apt/apt.conf.d/model-check-clean"
-    : >"$rootfs/etc/resolv.conf"
-    rm -f "$rootfs/etc/hostname"
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/*.log
+    slim_rootfs "$rootfs"
     timed "docker import $BASE_IMAGE" import_rootfs "$rootfs"
     rm -rf "$scratch"
     trap - EXIT
+}
+
+# slim_rootfs ROOTFS: clean a fresh debootstrap tree before import. Every path below is
+# relative and used only after a successful `cd ROOTFS` (in a subshell): never the host's.
+slim_rootfs() {
+    local rootfs=$1
+    [ -n "$rootfs" ] && [ "$rootfs" != / ] && [ -f "$rootfs/etc/debian_version" ] \
+        || die "refusing to clean '$rootfs': not a debootstrap tree"
+    (
+        cd "$rootfs"
+        # Host-specific files docker provides at run time anyway.
+        sources_list >./etc/apt/sources.list
+        : >./etc/resolv.conf
+        rm -f ./etc/hostname
+        # "slim" like Debian's official images: no docs / man pages / translations, now
+        # and for every package installed later (base image ~117 MB -> ~70 MB).
+        printf '%s\n' \
+            'path-exclude /usr/share/doc/*' \
+            'path-include /usr/share/doc/*/copyright' \
+            'path-exclude /usr/share/man/*' \
+            'path-exclude /usr/share/groff/*' \
+            'path-exclude /usr/share/info/*' \
+            'path-exclude /usr/share/lintian/*' \
+            'path-exclude /usr/share/linda/*' \
+            'path-exclude /usr/share/locale/*' \
+            >./etc/dpkg/dpkg.cfg.d/model-check-slim
+        echo 'APT::Keep-Downloaded-Packages "false";' >./etc/apt/apt.conf.d/model-check-clean
+        find ./usr/share/doc -mindepth 1 -not -type d -not -name copyright -delete
+        find ./usr/share/doc -mindepth 1 -type d -empty -delete
+        rm -rf ./usr/share/man/* ./usr/share/groff/* ./usr/share/info/* ./usr/share/lintian/* \
+            ./usr/share/linda/* ./usr/share/locale/*
+        rm -rf ./var/cache/apt/archives/*.deb ./var/cache/apt/*.bin ./var/lib/apt/lists/* \
+            ./var/log/*.log ./var/log/apt/*
+    )
 }
 
 import_rootfs() {

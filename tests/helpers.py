@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from unittest import mock
 
 from validator import runner
 from validator.checks import ALL_CHECKS
-from validator.config import Options
+from validator.config import LoadedConfig, Options, merge, read_package_config
 from validator.report import Report, validate_report
+
+CliResult = tuple[int, str, str]  # exit code, stdout, stderr
+RunCli = Callable[[Sequence[str | Path]], CliResult]
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "goes-cloud-regime"
@@ -46,9 +49,20 @@ def run_static(root: Path, only: Sequence[str] | None = None, **options: Any) ->
     `only` limits the run to the checks of those areas (the others are not run at all), which keeps
     the tests of one area fast and independent of the checks other areas add."""
     options.setdefault("env", "none")
+    return _run(root, Options(**options), None, only)
+
+
+def run_configured(root: Path, only: Sequence[str] | None = None, **flags: Any) -> dict[str, Any]:
+    """Like the CLI: the package's model-check.toml / [tool.model-check], overridden by `flags`."""
+    flags.setdefault("env", "none")
+    loaded = read_package_config(root)
+    return _run(root, merge(loaded.values, flags), loaded, only)
+
+
+def _run(root: Path, options: Options, config: LoadedConfig | None, only: Sequence[str] | None) -> dict[str, Any]:
     checks = [c for c in ALL_CHECKS if only is None or c.area.value in only]
     with mock.patch.object(runner, "ALL_CHECKS", checks):
-        return check_report(runner.run(root, Options(**options)))
+        return check_report(runner.run(root, options, config))
 
 
 def findings(report: dict[str, Any], rule: str | None = None, area: str | None = None) -> list[dict[str, Any]]:

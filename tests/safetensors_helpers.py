@@ -72,6 +72,14 @@ def make_package(root: Path, weights: bytes | None = None) -> Path:
     return root
 
 
+def minimal_package(root: Path, weights: bytes) -> Path:
+    """The example's model card and a model.safetensors: enough for the CLI, quick to check."""
+    root.mkdir(parents=True)
+    shutil.copy(EXAMPLE / "README.md", root / "README.md")
+    (root / "model.safetensors").write_bytes(weights)
+    return root
+
+
 def write_big_header(path: Path, tensors: int = 1_000_000, header_bytes: int = 99_000_000) -> None:
     """A valid file whose header holds `tensors` one-byte U8 tensors, space-padded to `header_bytes`."""
     width = 38  # tensor names long enough to bring a million entries near 99 MB

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
 import struct
 import subprocess
@@ -18,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors import safe_open
 
-from safetensors_helpers import (FULL_METADATA, entry, frame, make_package, split, valid_bytes, valid_tensors,
-                                 write_big_header, write_valid)
+from safetensors_helpers import (FULL_METADATA, entry, frame, make_package, minimal_package, split, valid_bytes,
+                                 valid_tensors, write_big_header, write_valid)
 from validator.checks.base import Context
 from validator.checks.safetensors import SafetensorsCheck
 from validator.cli import main
@@ -128,7 +129,7 @@ MALFORMED: list[tuple[str, Callable[[Path], bytes], str, str]] = [
                          ids=[case[0] for case in MALFORMED])
 def test_malformed_file_fails_with_a_finding(tmp_path: Path, content: Callable[[Path], bytes], rule: str,
                                              fragment: str) -> None:
-    root = make_package(tmp_path / "pkg", content(tmp_path))
+    root = minimal_package(tmp_path / "pkg", content(tmp_path))
     code, report = check_cli(root, tmp_path)
     assert code == 1
     hits = safetensors_findings(report, rule)
@@ -212,8 +213,6 @@ def test_problems_of_one_kind_are_capped(tmp_path: Path) -> None:
 
 
 def test_fifo_named_safetensors_does_not_hang(tmp_path: Path) -> None:
-    import os
-
     fifo = tmp_path / "model.safetensors"
     os.mkfifo(fifo)
     header = read_header(fifo, "model.safetensors")
@@ -317,9 +316,7 @@ def test_broken_header_gives_no_metadata_warnings(tmp_path: Path) -> None:
 # -- a 99 MB header with a million tensors ----------------------------------------------------
 
 def test_99_mb_header_with_a_million_tensors_is_read_in_bounded_memory(tmp_path: Path) -> None:
-    root = tmp_path / "pkg"
-    root.mkdir()
-    (root / "README.md").write_text("# big\n")
+    root = minimal_package(tmp_path / "pkg", b"")
     write_big_header(root / "model.safetensors")
     out = tmp_path / "report.json"
     # A child process, so its peak memory is its own: the whole CLI run, header parse included.

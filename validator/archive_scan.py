@@ -104,8 +104,12 @@ def _zip(path: Path, rel: str) -> ArchiveReport:
 def _zip_entry(report: ArchiveReport, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
     problem = entry_problem(info.filename)
     if problem is None and stat.S_ISLNK(info.external_attr >> 16):
-        with archive.open(info) as member:
-            target = member.read(LINK_TARGET_LIMIT).decode("utf-8", "replace")
+        try:
+            with archive.open(info) as member:
+                target = member.read(LINK_TARGET_LIMIT).decode("utf-8", "replace")
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError, ValueError) as exc:
+            report.incomplete = f"the target of symlink entry {info.filename!r} cannot be read ({exc})"
+            return
         problem = link_problem(info.filename, target)
     if problem is not None:
         report.unsafe.append(UnsafeEntry(info.filename, problem))

@@ -148,9 +148,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(rules_markdown())
     else:
+        from rich.markup import escape
+
         console = Console(highlight=False)
         for r in rules:
-            console.print(f"{r.id:<7} {r.area.value:<12} {r.severity.value:<8} {r.name}: {r.title}. [dim]{r.rationale}[/dim]", soft_wrap=True)
+            console.print(f"{r.id:<7} {r.area.value:<12} {r.severity.value:<8} {r.name}: {escape(r.title)}. "
+                          f"[dim]{escape(r.rationale)}[/dim]", soft_wrap=True)
     return EXIT_OK
 
 

@@ -15,16 +15,17 @@ def markdown_text(text: str, limit: int = 2000) -> str:
     text = _CONTROL.sub("", text)
     if len(text) > limit:
         text = text[:limit] + "…"
-    text = html.escape(text, quote=True)
+    text = html.escape(text, quote=False)  # quotes are harmless once < and > are; "&#x27;" would be mangled below
     text = _MD_SPECIAL.sub(r"\\\1", text)
     text = _MENTION.sub("@\u200b", text)  # a zero-width space after @ stops the mention
     text = text.replace("://", ":\u200b//")  # no autolinks from package text
+    text = re.sub(r"(?i)\bwww\.", lambda m: m.group(0)[:3] + "\u200b.", text)  # nor GitHub's www. autolinks
     return text.replace("\r", "").replace("\n", "<br>")
 
 
 def markdown_code(text: str, limit: int = 200) -> str:
-    """Show `text` as inline code, which renders nothing inside it."""
-    text = _CONTROL.sub("", text.replace("\n", " "))[:limit]
+    """Show `text` as inline code, which renders nothing inside it (a `|` is escaped: table cells)."""
+    text = _CONTROL.sub("", text.replace("\n", " "))[:limit].replace("|", "\\|")
     fence = "``" if "`" in text else "`"
     return f"{fence} {text.replace('`', 'ˋ')} {fence}" if fence == "``" else f"`{text}`"
 

@@ -3,6 +3,7 @@
 Jupyter writes notebooks as indented JSON, one cell key per line ("cell_type" first, keys
 sorted), so a text scanner's line number can be named as "cell 3 output" for the author.
 A notebook saved on one line gets no cell label: its line number is all there is.
+`is_base64_payload` recognises the lines of embedded images, which text scanners skip.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import bisect
 import re
 
 _KEY = re.compile(r'^(\s*)"([a-z_]+)"\s*:')
+_BASE64_PAYLOAD = re.compile(r'\s*(?:"[\w/+.-]+"\s*:\s*)?"?[A-Za-z0-9+/=]{256,}(?:\\n)?"?,?\s*')
 _PART_NAMES = {"outputs": "output", "source": "source", "metadata": "metadata", "attachments": "attachment"}
 
 
@@ -46,3 +48,8 @@ class NotebookLines:
             return ""
         index = bisect.bisect_right(self._starts, line) - 1
         return self._labels[index] if index >= 0 else ""
+
+
+def is_base64_payload(line: str) -> bool:
+    """A line that is one long base64 string (optionally a JSON `"image/png": "…",` pair): binary data."""
+    return len(line) >= 256 and bool(_BASE64_PAYLOAD.fullmatch(line))

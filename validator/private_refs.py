@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .notebook_lines import is_base64_payload
+
 PATH = "path"
 HOST = "host"
 
@@ -45,7 +47,7 @@ def find_private_refs(text: str) -> list[PrivateRef]:
     """Every private path and host in `text`, with its 1-based line, in order."""
     found: list[PrivateRef] = []
     for number, line in enumerate(text.splitlines(), start=1):
-        if not _maybe_private(line):
+        if is_base64_payload(line) or not _maybe_private(line):
             continue
         found.extend(_in_line(line, number))
     return found

@@ -1,26 +1,39 @@
 """Credentials in the package's text files (notebook outputs included), found with detect-secrets.
 
-detect-secrets runs in-process with its default plugins and filters, minus three plugins that
-misfire on what model packages are full of: the two high-entropy-string detectors (commit hashes
-and sha256 checksums the guideline asks for, base64 images in notebook outputs) and the public-IP
-detector (an address is not a credential; private hosts are reported by their own rule). Only
-regular files (never symlinks) of bounded size are handed to it, and the secret values it finds
-never leave this module: callers get the type, file and line.
+detect-secrets runs in-process through its public API (SecretsCollection.scan_file) with its
+default plugins and filters, minus three plugins that misfire on what model packages are full
+of: the two high-entropy-string detectors (commit hashes and sha256 checksums the guideline asks
+for, base64 images in notebook outputs) and the public-IP detector (an address is not a
+credential; private hosts have their own rule).
+
+detect-secrets is given screened copies in a private temporary folder, never the package's own
+paths: the text comes from ModelPackage.read_text (regular files only, symlinks never followed,
+size-capped), and lines that cannot hold a credential are left out of the copy (their numbers are
+mapped back): rows of numbers (CSV data) and long base64 payloads (images in notebook outputs).
+detect-secrets costs up to a millisecond per line, even a blank one: unscreened, a 2 MB CSV or a
+notebook with one plot took 15 s. Past MAX_LINES lines of a file, the rest is not scanned and the
+caller is told so.
+The secret values found never leave this module: callers get the type, file and line.
 """
 
 from __future__ import annotations
 
-import os
-import stat
+import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from detect_secrets import SecretsCollection
 from detect_secrets.settings import default_settings
 
+from .notebook_lines import is_base64_payload
+
 UNUSED_PLUGINS = ("Base64HighEntropyString", "HexHighEntropyString", "IPPublicDetector")
 # Found by variable names such as `password = "..."`: likely, not certain, to be a credential.
 HEURISTIC_TYPES = frozenset({"Secret Keyword"})
+MAX_LINES = 20_000  # lines of one file handed to detect-secrets (about 20 s of prose at worst)
+
+_NUMERIC_ROW = re.compile(r"[\s\d.,;:|+\-eE\"'\[\]()]*")
 
 
 @dataclass(frozen=True)
@@ -34,28 +47,55 @@ class SecretHit:
         return self.kind in HEURISTIC_TYPES
 
 
-def find_secrets(root: Path, rels: list[str], size_limit: int) -> list[SecretHit]:
-    """Scan the given package files (relative POSIX paths); unsafe or oversized ones are skipped
-    (the caller decides which files to pass and reports those it could not)."""
-    safe = [rel for rel in rels if _regular_and_small(root / rel, size_limit)]
-    if not safe:
-        return []
+@dataclass(frozen=True)
+class SecretsScan:
+    hits: list[SecretHit]
+    partial: dict[str, int]  # files scanned only in part -> the last line scanned
+
+
+def find_secrets(texts: dict[str, str]) -> SecretsScan:
+    """Scan texts (package-relative POSIX path -> content); lines are numbered as str.splitlines does."""
     hits: set[SecretHit] = set()
-    with default_settings() as settings:
-        settings.disable_plugins(*UNUSED_PLUGINS)
-        collection = SecretsCollection(root=str(root))
-        for rel in safe:
-            collection.scan_file(rel)
-        for filename, secrets in collection.data.items():
-            rel = Path(filename).as_posix()
-            for secret in secrets:
-                hits.add(SecretHit(rel, secret.line_number or None, secret.type))
-    return sorted(hits, key=lambda h: (h.rel, h.line or 0, h.kind))
+    line_maps: dict[str, list[int]] = {}
+    partial: dict[str, int] = {}
+    if not texts:
+        return SecretsScan([], partial)
+    with tempfile.TemporaryDirectory(prefix="model-check-secrets-") as scratch:
+        root = Path(scratch)
+        for rel, text in texts.items():
+            kept, line_maps[rel] = screen(text)
+            if len(line_maps[rel]) > MAX_LINES:
+                partial[rel] = line_maps[rel][MAX_LINES - 1]
+                kept = "\n".join(kept.split("\n")[:MAX_LINES]) + "\n"
+            copy = root / rel  # same name and suffix: detect-secrets picks parsers and filters by them
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_text(kept, encoding="utf-8")
+        with default_settings() as settings:
+            settings.disable_plugins(*UNUSED_PLUGINS)
+            collection = SecretsCollection(root=scratch)
+            for rel in texts:
+                collection.scan_file(rel)
+            for filename, secrets in collection.data.items():
+                rel = Path(filename).as_posix()
+                for secret in secrets:
+                    hits.add(SecretHit(rel, _original_line(line_maps.get(rel, []), secret.line_number), secret.type))
+    return SecretsScan(sorted(hits, key=lambda h: (h.rel, h.line or 0, h.kind)), partial)
 
 
-def _regular_and_small(path: Path, size_limit: int) -> bool:
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISREG(info.st_mode) and info.st_size <= size_limit
+def screen(text: str) -> tuple[str, list[int]]:
+    """The lines that may hold a credential, and the original 1-based number of each."""
+    kept: list[str] = []
+    numbers: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not _cannot_hold_secret(line):
+            kept.append(line)
+            numbers.append(number)
+    return "\n".join(kept) + "\n", numbers
+
+
+def _original_line(numbers: list[int], line: int) -> int | None:
+    return numbers[line - 1] if 0 < line <= len(numbers) else None
+
+
+def _cannot_hold_secret(line: str) -> bool:
+    return bool(_NUMERIC_ROW.fullmatch(line)) or is_base64_payload(line)

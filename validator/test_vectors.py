@@ -130,7 +130,7 @@ def load_npy(pkg: ModelPackage, rel: str) -> tuple[np.ndarray, str | None]:
         mapped = np.load(pkg.path(rel), mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
         text = str(exc)
-        if "allow_pickle" in text or "Object arrays" in text:
+        if "allow_pickle" in text or "Object arrays" in text or "Python objects" in text:
             return np.empty(0), "holds Python objects (pickle); save a numeric array with np.save"
         return np.empty(0), f"is not a readable .npy array: {text}"
     except (OSError, EOFError) as exc:

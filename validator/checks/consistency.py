@@ -72,12 +72,12 @@ def normalise(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text)
 
 
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
 def _version(value: str) -> str:
     return value.strip().lower().lstrip("v")
-
-
-def _dims(shape: list[str]) -> list[str]:
-    return [d for d in shape]
 
 
 class ConsistencyCheck(Check):
@@ -194,8 +194,8 @@ class ConsistencyCheck(Check):
         card = ctx.pkg.card
         if not ids or card is None:
             return
-        text = normalise("\n".join(card.lines))
+        text = _squash("\n".join(card.lines))
         for fact in ids:
-            if normalise(str(fact.value)) not in text:
+            if _squash(str(fact.value)) not in text:
                 yield MODEL_ID_UNMENTIONED.finding(f"model_id {fact.value!r} of {fact.where} appears nowhere in the README",
                                                    file=fact.file)

@@ -52,6 +52,8 @@ SANDBOX_WEAKENED = define(
 )
 
 LISTED = 25  # distributions named in a finding before "and N more"
+# Left out by `pip freeze` by default: unpinned, they are reported at info level only.
+INSTALLER_TOOLS = frozenset({"pip", "setuptools", "wheel", "distribute"})
 
 
 class EnvironmentCheck(Check):
@@ -92,10 +94,13 @@ class EnvironmentCheck(Check):
         ctx.notes.extend(f"environment: {note}" for note in info.notes)
         if info.python_problem:
             yield _python_finding(info, spec, ctx.options.python)
-        unpinned = {name: version for name, version in installed.items()
-                    if name not in spec.pinned_names() and name != "pip"}
-        if unpinned:
-            yield _unpinned_finding(unpinned, info.runtime_file)
+        unpinned = {name: version for name, version in installed.items() if name not in spec.pinned_names()}
+        packages = {n: v for n, v in unpinned.items() if n not in INSTALLER_TOOLS}
+        tools = {n: v for n, v in unpinned.items() if n in INSTALLER_TOOLS}
+        if packages:
+            yield _unpinned_finding(packages, info.runtime_file)
+        if tools:
+            yield _unpinned_finding(tools, info.runtime_file, Severity.INFO)
 
 
 def _environment_record(description: str, info: BuildInfo, installed: dict[str, str]) -> dict[str, Any]:
@@ -127,9 +132,14 @@ def _python_finding(info: BuildInfo, spec: RuntimeSpec, flag: str | None) -> Fin
     return PYTHON_UNAVAILABLE.finding(message, file=spec.python[1], line=spec.python[2])
 
 
-def _unpinned_finding(unpinned: dict[str, str], runtime_file: str) -> Finding:
+def _unpinned_finding(unpinned: dict[str, str], runtime_file: str, severity: Severity | None = None) -> Finding:
     names = [f"{name}=={version}" for name, version in sorted(unpinned.items())]
     shown = ", ".join(names[:LISTED]) + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
+    if severity is Severity.INFO:
+        return UNPINNED_INSTALLED.finding(
+            f"installer tooling in the rebuilt environment is not pinned in {runtime_file}: {shown}. `pip freeze` "
+            "leaves it out; pin it (`pip freeze --all`) if your code imports it (e.g. pkg_resources).",
+            file=runtime_file, severity=severity)
     return UNPINNED_INSTALLED.finding(
         f"the rebuilt environment holds {len(names)} distribution(s) that {runtime_file} does not pin, so they "
         f"float with every install: {shown}. Add them, pinned, to {runtime_file}.",

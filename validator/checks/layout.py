@@ -50,18 +50,18 @@ OPAQUE_ALONGSIDE = define(
 )
 CONFIG_UNUSED = define(
     "MC108", "config-unused", Area.LAYOUT, Severity.WARNING, "config.json that no code reads",
-    "config.json is Optional: 'only if downstream tooling or inference code actually reads it'.",
+    f"config.json is Optional in {TABLE}: 'only if downstream tooling or inference code actually reads it'.",
     "Read config.json in inference.py (or the notebook), or remove it.",
 )
 UNREADABLE = define(
     "MC109", "file-unreadable", Area.LAYOUT, Severity.ERROR, "A package file cannot be read",
-    "Another user must be able to inspect every published file.",
+    "The guideline: the package should be clear enough that another user can inspect the model; every file must be readable.",
     "Fix the file's permissions or type (a directory, FIFO or device where a file is expected).",
 )
 NON_PYTORCH = define(
     "MC110", "open-artefact-recognised", Area.LAYOUT, Severity.INFO,
     "A non-PyTorch open model artefact was recognised",
-    "If your model is not PyTorch-based, use the equivalent open, documented, and validated artefact for that framework.",
+    "The guideline: if your model is not PyTorch-based, use the equivalent open, documented, and validated artefact for that framework.",
     "Nothing to change; model.safetensors is not required for this framework.",
 )
 

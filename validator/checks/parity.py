@@ -13,7 +13,7 @@ model-check compares the returned arrays with numpy (validator/parity.py).
 
 from __future__ import annotations
 
-import sys
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -287,8 +287,9 @@ def _convert_pb(ctx: Context, staging: Staging, inputs: Inputs, limits: Limits, 
         case_inputs = [array(pb) for pb in case.inputs]
         expected = [array(pb) for pb in case.outputs]
         if all(a is not None for a in case_inputs):
+            usable = list(itertools.takewhile(lambda a: a is not None, expected))  # outputs are matched by position
             inputs.sets.append(InputSet(case.id, [a for a in case_inputs if a is not None],
-                                        [a for a in expected if a is not None] if all(expected) else []))
+                                        [a for a in usable if a is not None]))
 
 
 def _run_onnx(env: Env, staging: Staging, onnx_rel: str, input_files: list[dict[str, Any]], limits: Limits,
@@ -341,7 +342,8 @@ def _run_native(ctx: Context, staging: Staging, weights: str, input_files: list[
             f"safetensors.torch.load_file cannot read {weights}: {result.get('reason')}", file=weights))
         return None
     attempts = [a for a in result.get("attempts") or [] if isinstance(a, dict)]
-    record["native_attempts"] = [{k: a.get(k) for k in ("how", "built", "loaded", "error")} for a in attempts]
+    record["native_attempts"] = [{k: a.get(k) for k in ("how", "built", "loaded", "error") if a.get(k) is not None}
+                                 for a in attempts]
     if status == "no-model":
         outcome.findings.append(_no_model_finding(weights, attempts, plan))
         return None
@@ -363,7 +365,7 @@ def _run_native(ctx: Context, staging: Staging, weights: str, input_files: list[
 
 def _no_model_finding(weights: str, attempts: list[dict[str, Any]], plan: dict[str, Any]) -> Finding:
     """Weights that do not load into a model that was built are an error; no model at all, a warning."""
-    built = [a for a in attempts if a.get("built")]
+    built = [a for a in attempts if a.get("built") or a.get("state_dict_error")]
     if built:
         first = built[0]
         others = "; ".join(f"{a['how']}: {_load_problem(a)}" for a in built[1:])
@@ -380,6 +382,9 @@ def _no_model_finding(weights: str, attempts: list[dict[str, Any]], plan: dict[s
 
 
 def _load_problem(attempt: dict[str, Any]) -> str:
+    if attempt.get("state_dict_error"):  # torch lists the keys first: keep the head
+        error = " ".join(str(attempt.get("error")).split())
+        return error if len(error) <= 800 else error[:800] + "…"
     if not attempt.get("built"):
         return str(attempt.get("error") or "it could not be built")
     parts = []

@@ -49,7 +49,7 @@ BASE_IMAGE = define(
 )
 BASE_DIGEST = define(
     "MC308", "docker-base-no-digest", Area.RUNTIME, Severity.INFO, "Dockerfile base image pinned by tag only",
-    "A tag can be moved; a digest cannot.",
+    "The guideline asks for a pinned runtime: a tag can be moved to another image, a digest cannot.",
     "Append the digest: FROM image:tag@sha256:…",
 )
 APT_UNPINNED = define(

@@ -16,11 +16,11 @@ from ..archive_scan import ArchiveReport, scan_archive
 from ..file_kinds import read_head
 from ..model import Area, Finding, Severity
 from ..notebook_lines import NotebookLines
-from ..package import TEXT_LIMIT, TEXT_SUFFIXES, ModelPackage
+from ..package import TEXT_SUFFIXES, ModelPackage
 from ..pickle_scan import PickleReport, scan_pickles
 from ..private_refs import HOST, PATH, PrivateRef, find_private_refs
 from ..rules import define
-from ..secrets_scan import find_secrets
+from ..secrets_scan import MAX_LINES, find_secrets
 from .base import Check, Context
 
 SAFE_WEIGHTS = ("The guideline's 'Publish Safe Weights': use model.safetensors to support PyTorch users "
@@ -153,7 +153,8 @@ class SecurityCheck(Check):
     # -- pickles -----------------------------------------------------------------------------
     def _pickle_findings(self, report: PickleReport) -> Iterable[Finding]:
         rel = report.rel
-        inside = f" ({_listing('pickled members', report.members)})" if report.members else ""
+        noun = "pickled member" if len(report.members) == 1 else "pickled members"
+        inside = f" ({_listing(noun, report.members)})" if report.members else ""
         holds_pickle = bool(report.members) or not report.form.startswith("a zip archive")
         if report.dangerous:
             yield PICKLE_DANGEROUS.finding(
@@ -202,7 +203,12 @@ class SecurityCheck(Check):
         return texts, unscanned
 
     def _secrets(self, pkg: ModelPackage, texts: list[str]) -> Iterable[Finding]:
-        for hit in find_secrets(pkg.root, texts, TEXT_LIMIT):
+        contents = {rel: pkg.read_text(rel).text or "" for rel in texts}
+        scan = find_secrets(contents)
+        for rel, last in scan.partial.items():
+            yield TEXT_UNSCANNED.finding(f"{rel} was scanned for credentials up to line {last} only "
+                                         f"({MAX_LINES:,} lines that could hold one)", file=rel, line=last + 1)
+        for hit in scan.hits:
             where = _where(pkg, hit.rel, hit.line)
             if hit.heuristic:
                 yield POSSIBLE_CREDENTIAL.finding(

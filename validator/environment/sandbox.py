@@ -124,28 +124,30 @@ def sandbox_argv(argv: Sequence[str], limits: Limits, support: SandboxSupport) -
     prefix = [shutil.which("unshare") or "unshare", *NAMESPACE_FLAGS]
     if not limits.network:
         prefix.append("--net")
-    prefix.append("--")
-    if not support.pid_limit:
-        return [*prefix, *argv]
-    pid_max = max(PID_MAX_FLOOR, limits.processes)
-    return [*prefix, "/bin/sh", "-c", _pid_max_script(pid_max, 'exec "$@"'), "sh", *argv]
+    # sh is the namespace's init (reaping orphans); the command runs as its child, so it keeps the
+    # usual signal semantics, and its death by signal N comes back as status 128 + N.
+    script = '"$@"; exit $?'
+    if support.pid_limit:
+        script = _pid_max_script(max(PID_MAX_FLOOR, limits.processes), script)
+    return [*prefix, "--", "/bin/sh", "-c", script, "sh", *argv]
 
 
 def _rlimits(limits: Limits) -> list[tuple[int, tuple[int, int]]]:
     """The rlimits to set in the child, never above the hard limits this process already has."""
+    cpu = int(limits.cpu_s)
     wanted = [
-        (resource.RLIMIT_AS, limits.memory_mb * MIB),
-        (resource.RLIMIT_CPU, int(limits.cpu_s)),
-        (resource.RLIMIT_FSIZE, limits.file_size_mb * MIB),
-        (resource.RLIMIT_NPROC, limits.processes),
-        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_AS, limits.memory_mb * MIB, limits.memory_mb * MIB),
+        (resource.RLIMIT_CPU, cpu, cpu + 5),  # SIGXCPU at the soft limit, SIGKILL at the hard one
+        (resource.RLIMIT_FSIZE, limits.file_size_mb * MIB, limits.file_size_mb * MIB),
+        (resource.RLIMIT_NPROC, limits.processes, limits.processes),
+        (resource.RLIMIT_CORE, 0, 0),
     ]
     result = []
-    for which, value in wanted:
-        _, hard = resource.getrlimit(which)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        result.append((which, (value, value)))
+    for which, soft, hard in wanted:
+        _, current_hard = resource.getrlimit(which)
+        if current_hard != resource.RLIM_INFINITY:
+            soft, hard = min(soft, current_hard), min(hard, current_hard)
+        result.append((which, (soft, hard)))
     return result
 
 
@@ -220,6 +222,8 @@ def _run(argv: tuple[str, ...], command: list[str], cwd: Path, env: dict[str, st
     process.stderr.close()
     stderr = err.text()
     returncode = None if timed_out else process.returncode
+    if returncode is not None and support.namespaces and 128 < returncode <= 128 + 64:
+        returncode = 128 - returncode  # the init shell's "killed by signal N" as subprocess reports it
     return Completed(argv, returncode, out.text(), stderr, time.monotonic() - started, timed_out,
                      _killed_by(returncode, timed_out, stderr), isolated)
 

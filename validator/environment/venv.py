@@ -133,6 +133,8 @@ class VenvBuilder:
                 return failure
             (building / MARKER).write_text(json.dumps({"format": CACHE_FORMAT, "python": interpreter.version,
                                                        "requirements": requirements}, indent=1))
+            if final.exists() and not (final / MARKER).is_file():
+                remove_tree(final)  # not one of ours, or damaged: never reused
             try:
                 building.rename(final)
             except OSError:
@@ -187,7 +189,8 @@ def installer_environment(uv: str, settings: InstallerSettings, environ: Mapping
     env = {name: environ[name] for name in _INSTALLER_PASS if environ.get(name)}
     env.update({name: value for name, value in environ.items() if name.startswith("UV_")})
     env["XDG_CONFIG_HOME"] = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")  # uv.toml
-    env.update(_uv_locations(uv))
+    for name, value in _uv_locations(uv).items():
+        env.setdefault(name, value)
     env.update({"NO_COLOR": "1", "UV_NO_PROGRESS": "1", "UV_PYTHON_DOWNLOADS": "never"})
     env.update(settings.env)
     return env

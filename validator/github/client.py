@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from github import Auth, Github
 from github.Repository import Repository
 
@@ -13,6 +15,7 @@ WRITE_PAUSE_S = 1.0  # GitHub asks integrations to pause about a second between 
 
 def connect(context: GitHubContext, token: str, write_pause_s: float | None = WRITE_PAUSE_S) -> Repository:
     """A lazy handle on the repository: no request is made until one is needed."""
+    logging.getLogger("github").setLevel(logging.WARNING)  # its retry logger echoes every 403 at INFO
     client = Github(
         auth=Auth.Token(token),
         base_url=context.api_url,

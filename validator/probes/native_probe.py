@@ -162,7 +162,9 @@ def try_candidate(how: str, build, state: dict[str, Any], torch) -> tuple[dict[s
     try:
         model = build()
     except Exception as exc:
-        attempt.update(error=f"{type(exc).__name__}: {exc}"[:2000], traceback=tail())
+        # A factory that loads the weights itself fails inside load_state_dict: the weights do not fit.
+        attempt.update(error=f"{type(exc).__name__}: {exc}"[:2000], traceback=tail(),
+                       state_dict_error="loading state_dict" in str(exc))
         return attempt, None
     if not isinstance(model, torch.nn.Module):
         attempt["error"] = f"returned {type(model).__name__}, not a torch.nn.Module"

@@ -1,0 +1,88 @@
+"""Release-tag gating: the tag equals the declared versions, no lowered rules, a sha256 manifest."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import EXAMPLE
+from validator.github.gating import apply_gate, gate, same_version, tag_version
+from validator.model import Artefact, CheckStatus, Severity
+from validator.report import Report
+
+
+@pytest.fixture()
+def package(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(EXAMPLE, tmp_path / "pkg"))
+
+
+def _report(artefacts: bool = True) -> Report:
+    return Report("pkg", "demo", "v0.1.0", Severity.ERROR,
+                  artefacts=[Artefact("README.md", 1, "0" * 64)] if artefacts else [])
+
+
+@pytest.mark.parametrize("declared, tag, same", [
+    ("v0.1.0", "v0.1.0", True),
+    ("0.1.0", "v0.1.0", True),
+    ("v1.0", "1.0.0", True),  # equal as versions
+    ("1.2.0", "models/cloud/v1.2.0", True),  # monorepo tag prefix
+    ("1.2.0", "v1.2.0-rc1", False),
+    ("1.2.0", "v1.2.1", False),
+    ("release", "vrelease", False),
+])
+def test_version_comparison(declared: str, tag: str, same: bool) -> None:
+    assert same_version(declared, tag) is same
+
+
+def test_tag_version() -> None:
+    assert tag_version("v2.0.1") == "2.0.1" and tag_version("a/b/V3") == "3" and tag_version("version") == "version"
+
+
+def test_matching_tag_passes(package: Path) -> None:
+    report = _report()
+    assert apply_gate(report, "v0.1.0", package) == []
+    assert report.checks[-1].name == "release tag gate" and report.checks[-1].status is CheckStatus.PASSED
+    assert report.status == "passed"
+
+
+def test_mismatching_tag_names_every_source(package: Path) -> None:
+    report = _report()
+    found = apply_gate(report, "v0.2.0", package)
+    assert {f.rule for f in found} == {"MC860"}
+    places = {(f.file, f.line) for f in found}
+    assert ("CITATION.cff", 5) in places and any(file == "README.md" and line for file, line in places)
+    assert report.status == "failed" and report.checks[-1].status is CheckStatus.FAILED
+
+
+def test_no_version_anywhere(tmp_path: Path) -> None:
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    (folder / "README.md").write_text("# A model\n\nNo version here.\n", encoding="utf-8")
+    assert [f.rule for f in gate(_report(), "v1.0.0", folder)] == ["MC861"]
+
+
+def test_lowered_and_disabled_rules_fail_the_release(package: Path) -> None:
+    (package / "model-check.toml").write_text(
+        'disable = ["MC608"]\n\n[severity]\nMC202 = "warning"\ncard-version = "error"\n', encoding="utf-8")
+    found = gate(_report(), "v0.1.0", package)
+    lowered = [f for f in found if f.rule == "MC862"]
+    assert len(lowered) == 2
+    assert {(f.file, f.line) for f in lowered} == {("model-check.toml", 1), ("model-check.toml", 4)}
+    assert any("lowers MC202" in f.message for f in lowered) and any("disables MC608" in f.message for f in lowered)
+
+
+def test_explicit_config_outside_the_package(package: Path, tmp_path: Path) -> None:
+    config = tmp_path / "ci.toml"
+    config.write_text('[severity]\nMC202 = "info"\n', encoding="utf-8")
+    [finding] = gate(_report(), "v0.1.0", package, config)
+    assert finding.rule == "MC862" and finding.file is None and str(config) in finding.message
+
+
+def test_report_without_manifest(package: Path) -> None:
+    assert [f.rule for f in gate(_report(artefacts=False), "v0.1.0", package)] == ["MC863"]
+
+
+def test_package_folder_missing(tmp_path: Path) -> None:
+    assert [f.rule for f in gate(_report(), "v0.1.0", tmp_path / "nowhere")] == ["MC864"]
