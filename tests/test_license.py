@@ -7,10 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import (
+    copy_example,
+    findings,
+    line_of,
+    remove_section,
+    replace_in,
+    run_static,
+)
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from helpers import copy_example, findings, line_of, remove_section, replace_in, run_static
 from validator.checks.base import Context
 from validator.checks.license import LicenseCheck, parse_spdx
 from validator.config import Options
@@ -106,6 +113,13 @@ def test_license_file_under_other_names(pkg: Path, name: str) -> None:
     found, results = run_license(pkg)
     assert found == []
     assert any(s["file"] == name and s["spdx"] == "Apache-2.0" for s in results["sources"])
+
+
+def test_code_named_license_is_not_a_license_text(pkg: Path) -> None:
+    (pkg / "LICENSE").unlink()
+    (pkg / "license.py").write_text("SPDX = 'Apache-2.0'\n", encoding="utf-8")
+    found, _ = run_license(pkg)
+    assert rules(found) == ["MC806"]
 
 
 def test_empty_license_file_is_an_error(pkg: Path) -> None:

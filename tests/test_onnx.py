@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import stat
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -19,7 +20,7 @@ import onnxruntime
 import pytest
 from onnx import ModelProto, TensorProto, helper
 
-from helpers import copy_example, run_static, tree_state
+from helpers import copy_example, run_static
 from validator import onnx_inspect
 from validator.checks.base import Context
 from validator.checks.onnx import OnnxCheck
@@ -337,6 +338,16 @@ EXTERNAL_CASES: list[tuple[str, Callable[[Path, Path], list[tuple[str, str]]], s
 ]
 
 
+def _state(root: Path) -> dict[str, tuple[int, int, float, bytes]]:
+    """Mode, size, mtime and (for regular files) content of every entry; never opens a FIFO."""
+    state = {}
+    for path in [root, *root.rglob("*")]:
+        info = path.lstat()
+        content = path.read_bytes() if stat.S_ISREG(info.st_mode) else b""
+        state[path.relative_to(root).as_posix()] = (info.st_mode, info.st_size, info.st_mtime, content)
+    return state
+
+
 def _data_file(root: Path, size: int = WEIGHT_BYTES) -> None:
     (root / "data.bin").write_bytes(b"\0" * size)
 
@@ -348,13 +359,13 @@ def test_unsafe_external_data(tmp_path: Path, prepare: Callable[[Path, Path], li
     root.mkdir()
     entries = prepare(tmp_path, root)
     write_package(tmp_path, make_model(weight_external=entries))
-    before = tree_state(root)
+    before = _state(root)
     findings, summaries = run_check(root)
     hit = assert_one(findings, "MC510", fragment)
     assert hit.severity is Severity.ERROR and "tensor 'weight'" in hit.message
     assert by_rule(findings, "MC502") == []  # no hang, no crash
     assert not summaries["model.onnx"].checker_ran  # the checker never sees unsafe references
-    assert tree_state(root) == before
+    assert _state(root) == before
 
 
 def test_huge_dims_with_tiny_external_data(tmp_path: Path) -> None:

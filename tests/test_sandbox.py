@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from validator.environment.base import Limits
-from validator.environment.sandbox import CappedBuffer, run_sandboxed, sandbox_support, scratch_copy, remove_tree
+from validator.environment.sandbox import (
+    CappedBuffer,
+    remove_tree,
+    run_sandboxed,
+    sandbox_support,
+    scratch_copy,
+)
 
 PY = sys.executable
 SMALL = Limits(wall_s=60, cpu_s=60, memory_mb=1024, file_size_mb=64, processes=64, output_bytes=100_000)

@@ -11,11 +11,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import copy_example, findings, run_static
-from security_helpers import (AWS_KEY, EVIL_PROTO0, EVIL_PROTO4, GITHUB_TOKEN, HARMLESS, PASSWORD_URL,
-                              PRIVATE_KEY_LINE, URL_PASSWORD, notebook, of_rule, run_security, tar_with,
-                              torch_style_zip, zip_with)
+from security_helpers import (
+    AWS_KEY,
+    EVIL_PROTO0,
+    EVIL_PROTO4,
+    GITHUB_TOKEN,
+    HARMLESS,
+    PASSWORD_URL,
+    PRIVATE_KEY_LINE,
+    URL_PASSWORD,
+    notebook,
+    of_rule,
+    run_security,
+    tar_with,
+    torch_style_zip,
+    zip_with,
+)
+
 from validator import pickle_scan
 from validator.file_kinds import Kind, kind_of
 
@@ -117,6 +130,18 @@ def test_numpy_object_arrays_hold_pickles_plain_arrays_do_not(pkg: Path) -> None
     assert set(warned) == {"objects.npy", "mixed.npz"}
     assert "dtype=object" in warned["objects.npy"] and "names.npy" in warned["mixed.npz"]
     assert sorted(results["pickle_files"]) == ["mixed.npz", "objects.npy"]
+
+
+def test_zip_member_that_cannot_be_read_is_not_scanned_not_clean(pkg: Path) -> None:
+    data = bytearray(zip_with(pkg / "model.pt", {"archive/data.pkl": HARMLESS}).read_bytes())
+    for header in (b"PK\x03\x04", b"PK\x01\x02"):  # compression method 99 in both headers: unknown to zipfile
+        offset = data.find(header) + (8 if header == b"PK\x03\x04" else 10)
+        data[offset:offset + 2] = (99).to_bytes(2, "little")
+    (pkg / "model.pt").write_bytes(bytes(data))
+    found, results = run_security(pkg)
+    [unscanned] = of_rule(found, "MC703")
+    assert "member archive/data.pkl cannot be read" in unscanned.message
+    assert not of_rule(found, "MC701") and results["pickle_files"] == []
 
 
 def test_gzip_compressed_malicious_pickle(pkg: Path) -> None:

@@ -14,8 +14,18 @@ from validator.config import Options
 from validator.environment.base import Limits
 from validator.environment.builder import BuildFailure
 from validator.environment.conda import find_conda
-from validator.environment.pipconfig import PipSettings, installer_settings, read_pip_settings
-from validator.environment.venv import MARKER, VenvBuilder, VenvEnv, install_argv, uv_binary
+from validator.environment.pipconfig import (
+    PipSettings,
+    installer_settings,
+    read_pip_settings,
+)
+from validator.environment.venv import (
+    MARKER,
+    VenvBuilder,
+    VenvEnv,
+    install_argv,
+    uv_binary,
+)
 from validator.model import CheckStatus
 from validator.package import ModelPackage
 from validator.report import Report
@@ -73,7 +83,7 @@ def test_torch_backend_reaches_the_uv_command_line() -> None:
     with_cpu = install_argv("uv", "/env/bin/python", "requirements.txt", settings, "cpu")
     assert with_cpu[with_cpu.index("--torch-backend") + 1] == "cpu"
     assert "--torch-backend" not in install_argv("uv", "/env/bin/python", "requirements.txt", settings, None)
-    help_text = subprocess.run([uv_binary(), "pip", "install", "--help"], capture_output=True, text=True).stdout
+    help_text = subprocess.run([uv_binary(), "pip", "install", "--help"], check=True, capture_output=True, text=True).stdout
     assert "--torch-backend" in help_text and "cpu" in help_text  # this uv understands the flag
 
 

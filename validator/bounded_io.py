@@ -8,11 +8,13 @@ the data went on (so "cut short by model-check" is never mistaken for "complete"
 from __future__ import annotations
 
 import io
-from typing import BinaryIO
+from typing import IO, Union
+
+Stream = Union[IO[bytes], io.BufferedIOBase]
 
 
 class _Window(io.RawIOBase):
-    def __init__(self, raw: BinaryIO, limit: int, size: int | None) -> None:
+    def __init__(self, raw: Stream, limit: int, size: int | None) -> None:
         self._raw = raw
         self._start = raw.tell() if raw.seekable() else 0
         self._end = limit if size is None else min(limit, size)
@@ -55,7 +57,7 @@ class BoundedReader(io.BufferedReader):
     Give `size` (the bytes left in `raw`) when it is known; otherwise the end is found by reading.
     """
 
-    def __init__(self, raw: BinaryIO, limit: int, size: int | None = None) -> None:
+    def __init__(self, raw: Stream, limit: int, size: int | None = None) -> None:
         self._window = _Window(raw, limit, size)
         super().__init__(self._window, buffer_size=64 * 1024)
 

@@ -13,7 +13,6 @@ import io
 import lzma
 import pickletools
 from pathlib import Path
-from typing import BinaryIO
 
 HEAD_BYTES = 64 * 1024
 
@@ -85,7 +84,7 @@ def looks_like_pickle(head: bytes, whole: bool) -> bool:
     return False
 
 
-def open_decompressed(path: Path, kind: Kind) -> BinaryIO:
+def open_decompressed(path: Path, kind: Kind) -> io.BufferedIOBase:
     """A stream of the decompressed bytes of a gzip, bzip2 or xz file. Raises OSError."""
     if kind is Kind.GZIP:
         return gzip.open(path, "rb")

@@ -51,6 +51,7 @@ class PickleReport:
     dangerous: set[str] = field(default_factory=set)  # "module.name" on picklescan's denylist
     imports: set[str] = field(default_factory=set)  # every other import
     unscanned: list[str] = field(default_factory=list)  # what could not be scanned, and why
+    holds_pickle: bool = True  # False for a zip in which no pickle was found (only unreadable members)
 
 
 def scan_pickles(path: Path, rel: str, head: bytes, whole: bool) -> PickleReport | None:
@@ -165,7 +166,7 @@ def _zip(path: Path, rel: str) -> PickleReport | None:
         return None  # an unreadable archive is reported by the archive check, members unchecked
     with archive:
         infos = [info for info in archive.infolist() if not info.is_dir()]
-        report = PickleReport(rel, "a zip archive holding pickles")
+        report = PickleReport(rel, "a zip archive")
         if len(infos) > MAX_MEMBERS:
             report.unscanned.append(f"only the first {MAX_MEMBERS:,} of its {len(infos):,} members were looked at")
         for info in infos[:MAX_MEMBERS]:
@@ -173,10 +174,15 @@ def _zip(path: Path, rel: str) -> PickleReport | None:
     if not report.members and not report.unscanned:
         return None
     names = [PurePosixPath(m).name for m in report.members]
+    report.holds_pickle = bool(names)
+    if not names:
+        return report  # only unreadable members: "a zip archive" that could not be scanned
     if "data.pkl" in names:
         report.form = "a zip checkpoint in torch.save format"
-    elif report.members and all(name.endswith(".npy") for name in names):
+    elif all(name.endswith(".npy") for name in names):
         report.form = "a NumPy .npz archive with arrays of dtype=object (pickled elements)"
+    else:
+        report.form = "a zip archive holding pickles"
     return report
 
 

@@ -67,18 +67,13 @@ def _in_line(line: str, number: int) -> list[PrivateRef]:
     for pattern, what in _PATHS:
         for match in pattern.finditer(line):
             refs.append(PrivateRef(number, PATH, match.group(0), what))
-    for match in _REMOTE.finditer(line):
-        what = host_privacy(match.group(1), single_label=False)
-        if what is not None:
-            refs.append(PrivateRef(number, HOST, match.group(1), what))
-    for match in _BARE_IP.finditer(line):
-        if any(start <= match.start() < end for start, end in url_spans):
-            continue
-        what = host_privacy(match.group(1), single_label=False)
-        if what is not None:
-            refs.append(PrivateRef(number, HOST, match.group(1), what))
-    for match in _QUOTED_LOCALHOST.finditer(line):
-        refs.append(PrivateRef(number, HOST, "localhost", "the local machine"))
+    hosts = [m for m in _REMOTE.finditer(line)]
+    hosts += [m for m in _BARE_IP.finditer(line) if not any(start <= m.start() < end for start, end in url_spans)]
+    for match in hosts:
+        privacy = host_privacy(match.group(1), single_label=False)
+        if privacy is not None:
+            refs.append(PrivateRef(number, HOST, match.group(1), privacy))
+    refs += [PrivateRef(number, HOST, "localhost", "the local machine") for _ in _QUOTED_LOCALHOST.finditer(line)]
     return refs
 
 

@@ -9,7 +9,8 @@ the torch backend and notes.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..environment.builder import BuildFailure, BuildInfo
 from ..environment.sandbox import sandbox_support

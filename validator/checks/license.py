@@ -12,13 +12,15 @@ What was found is stored as ctx.results["license"] = {"spdx": ..., "sources": [.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
-from check_jsonschema.builtin_schemas import get_builtin_schema
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError, best_match
 from license_expression import ExpressionError, Licensing, get_spdx_licensing
@@ -89,7 +91,8 @@ CITATION_INVALID = define(
     "or entities); validate with `cffconvert --validate`.",
 )
 
-LICENSE_FILE = re.compile(r"^(licen[cs]e|copying)([.-][\w.-]*)?$", re.IGNORECASE)
+# LICENSE, LICENSE.md/.txt/.rst, COPYING, LICENSE-MIT (one file per license of a dual license); not license.py
+LICENSE_FILE = re.compile(r"^(licen[cs]e|copying)((\.(md|txt|rst))|([-_][\w-]+(\.(md|txt|rst))?))?$", re.IGNORECASE)
 _LICENSE_REF = re.compile(r"^(DocumentRef-[A-Za-z0-9.-]+:)?LicenseRef-[A-Za-z0-9.-]+$")
 _MARKDOWN = re.compile(r"\[([^\]]*)\]\([^)]*\)|[`*]|<?https?://\S+")  # links (the card parser keeps their URL), code, emphasis
 
@@ -420,7 +423,13 @@ def _read_cff(pkg: ModelPackage, rel: str) -> _Cff | None:
 
 @lru_cache(maxsize=1)
 def _cff_validator() -> Draft7Validator:
-    schema = get_builtin_schema("vendor.citation-file-format")  # CFF 1.2.0, $id .../1.2.0/schema.json
+    # check-jsonschema's `vendor.citation-file-format` schema ($id .../1.2.0/schema.json), read from
+    # its package folder: importing check_jsonschema itself would load its CLI (0.4 s).
+    spec = importlib.util.find_spec("check_jsonschema")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("check-jsonschema is not installed: it provides the CFF 1.2.0 schema")
+    schema_path = Path(spec.origin).parent / "builtin_schemas" / "vendor" / "citation-file-format.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
     return Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER)
 
 

@@ -131,7 +131,8 @@ class SecurityCheck(Check):
                 continue  # reported by the layout check
             pickle_report = scan_pickles(pkg.path(rel), rel, head, whole)
             if pickle_report is not None:
-                pickles.append(rel)
+                if pickle_report.holds_pickle:
+                    pickles.append(rel)
                 yield from self._pickle_findings(pickle_report)
             archive_report = scan_archive(pkg.path(rel), rel, head, whole)
             if archive_report is not None:
@@ -147,21 +148,20 @@ class SecurityCheck(Check):
     def _symlinks(self, pkg: ModelPackage) -> Iterable[Finding]:
         for entry in pkg.special:
             if entry.kind == "symlink" and entry.escapes:
-                yield SYMLINK_OUT.finding(
-                    f"{entry.path} is a symlink to {entry.target!r}, which resolves outside the package", file=entry.path)
+                yield SYMLINK_OUT.finding(f"{entry.path} is a symlink to {entry.target!r}, which resolves outside "
+                                          "the package", file=entry.path)
 
     # -- pickles -----------------------------------------------------------------------------
     def _pickle_findings(self, report: PickleReport) -> Iterable[Finding]:
         rel = report.rel
         noun = "pickled member" if len(report.members) == 1 else "pickled members"
         inside = f" ({_listing(noun, report.members)})" if report.members else ""
-        holds_pickle = bool(report.members) or not report.form.startswith("a zip archive")
         if report.dangerous:
             yield PICKLE_DANGEROUS.finding(
                 f"{rel} is {report.form}{inside} that imports {', '.join(sorted(report.dangerous))}: on picklescan's "
                 "list of dangerous imports, called as soon as the file is unpickled (torch.load, pickle.load, "
                 "np.load(allow_pickle=True))", file=rel)
-        elif holds_pickle:
+        elif report.holds_pickle:
             scope = " in the part it could read" if report.unscanned else ""
             imports = f"; it imports {_listing('', sorted(report.imports))}" if report.imports else ""
             yield PICKLE_FILE.finding(

@@ -5,8 +5,9 @@ turns the facts they report into findings and the report's `environment` object.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .base import Env
 
@@ -55,6 +56,6 @@ class Builder(Protocol):
         """Why this builder cannot work on this machine (tool missing, engine unreachable), or None."""
         ...
 
-    def build(self, pkg: "ModelPackage", spec: "RuntimeSpec", options: "Options",
+    def build(self, pkg: ModelPackage, spec: RuntimeSpec, options: Options,
               progress: Progress | None = None) -> BuiltEnv | BuildFailure:
         ...

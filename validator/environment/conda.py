@@ -45,7 +45,7 @@ class CondaEnv(HostEnv):
 
     def installed(self) -> dict[str, str]:
         result = subprocess.run([self.tool, "list", "--prefix", str(self.prefix), "--json"],
-                                capture_output=True, text=True, timeout=300)
+                                check=False, capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
             raise RuntimeError(f"{self.tool} list failed: {result.stderr.strip()[-500:]}")
         return {canonicalize_name(item["name"]): item["version"] for item in json.loads(result.stdout)}

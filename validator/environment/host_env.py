@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
-from typing import Sequence
 
 from .base import Completed, Limits
 from .builder import BuildInfo
@@ -21,10 +21,7 @@ class HostEnv:
         self.prefix = prefix
         self.info = info
         self.python = prefix / "bin" / "python"
-
-    @property
-    def description(self) -> str:
-        return f"{self.kind} at {self.prefix} (Python {self.info.python})"
+        self.description = f"{self.kind} at {prefix} (Python {info.python})"
 
     def environment_variables(self) -> dict[str, str]:
         return {"PATH": f"{self.prefix / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}"}

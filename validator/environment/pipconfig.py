@@ -14,8 +14,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 # Sections pip reads for `pip install`, strongest first: PIP_* variables, [install], [global].
 _SECTIONS = (":env:", "install", "global")
@@ -65,7 +65,7 @@ def read_pip_settings(python: str = sys.executable) -> PipSettings:
 def _pip_config_list(python: str) -> dict[str, str] | None:
     """`pip config list` as {"section.key": value}, or None when pip cannot be run."""
     try:
-        result = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True, text=True, timeout=60)
+        result = subprocess.run([python, "-m", "pip", "config", "list"], check=False, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if result.returncode != 0:

@@ -28,9 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ..package import SKIPPED_DIRS
 from .base import Completed, Limits
@@ -94,7 +94,7 @@ def sandbox_support() -> SandboxSupport:
 def _probe(argv: list[str]) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8"}
     try:
-        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=30, cwd="/")
+        return subprocess.run(argv, check=False, capture_output=True, text=True, env=env, timeout=30, cwd="/")
     except (OSError, subprocess.TimeoutExpired) as exc:
         return subprocess.CompletedProcess(argv, 1, "", str(exc))
 
@@ -279,7 +279,7 @@ def _killed_by(returncode: int | None, timed_out: bool, stderr: str) -> str | No
         return "memory"
     if returncode < 0:
         number = -returncode
-        named = {signal.SIGXCPU: "cpu time", signal.SIGXFSZ: "file size", signal.SIGKILL: "signal 9 (SIGKILL)"}
+        named = {int(signal.SIGXCPU): "cpu time", int(signal.SIGXFSZ): "file size", int(signal.SIGKILL): "signal 9 (SIGKILL)"}
         return named.get(number, f"signal {number}")
     return None
 

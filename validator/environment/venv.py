@@ -23,9 +23,9 @@ import sys
 import sysconfig
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from packaging.utils import canonicalize_name
 
@@ -180,8 +180,9 @@ def install_argv(uv: str, python: Path | str, requirements: str, settings: Insta
 def torch_backend_notes(backend: str | None) -> tuple[str, ...]:
     if not backend:
         return ()
-    return (f"torch installed for the {backend} backend (uv --torch-backend {backend}): the tested environment "
-            "differs from a GPU user's only by the torch build",)
+    note = (f"torch installed for the {backend} backend (uv --torch-backend {backend}): the tested environment "
+            "differs from a GPU user's only by the torch build")
+    return (note,)
 
 
 def installer_environment(uv: str, settings: InstallerSettings, environ: Mapping[str, str]) -> dict[str, str]:
@@ -204,7 +205,7 @@ def _uv_locations(uv: str) -> dict[str, str]:
         if os.environ.get(name):
             continue
         try:
-            result = subprocess.run([uv, *command], capture_output=True, text=True, timeout=60)
+            result = subprocess.run([uv, *command], check=False, capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired):
             continue
         if result.returncode == 0 and result.stdout.strip():
@@ -218,7 +219,7 @@ def find_interpreter(uv: str, requested: str | None, environ: Mapping[str, str])
     if requested:
         env = {**environ, "UV_PYTHON_DOWNLOADS": "never"}
         try:
-            found = subprocess.run([uv, "python", "find", "--system", requested], capture_output=True, text=True,
+            found = subprocess.run([uv, "python", "find", "--system", requested], check=False, capture_output=True, text=True,
                                    timeout=120, env=env, cwd=tempfile.gettempdir())
         except (OSError, subprocess.TimeoutExpired) as exc:
             found = subprocess.CompletedProcess([], 1, "", str(exc))
@@ -233,7 +234,7 @@ def find_interpreter(uv: str, requested: str | None, environ: Mapping[str, str])
 def python_version(path: str) -> str | None:
     try:
         result = subprocess.run([path, "-c", "import platform; print(platform.python_version())"],
-                                capture_output=True, text=True, timeout=60)
+                                check=False, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if result.returncode != 0:
@@ -286,7 +287,7 @@ def list_distributions(uv: str, python: Path) -> dict[str, str]:
     """Every distribution installed for `python`: canonical name -> version (uv reads the metadata; nothing runs)."""
     env = {name: value for name, value in os.environ.items() if not SECRET_NAME.search(name)}
     result = subprocess.run([uv, "pip", "list", "--format", "json", "--python", str(python)],
-                            capture_output=True, text=True, timeout=120, env=env, cwd=python.parent)
+                            check=False, capture_output=True, text=True, timeout=120, env=env, cwd=python.parent)
     if result.returncode != 0:
         raise RuntimeError(f"uv pip list failed: {result.stderr.strip()[-500:]}")
     return {canonicalize_name(item["name"]): item["version"] for item in json.loads(result.stdout)}

@@ -1,0 +1,120 @@
+"""entrypoint.py: action inputs to `model-check check` / `model-check github post` argv, and a
+whole action run in-process (children as real processes) against the local GitHub stand-in."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from github_server import WRITE_TOKEN, FakeGitHub
+from helpers import EXAMPLE, REPO
+from test_github_outputs_summary import parse_outputs
+from validator.github.comment import marker
+
+_spec = importlib.util.spec_from_file_location("action_entrypoint", REPO / "entrypoint.py")
+assert _spec and _spec.loader
+entrypoint = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = entrypoint  # dataclasses look their module up
+_spec.loader.exec_module(entrypoint)
+
+BROKEN = REPO / "tests" / "fixtures" / "broken-package"
+
+
+def test_defaults_and_env_mapping() -> None:
+    inputs = entrypoint.read_inputs({})
+    assert inputs.paths == (".",) and inputs.env == "docker" and inputs.fail_on == "error"
+    assert inputs.comment and inputs.annotations and inputs.torch_backend == "cpu" and inputs.sarif == ""
+    given = entrypoint.read_inputs({"INPUT_PATH": " models/a\n  models/b ", "INPUT_ENV": "none", "INPUT_COMMENT": "False",
+                                    "INPUT_FAIL-ON": "warning", "INPUT_GITHUB-TOKEN": "t", "INPUT_TORCH-BACKEND": ""})
+    assert given.paths == ("models/a", "models/b") and given.env == "none" and not given.comment
+    assert given.fail_on == "warning" and given.token == "t" and given.torch_backend == ""
+
+
+@pytest.mark.parametrize("env", [{"INPUT_ENV": "venv"}, {"INPUT_ENV": "conda"}, {"INPUT_FAIL-ON": "info"},
+                                 {"INPUT_COMMENT": "maybe"}])
+def test_bad_inputs(env: dict[str, str]) -> None:
+    with pytest.raises(entrypoint.InputError):
+        entrypoint.read_inputs(env)
+
+
+def test_paths_and_globs(tmp_path: Path) -> None:
+    for name in ("models/b", "models/a", "other/c"):
+        (tmp_path / name).mkdir(parents=True)
+    (tmp_path / "models" / "file.txt").write_text("x", encoding="utf-8")
+    assert entrypoint.expand_paths(("models/*", "models/a", "./other/c"), tmp_path) == ["models/a", "models/b", "other/c"]
+    assert entrypoint.expand_paths((".",), tmp_path) == ["."]
+    for bad in (("../elsewhere",), ("nothing/*",), ("/etc",)):
+        with pytest.raises(entrypoint.InputError):
+            entrypoint.expand_paths(bad, tmp_path)
+
+
+def test_argv_lists() -> None:
+    inputs = entrypoint.read_inputs({"INPUT_ENV": "auto", "INPUT_RTOL": "1e-3", "INPUT_CONFIG": "ci.toml",
+                                     "INPUT_SARIF": "out.sarif", "INPUT_ANNOTATIONS": "false"})
+    assert entrypoint.check_argv("m; rm -rf /", inputs, "r.json") == [
+        sys.executable, "-m", "validator.cli", "check", "m; rm -rf /", "--json", "r.json", "--env", "docker",
+        "--fail-on", "error", "--rtol", "1e-3", "--config", "ci.toml", "--torch-backend", "cpu"]
+    assert entrypoint.post_argv(["a.json"], inputs) == [
+        sys.executable, "-m", "validator.cli", "github", "post", "a.json", "--release-gate", "--comment",
+        "--no-annotations", "--sarif", "out.sarif", "--config", "ci.toml"]
+
+
+def test_children_get_no_tokens() -> None:
+    environ = {"INPUT_GITHUB-TOKEN": "t", "GITHUB_TOKEN": "t", "ACTIONS_RUNTIME_TOKEN": "r", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "o",
+               "GITHUB_REPOSITORY": "a/b", "PATH": "/bin"}
+    assert entrypoint.child_env(environ) == {"GITHUB_REPOSITORY": "a/b", "PATH": "/bin"}
+    assert entrypoint.child_env(environ, "t")["GITHUB_TOKEN"] == "t"
+
+
+def test_report_names_are_unique() -> None:
+    taken: set[str] = set()
+    assert [entrypoint.report_name(p, taken) for p in (".", "a/b", "a-b", "../x y")] == [
+        "package.json", "a-b.json", "a-b-2.json", "x-y.json"]
+
+
+def test_a_whole_action_run(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    workspace = tmp_path / "workspace"
+    shutil.copytree(EXAMPLE, workspace / "models" / "example")
+    shutil.copytree(BROKEN, workspace / "models" / "broken")
+    summary, output, event = tmp_path / "summary.md", tmp_path / "output", tmp_path / "event.json"
+    summary.touch()
+    output.touch()
+    head = "f" * 40
+    event.write_text(json.dumps({"number": 3, "pull_request": {"number": 3, "head": {"sha": head, "repo": {"full_name": "earthcode/models"}},
+                                                               "base": {"repo": {"full_name": "earthcode/models"}}}}), encoding="utf-8")
+    with FakeGitHub() as github:
+        github.add_pull(3, head)
+        environ = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GITHUB_WORKSPACE": str(workspace),
+                   "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": "earthcode/models",
+                   "GITHUB_API_URL": github.url, "GITHUB_SHA": "m" * 40, "GITHUB_RUN_ID": "8", "GITHUB_STEP_SUMMARY": str(summary),
+                   "GITHUB_OUTPUT": str(output), "INPUT_PATH": "models/*", "INPUT_ENV": "none", "INPUT_SARIF": "out/model-check.sarif",
+                   "INPUT_GITHUB-TOKEN": WRITE_TOKEN, "INPUT_COMMENT": "true", "INPUT_ANNOTATIONS": "true"}
+        code = entrypoint.main(environ)
+        bodies = [c["body"] for c in github.comments[3]]
+        check_runs = list(github.check_runs.values())
+    out = capfd.readouterr().out
+    assert code == 1  # the broken package fails
+    assert sorted(b.split("\n", 1)[0] for b in bodies) == [marker("models/broken"), marker("models/example")]
+    assert {r["conclusion"] for r in check_runs} == {"success", "failure"} and all(r["head_sha"] == head for r in check_runs)
+    values = parse_outputs(output.read_text(encoding="utf-8"))
+    assert values["status"] == "failed" and int(values["errors"]) > 0
+    assert values["report"].split("\n") == ["model-check-reports/models-broken.json", "model-check-reports/models-example.json"]
+    for rel in values["report"].split("\n"):
+        assert json.loads((workspace / rel).read_text(encoding="utf-8"))["schema_version"] == 1
+    assert json.loads((workspace / "out" / "model-check.sarif").read_text(encoding="utf-8"))["runs"][1]["automationDetails"]["id"] \
+        == "model-check/models/example/"
+    assert "## model-check: `models/broken`" in summary.read_text(encoding="utf-8")
+    # the package's text only reaches the log between stop-commands and its resume token
+    tokens = re.findall(r"^::stop-commands::([0-9a-f]+)$", out, flags=re.M)
+    assert len(tokens) == 2
+    for token in tokens:
+        assert f"\n::{token}::\n" in out
+    outside = re.sub(r"^::stop-commands::([0-9a-f]+)$.*?^::\1::$", "", out, flags=re.M | re.S)
+    commands = [line for line in outside.splitlines() if line.lstrip().startswith("::")]
+    assert commands and all(re.match(r"::(group|endgroup)\b", line) for line in commands), commands
