@@ -110,8 +110,7 @@ def model_check(root: Path, report: Path) -> tuple[float, float, float, int]:
     code = process.wait()
     elapsed = time.perf_counter() - started
     largest_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if largest_kb < before:
-        largest_kb = before  # ru_maxrss is a running maximum over every child so far
+    largest_kb = max(largest_kb, before)  # ru_maxrss is a running maximum over every child so far
     return elapsed, largest_kb / 1024, tree_peak, code
 
 
@@ -196,7 +195,7 @@ def main() -> int:
         print(f"ratio: {ratio:.2f} fastest/fastest, {median_ratio:.2f} median/median (target <= {TIME_RATIO_TARGET})  "
               f"{'OK' if time_ok else 'MISSED'}")
         print(f"peak memory: {peak:.0f} MB (largest process {largest:.0f} MB, process tree "
-              f"{'%.0f MB' % tree if tree else 'not sampled: pip install psutil'}; target < {MEMORY_TARGET_MB} MB)  "
+              f"{f'{tree:.0f} MB' if tree else 'not sampled: pip install psutil'}; target < {MEMORY_TARGET_MB} MB)  "
               f"{'OK' if memory_ok else 'MISSED'}")
         print(f"artefacts hashed in the report: {len(hashed)} files")
         return 0 if time_ok and memory_ok else 1

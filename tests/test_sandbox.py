@@ -170,6 +170,28 @@ def test_workflow_commands_come_back_as_data(tmp_path: Path) -> None:
     assert done.stdout.splitlines() == lines
 
 
+def test_only_the_run_folders_are_writable(tmp_path: Path) -> None:
+    support = sandbox_support()
+    if not support.read_only_root:
+        pytest.skip(f"the file system cannot be locked here: {support.problem}")
+    work, granted, elsewhere = tmp_path / "work", tmp_path / "granted", tmp_path / "elsewhere"
+    for folder in (work, granted, elsewhere):
+        folder.mkdir()
+    code = ("import os, subprocess, sys\n"
+            "subprocess.run(['mount', '-o', 'remount,bind,rw', '/'], capture_output=True)  # undoing the lock fails\n"
+            "for path in ('here.txt', os.path.join(os.environ['TMPDIR'], 'tmp.txt'), sys.argv[1], sys.argv[2]):\n"
+            "    try:\n        open(path, 'w').write('x')\n        print('wrote', path)\n"
+            "    except OSError as exc:\n        print('refused', path, exc.strerror)")
+    done = run_sandboxed([PY, "-c", code, str(granted / "ok.txt"), str(elsewhere / "no.txt")], work, SMALL,
+                         writable=[granted])
+    assert done.returncode == 0, done.stderr
+    assert "wrote here.txt" in done.stdout and "tmp.txt" in done.stdout.split("refused")[0]
+    assert f"wrote {granted / 'ok.txt'}" in done.stdout
+    assert f"refused {elsewhere / 'no.txt'} Read-only file system" in done.stdout
+    assert (work / "here.txt").is_file() and (granted / "ok.txt").is_file()
+    assert not (elsewhere / "no.txt").exists()
+
+
 def test_capped_buffer_keeps_short_output_whole() -> None:
     buffer = CappedBuffer(10)
     buffer.add(b"abc")
@@ -215,3 +237,21 @@ def test_remove_tree_removes_what_the_code_locked(tmp_path: Path) -> None:
 def test_missing_program_is_a_result_not_an_exception(tmp_path: Path) -> None:
     done = run_sandboxed(["/nonexistent/program"], tmp_path, SMALL)
     assert done.returncode != 0
+
+
+def test_without_namespaces_it_still_runs_limited_and_says_the_network_is_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where unshare is refused (e.g. Docker's seccomp profile), the command runs with rlimits, the
+    allowlisted environment and the wall clock, and reports network_isolated=False."""
+    from validator.environment import sandbox
+
+    monkeypatch.setattr(sandbox, "sandbox_support", lambda: sandbox.SandboxSupport(False, False, False, "refused"))
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_fallback_secret")
+    done = python("import os; print(os.environ.get('GITHUB_TOKEN'))", tmp_path)
+    assert done.stdout.strip() == "None" and done.network_isolated is False
+    memory = python("b = bytearray(2 * 1024 ** 3)", tmp_path, Limits(wall_s=60, memory_mb=512))
+    assert memory.killed_by == "memory" and memory.network_isolated is False
+    slept = python("import time; time.sleep(3600)", tmp_path, Limits(wall_s=1))
+    assert slept.timed_out and slept.killed_by == "timeout"
+    weaknesses = sandbox.SandboxSupport(False, False, False, "refused").weaknesses()
+    assert any("network" in w for w in weaknesses) and any("write outside" in w for w in weaknesses)

@@ -19,6 +19,7 @@ from validator.environment.pipconfig import (
     installer_settings,
     read_pip_settings,
 )
+from validator.environment.sandbox import sandbox_support
 from validator.environment.venv import (
     MARKER,
     VenvBuilder,
@@ -160,9 +161,13 @@ def test_environment_runs_package_code_in_a_scratch_copy(tmp_path: Path) -> None
     env = build(pkg, tmp_path / "cache")
     assert isinstance(env, VenvEnv), env
     code = ("import json, os, six, sys\nopen('data.txt', 'w').write('overwritten')\n"
+            "try:\n    open(sys.argv[1], 'w').write('overwritten')  # the original, by its absolute path\n"
+            "except OSError:\n    pass\n"
             "os.makedirs('out', exist_ok=True)\n"
             "json.dump({'prefix': sys.prefix, 'six': six.__version__}, open('out/result.json', 'w'))")
-    done = env.run(["python", "-c", code], pkg, Limits(wall_s=60), fetch=["out/result.json", "missing.json", "../x"])
+    target = pkg / "data.txt" if sandbox_support().read_only_root else pkg / "not-locked-here.txt"
+    done = env.run(["python", "-c", code, str(target)], pkg, Limits(wall_s=60),
+                   fetch=["out/result.json", "missing.json", "../x"])
     assert done.returncode == 0, done.stderr
     assert done.argv[0] == "python"
     result = json.loads(done.files["out/result.json"])
@@ -278,3 +283,16 @@ def test_conda_runtime_without_a_conda_installer_is_skipped_with_the_reason(tmp_
         assert record.status == CheckStatus.SKIPPED
         assert "micromamba" in record.reason
         assert report.environment is None
+
+
+def test_a_weakened_sandbox_is_a_warning_never_silent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from validator.checks import environment as environment_check
+    from validator.environment import sandbox
+
+    weak = sandbox.SandboxSupport(False, False, False, "unshare: operation not permitted")
+    monkeypatch.setattr(sandbox, "sandbox_support", lambda: weak)
+    monkeypatch.setattr(environment_check, "sandbox_support", lambda: weak)
+    report = check(make_package(tmp_path / "pkg", "six==1.16.0\n"), tmp_path / "cache")
+    [finding] = runtime_findings(report, "MC353")
+    assert "not cut off from the network" in finding.message and "operation not permitted" in finding.message
+    assert report.environment is not None and report.environment["sandbox"]["network_isolated"] is False

@@ -167,7 +167,7 @@ def rules_markdown() -> str:
 
 
 # Modules adding subcommands: each has register(subparsers), which sets `handler` on its parser.
-EXTRA_COMMANDS: list[str] = ["validator.discover", "validator.github.command"]
+EXTRA_COMMANDS: list[str] = ["validator.discover", "validator.github.command", "validator.publish.command"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,10 +15,7 @@ from typing import Any
 from .model import Area, Severity
 from .rules import define
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+import tomllib
 
 ENV_MODES = ("auto", "venv", "docker", "conda", "none")
 

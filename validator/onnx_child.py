@@ -12,8 +12,10 @@ import math
 import os
 import resource
 import sys
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .onnx_external import check_external
 
@@ -58,6 +60,7 @@ def inspect(path: Path, root: Path) -> dict[str, Any]:
         return {"problems": [_problem("unparseable", f"not a valid ONNX protobuf: {_cap(str(exc) or type(exc).__name__)}")]}
     result = _summarize(model, path.parent, root)
     del model  # the checker parses the file again: do not hold two copies
+    result["runtime"] = runtime_support()
     if not result["external_problems"]:
         result["checker_ran"] = True
         try:
@@ -102,7 +105,7 @@ def _summarize(model: Any, model_dir: Path, root: Path) -> dict[str, Any]:
         if tensor.data_location == EXTERNAL:
             entries = [(e.key, e.value) for e in tensor.external_data]
             ref, problems = check_external(root, model_dir, _cap(tensor.name), entries, _needed_bytes(tensor, elements))
-            result["external_data"].append(ref.__dict__)
+            result["external_data"].append(asdict(ref))
             external_problems += problems
     nodes = sum(len(g.node) for g in graphs) + sum(len(f.node) for f in model.functions)
     result.update(initializer_count=initializers, parameter_count=parameters, node_count=nodes,
@@ -111,6 +114,25 @@ def _summarize(model: Any, model_dir: Path, root: Path) -> dict[str, Any]:
     result["problems"] += [_problem("external-data", m) for m in _first(external_problems)]
     result["external_problems"] = bool(external_problems)
     return result
+
+
+def runtime_support() -> dict[str, Any]:
+    """The newest IR and opset versions the installed onnxruntime loads.
+
+    onnxruntime registers the operator schemas of the ONNX release it was built with, so the newest
+    `since_version` per domain is the newest opset it loads; onnx.helper.VERSION_TABLE gives the IR
+    version of the ONNX release that introduced that opset. Read here, in the child, so the
+    validator's own process never loads onnxruntime.
+    """
+    import onnxruntime  # type: ignore[import-untyped]
+    from onnx import helper
+    from onnxruntime.capi import _pybind_state  # type: ignore[import-untyped]
+
+    opsets: dict[str, int] = {}
+    for schema in _pybind_state.get_all_operator_schema():
+        opsets[schema.domain] = max(opsets.get(schema.domain, 0), schema.since_version)
+    irs = [row[1] for row in helper.VERSION_TABLE if row[2] <= opsets.get("", 0)]
+    return {"onnxruntime": onnxruntime.__version__, "max_ir_version": max(irs) if irs else None, "max_opsets": opsets}
 
 
 def _graphs(model: Any, problems: list[str]) -> Iterator[Any]:
@@ -175,7 +197,7 @@ def _element_bits(data_type: int) -> int | None:
 def _spec(value_info: Any) -> dict[str, Any]:
     value_type = value_info.type
     kind = value_type.WhichOneof("value")
-    elem_type, shape = "undefined", None
+    elem_type, shape = "undefined", []  # [] also when the rank is unknown
     if kind in ("tensor_type", "sparse_tensor_type"):
         tensor_type = getattr(value_type, kind)
         elem_type = dtype_name(tensor_type.elem_type)

@@ -7,7 +7,6 @@ checked without being opened (validator.onnx_external).
 
 from __future__ import annotations
 
-import functools
 import json
 import signal
 import subprocess
@@ -36,13 +35,22 @@ _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from validator.onnx_child 
 class TensorSpec:
     name: str
     elem_type: str  # "float32", "int64", …; "undefined"; "sequence"/"map"/"optional" for non-tensors
-    shape: tuple[int | str | None, ...] | None  # int: fixed, str: symbolic, None: unknown; None: rank unknown
+    shape: tuple[int | str | None, ...]  # per dimension int: fixed, str: symbolic, None: unknown; () when the rank is unknown
 
 
 @dataclass(frozen=True)
 class OnnxProblem:
     kind: ProblemKind
     message: str
+
+
+@dataclass(frozen=True)
+class RuntimeSupport:
+    """The newest IR and opset versions the installed onnxruntime loads."""
+
+    onnxruntime: str
+    max_ir_version: int | None
+    max_opsets: dict[str, int]  # domain ("" is ai.onnx) -> newest opset
 
 
 @dataclass(frozen=True)
@@ -64,22 +72,14 @@ class OnnxSummary:
     problems: list[OnnxProblem] = field(default_factory=list)
     checker_ran: bool = False
     checker_error: str | None = None
+    runtime: RuntimeSupport | None = None  # what the installed onnxruntime loads, read by the inspector
 
     @property
     def parsed(self) -> bool:
         return self.ir_version is not None
 
 
-@dataclass(frozen=True)
-class RuntimeSupport:
-    """The newest IR and opset versions the installed onnxruntime loads."""
-
-    onnxruntime: str
-    max_ir_version: int | None
-    max_opsets: dict[str, int]  # domain ("" is ai.onnx) -> newest opset
-
-
-def inspect_onnx(pkg: "ModelPackage", rel: str) -> OnnxSummary:
+def inspect_onnx(pkg: ModelPackage, rel: str) -> OnnxSummary:
     """Parse `rel` in a limited child process; every failure becomes a problem in the summary."""
     try:
         return _inspect(pkg.path(rel), pkg.root, rel)
@@ -92,7 +92,8 @@ def _inspect(path: Path, root: Path, rel: str) -> OnnxSummary:
     argv = [sys.executable, "-I", "-B", "-c", _BOOT, str(Path(__file__).resolve().parents[1]),
             str(path), str(root), str(memory), str(CPU_SECONDS)]
     try:
-        done = subprocess.run(argv, cwd="/", stdin=subprocess.DEVNULL, capture_output=True, timeout=WALL_SECONDS)
+        done = subprocess.run(argv, cwd="/", stdin=subprocess.DEVNULL, capture_output=True, timeout=WALL_SECONDS,
+                              check=False)
     except subprocess.TimeoutExpired:
         return _failed(rel, "timeout", f"parsing took longer than {WALL_SECONDS:.0f} s and was stopped")
     if done.returncode != 0:
@@ -152,29 +153,22 @@ def _summary(rel: str, data: dict[str, Any]) -> OnnxSummary:
         problems=problems,
         checker_ran=bool(data["checker_ran"]),
         checker_error=checker_error,
+        runtime=_runtime(data["runtime"]) if data.get("runtime") else None,
     )
 
 
 def _spec(data: dict[str, Any]) -> TensorSpec:
-    shape = data["shape"]
-    return TensorSpec(str(data["name"]), str(data["elem_type"]), None if shape is None else tuple(shape))
+    return TensorSpec(str(data["name"]), str(data["elem_type"]), tuple(data["shape"]))
 
 
-@functools.cache
 def runtime_support() -> RuntimeSupport:
-    """Read the supported versions from onnxruntime's operator registry and onnx's release table.
+    """What the installed onnxruntime loads, read in this process (the checks use the child's answer)."""
+    from .onnx_child import runtime_support as read
 
-    onnxruntime registers the operator schemas of the ONNX release it was built with, so the
-    newest `since_version` per domain is the newest opset it loads; onnx.helper.VERSION_TABLE
-    gives the IR version of the ONNX release that introduced that opset.
-    """
-    import onnxruntime
-    from onnx import helper
-    from onnxruntime.capi import _pybind_state
+    return _runtime(read())
 
-    opsets: dict[str, int] = {}
-    for schema in _pybind_state.get_all_operator_schema():
-        opsets[schema.domain] = max(opsets.get(schema.domain, 0), schema.since_version)
-    newest = opsets.get("", 0)
-    irs = [row[1] for row in helper.VERSION_TABLE if row[2] <= newest]
-    return RuntimeSupport(onnxruntime.__version__, max(irs) if irs else None, opsets)
+
+def _runtime(data: dict[str, Any]) -> RuntimeSupport:
+    max_ir = data["max_ir_version"]
+    return RuntimeSupport(str(data["onnxruntime"]), None if max_ir is None else int(max_ir),
+                          {str(k): int(v) for k, v in data["max_opsets"].items()})

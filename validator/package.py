@@ -59,8 +59,10 @@ class ModelPackage:
         self.special: list[SpecialEntry] = []
         self.truncated = False
         self._scan()
-        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest")
-        self._manifest_future: Future[list[Artefact]] = self._hasher.submit(self._hash_all)
+        # Two hashing threads (hashlib releases the GIL), so large files hash on both cores
+        # while the checks parse headers and graphs.
+        self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="manifest")
+        self._hash_futures: list[Future[Artefact | None]] = [self._hasher.submit(self._hash_one, rel) for rel in self.files]
         self._text_cache: dict[str, TextRead] = {}
 
     # -- discovery -------------------------------------------------------------------------
@@ -234,25 +236,22 @@ class ModelPackage:
         return hits
 
     # -- manifest --------------------------------------------------------------------------
-    def _hash_all(self) -> list[Artefact]:
-        artefacts = []
-        for rel in self.files:
-            digest = hashlib.sha256()
-            size = 0
-            try:
-                with self.path(rel).open("rb") as handle:
-                    while chunk := handle.read(4 * 1024 * 1024):
-                        digest.update(chunk)
-                        size += len(chunk)
-            except OSError:
-                continue  # unreadable files are reported by the layout check
-            artefacts.append(Artefact(rel, size, digest.hexdigest()))
-        return artefacts
+    def _hash_one(self, rel: str) -> Artefact | None:
+        try:
+            fd = os.open(self.path(rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    return None
+                digest = hashlib.file_digest(handle, "sha256")
+                size = handle.tell()
+        except OSError:
+            return None  # unreadable files are reported by the layout check
+        return Artefact(rel, size, digest.hexdigest())
 
-    @property
+    @cached_property
     def manifest(self) -> list[Artefact]:
-        """Size and sha256 of every regular file; hashed in a background thread from the start."""
-        return self._manifest_future.result()
+        """Size and sha256 of every regular file; hashed in background threads from the start."""
+        return [a for a in (f.result() for f in self._hash_futures) if a is not None]
 
     def close(self) -> None:
         self._hasher.shutdown(wait=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 from .config import Options
 from .environment.pipconfig import installer_settings, read_pip_settings
 from .environment.sandbox import remove_tree, run_sandboxed
-from .environment.venv import default_cache_dir, install_limits, installer_environment, uv_binary
+from .environment.venv import default_cache_dir, install_limits, installer_environment, installer_writable, uv_binary
 
 TOOLS = ("ipykernel>=6.29", "nbclient>=0.10", "nbformat>=5.10")
 
@@ -76,7 +76,8 @@ def _install(python: str, target: Path, options: Options) -> str:
     settings = installer_settings(read_pip_settings(), os.environ, options.ca_bundle, options.wheelhouse)
     argv = [uv, "pip", "install", "--quiet", "--python", python, "--target", str(target), "--only-binary", ":all:",
             *settings.args, *TOOLS]
-    done = run_sandboxed(argv, target, install_limits(options), installer_environment(uv, settings, os.environ))
+    env = installer_environment(uv, settings, os.environ)
+    done = run_sandboxed(argv, target, install_limits(options), env, installer_writable(env, target.parent))
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
         return f"installing {', '.join(TOOLS)} for the notebook failed: {tail}"

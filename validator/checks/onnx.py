@@ -5,10 +5,10 @@ and uses IR and opset versions the installed onnxruntime loads."""
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..model import Area, Finding, Severity
-from ..onnx_inspect import OnnxSummary, TensorSpec, runtime_support
+from ..onnx_inspect import OnnxSummary, TensorSpec
 from ..rules import define
 from .base import Check, Context
 
@@ -118,7 +118,7 @@ class OnnxCheck(Check):
     def run(self, ctx: Context) -> Iterable[Finding]:
         summaries: dict[str, OnnxSummary] = ctx.pkg.onnx
         ctx.results["onnx"] = summaries
-        for rel, summary in summaries.items():
+        for summary in summaries.values():
             yield from _problems(summary)
             if summary.parsed:
                 yield from _io(summary)
@@ -168,7 +168,9 @@ def _io(summary: OnnxSummary) -> Iterable[Finding]:
 
 def _versions(summary: OnnxSummary) -> Iterable[Finding]:
     rel = summary.rel
-    support = runtime_support()
+    support = summary.runtime
+    if support is None:
+        return
     runtime = f"the installed onnxruntime {support.onnxruntime}"
     if support.max_ir_version is not None and summary.ir_version is not None and summary.ir_version > support.max_ir_version:
         yield IR_UNSUPPORTED.finding(
@@ -182,9 +184,9 @@ def _versions(summary: OnnxSummary) -> Iterable[Finding]:
 
 def _domains_and_metadata(summary: OnnxSummary) -> Iterable[Finding]:
     rel = summary.rel
-    support = runtime_support()
+    known = summary.runtime.max_opsets if summary.runtime else {}
     for domain in summary.custom_domains:
-        where = ("its operators are onnxruntime extensions, not standard ONNX" if domain in support.max_opsets
+        where = ("its operators are onnxruntime extensions, not standard ONNX" if domain in known
                  else "onnxruntime does not know this domain: a custom-operator library is needed")
         yield CUSTOM_DOMAIN.finding(f"{rel} uses the operator domain {_show(domain)}; {where}", file=rel)
     if summary.metadata_props:
@@ -199,6 +201,4 @@ def _show(text: str, limit: int = 80) -> str:
 
 
 def _shape(spec: TensorSpec) -> str:
-    if spec.shape is None:
-        return "[?]"
     return "[" + ",".join("?" if d is None else str(d) for d in spec.shape) + "]"

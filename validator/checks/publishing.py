@@ -1,11 +1,200 @@
-"""Area publishing: placeholder until issue 6 (publishing lint) lands."""
+"""Area publishing: STAC / OSC records shipped in a package (an Item or Collection describing the
+model) agree with the MLM extension and with the package itself.
+
+A record is any *.json with "stac_version", or a "Feature"/"Collection" with assets. Each finding
+points at the record and the line of the offending key. The shapes of the mistakes come from the
+GOES cloud-regime classifier published in the Open Science Catalog (see EARTHCODE.md).
+"""
 
 from __future__ import annotations
 
-from typing import Iterable
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable, Iterator
 
-from ..model import Area, Finding
+from ..facts import LICENSE, MODEL_ID, NAME, VERSION, DeclaredFacts, gather
+from ..model import Area, Finding, Severity
+from ..package import ModelPackage, parse_json_strict
+from ..publish import assets as kinds
+from ..publish.json_lines import line_of
+from ..publish.schemas import load_schemas
+from ..rules import define
 from .base import Check, Context
+from .license import parse_spdx, same_license
+
+PUBLISH = ("The guideline: publish the packaged model as an EarthCODE Product that points to the model artefacts, "
+           "model card, version, license, and validation evidence.")
+MLM_MISSING = define(
+    "MC851", "record-mlm-missing", Area.PUBLISHING, Severity.WARNING,
+    "A STAC record carries model files but does not use the MLM extension",
+    PUBLISH + " STAC describes models with the Machine Learning Model extension (mlm:name, mlm:input, mlm:output…).",
+    "Declare https://stac-extensions.github.io/mlm/v1.5.2/schema.json and describe the model with mlm: fields; "
+    "`model-check publish` writes such an item.",
+)
+EXTENSION_UNDECLARED = define(
+    "MC852", "record-extension-undeclared", Area.PUBLISHING, Severity.WARNING,
+    "A STAC record uses fields of an extension it does not declare",
+    "STAC validators check an extension's fields only when stac_extensions declares it; undeclared fields go unchecked.",
+    "Add the extension's schema URL to stac_extensions (or drop its fields).",
+)
+ROLE_NOT_MLM = define(
+    "MC853", "record-model-role", Area.PUBLISHING, Severity.WARNING,
+    "A model file is an asset without the MLM role mlm:model",
+    "MLM: model assets MUST include the role mlm:model so that tools find them; ad-hoc roles such as \"ml-model\" are not defined by any extension.",
+    "Give model assets the roles [\"mlm:model\"] (plus \"mlm:weights\" for weights) and an mlm:artifact_type.",
+)
+ARTIFACT_TYPE = define(
+    "MC854", "record-artifact-type", Area.PUBLISHING, Severity.WARNING,
+    "A model asset has no mlm:artifact_type, or one that does not fit its file",
+    "MLM: an asset with the mlm:model role states mlm:artifact_type, which tells users how to load it.",
+    "Set mlm:artifact_type, e.g. \"safetensors.torch.save_file\" for .safetensors, \"onnx\" for .onnx.",
+)
+MEDIA_TYPE = define(
+    "MC855", "record-model-media-type", Area.PUBLISHING, Severity.WARNING,
+    "A model asset's media type does not tell its format",
+    "MLM (Model Artifact Media-Type): use application/octet-stream with a parameter naming the framework, so that "
+    "weights and an ONNX graph are told apart.",
+    "Use e.g. \"application/octet-stream; framework=onnx\" for ONNX and \"application/octet-stream; framework=pytorch\" for safetensors weights.",
+)
+DUPLICATE_HREF = define(
+    "MC856", "record-duplicate-asset", Area.PUBLISHING, Severity.WARNING,
+    "Two assets of a STAC record point at the same file",
+    "One file, one asset: a duplicate (e.g. a second \"data\" asset for the weights) makes users download it twice and contradicts its roles.",
+    "Keep one asset per file and give it every role it has.",
+)
+NOT_IN_PACKAGE = define(
+    "MC857", "record-asset-unknown", Area.PUBLISHING, Severity.WARNING,
+    "An asset of a STAC record names a file that is not in the package",
+    PUBLISH + " The record and the package must describe the same files.",
+    "Point the asset at a file of this package, or add the file to the package.",
+)
+FILE_MISMATCH = define(
+    "MC858", "record-file-mismatch", Area.PUBLISHING, Severity.ERROR,
+    "An asset's file:size or file:checksum disagrees with the package's file",
+    "The file extension's size and checksum let users verify downloads; wrong values reject the right file.",
+    "Regenerate the record from the package (`model-check publish`), or correct file:size / file:checksum (multihash: 1220 + sha256 hex).",
+)
+TITLE_FORMAT = define(
+    "MC859", "record-title-format", Area.PUBLISHING, Severity.WARNING,
+    "A record's title names one artefact format although the record carries others",
+    "The title names the model: a title such as \"… weights (SafeTensors)\" on a record that also carries the ONNX graph misleads.",
+    "Title the record after the model (the card's model name); describe formats in the asset titles.",
+)
+ID_MISMATCH = define(
+    "MC870", "record-id-mismatch", Area.PUBLISHING, Severity.WARNING,
+    "The item id differs from the package's model_id",
+    "The guideline's metadata starts with the model identifier; catalog and package should name the same model.",
+    "Use the model_id of the safetensors metadata as the item id (optionally followed by -<version>).",
+)
+LICENSE_MISMATCH = define(
+    "MC871", "record-license-mismatch", Area.PUBLISHING, Severity.ERROR,
+    "The record's license differs from the package's",
+    PUBLISH + " Two licenses for one model leave its reuse conditions unclear.",
+    "Write the package's SPDX license id in the record (properties.license of an item, license of a collection).",
+)
+SCHEMA_INVALID = define(
+    "MC872", "record-schema-invalid", Area.PUBLISHING, Severity.ERROR,
+    "A record does not validate against the schema of an extension it declares",
+    "A catalog rejects records that fail their declared extension schemas (validated offline here).",
+    "Fix the field named in the message; the MLM README explains each field.",
+)
+RECORD_UNREADABLE = define(
+    "MC873", "record-unreadable", Area.PUBLISHING, Severity.ERROR,
+    "A STAC record is not valid JSON",
+    "A record no parser reads cannot be published.",
+    "Fix the JSON (strict: no NaN, no duplicate keys).",
+)
+VERSION_MISMATCH = define(
+    "MC874", "record-version-mismatch", Area.PUBLISHING, Severity.WARNING,
+    "The record's version differs from the package's",
+    PUBLISH,
+    "Write the package's version (the card's Version) in the record.",
+)
+
+MAX_SCHEMA_FINDINGS = 10
+# Field prefixes (and unprefixed fields) -> the extension that defines them, with a current schema URL.
+EXTENSIONS = {
+    "mlm": kinds.MLM_SCHEMA, "osc": kinds.OSC_SCHEMA, "file": "https://stac-extensions.github.io/file/v2.1.0/schema.json",
+    "classification": "https://stac-extensions.github.io/classification/v1.1.0/schema.json",
+    "processing": "https://stac-extensions.github.io/processing/v1.1.0/schema.json",
+    "raster": "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+    "eo": "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+    "sci": "https://stac-extensions.github.io/scientific/v1.0.0/schema.json",
+    "themes": kinds.THEMES_SCHEMA, "version": "https://stac-extensions.github.io/version/v1.2.0/schema.json",
+}
+_URL_NAME = {"sci": "scientific"}
+_UNPREFIXED = {"themes": "themes", "version": "version"}  # top-level (or item properties) fields of an extension
+_TITLE_FORMATS = {"safetensors": re.compile(r"safe\s*tensors", re.I), "onnx": re.compile(r"\bonnx\b", re.I),
+                  "torch": re.compile(r"\b(pytorch|torchscript|\.pth?)\b", re.I)}
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass
+class Record:
+    rel: str
+    text: str
+    data: dict[str, Any]
+
+    def line(self, *path: str | int) -> int | None:
+        return line_of(self.text, path)
+
+    @property
+    def assets(self) -> dict[str, dict[str, Any]]:
+        found = self.data.get("assets")
+        return {k: v for k, v in found.items() if isinstance(v, dict)} if isinstance(found, dict) else {}
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        props = self.data.get("properties")
+        return props if isinstance(props, dict) else {}
+
+    @property
+    def is_item(self) -> bool:
+        return self.data.get("type") == "Feature"
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """Where common fields live: an item's properties, a collection's top level."""
+        return self.properties if self.is_item else self.data
+
+    @property
+    def field_path(self) -> tuple[str, ...]:
+        return ("properties",) if self.is_item else ()
+
+    def declares(self, extension: str) -> bool:
+        name = _URL_NAME.get(extension, extension)
+        declared = self.data.get("stac_extensions")
+        return isinstance(declared, list) and any(isinstance(u, str) and f"/{name}/" in u for u in declared)
+
+
+def is_record(data: Any) -> bool:
+    return isinstance(data, dict) and ("stac_version" in data or (
+        data.get("type") in ("Feature", "Collection") and isinstance(data.get("assets"), dict)))
+
+
+def find_records(pkg: ModelPackage) -> tuple[list[Record], list[Finding]]:
+    records: list[Record] = []
+    problems: list[Finding] = []
+    for rel in pkg.with_suffix(".json"):
+        text = pkg.read_text(rel).text
+        if text is None or not any(word in text for word in ('"stac_version"', '"Feature"', '"Collection"')):
+            continue
+        data, problem = parse_json_strict(text, rel)
+        if problem is not None:
+            if '"stac_version"' in text:
+                problems.append(RECORD_UNREADABLE.finding(f"{problem}: fix the JSON of this STAC record", file=rel,
+                                                          line=_problem_line(problem)))
+            continue
+        if is_record(data):
+            records.append(Record(rel, text, data))
+    return records, problems
+
+
+def _problem_line(problem: str) -> int | None:
+    m = re.search(r"at line (\d+)", problem)
+    return int(m.group(1)) if m else None
 
 
 class PublishingCheck(Check):
@@ -14,7 +203,253 @@ class PublishingCheck(Check):
     dynamic = False
 
     def skip_reason(self, ctx: Context) -> str | None:
-        return "not implemented yet"
+        records, problems = find_records(ctx.pkg)
+        ctx.results["stac-records"] = (records, problems)
+        if not records and not problems:
+            return "no STAC or OSC record in the package (a JSON file with stac_version, or a Feature/Collection with assets)"
+        return None
 
     def run(self, ctx: Context) -> Iterable[Finding]:
-        return []
+        records, problems = ctx.results.pop("stac-records", None) or find_records(ctx.pkg)
+        yield from problems
+        facts: DeclaredFacts = ctx.results.get("declared") or gather(ctx.pkg)
+        package_license = self._package_license(ctx, facts)
+        schemas = load_schemas(Path(ctx.options.schema_dir) if ctx.options.schema_dir else None)
+        for record in records:
+            yield from _RecordLint(record, ctx.pkg, facts, package_license).findings()
+            errors, _ = schemas.validate_declared(record.data)
+            for error in errors[:MAX_SCHEMA_FINDINGS]:
+                yield SCHEMA_INVALID.finding(
+                    f"{error.where}: {error.message} (schema {error.schema})", file=record.rel, line=record.line(*error.path))
+
+    @staticmethod
+    def _package_license(ctx: Context, facts: DeclaredFacts) -> tuple[str, str] | None:
+        """(SPDX expression, where it is stated) of the package."""
+        agreed = (ctx.results.get("license") or {}).get("spdx")
+        for fact in facts.of(LICENSE):
+            parsed = parse_spdx(str(fact.value))
+            if parsed.spdx:
+                return agreed or parsed.spdx, fact.where
+        return (agreed, "the package") if agreed else None
+
+
+class _RecordLint:
+    def __init__(self, record: Record, pkg: ModelPackage, facts: DeclaredFacts, package_license: tuple[str, str] | None) -> None:
+        self.record = record
+        self.pkg = pkg
+        self.facts = facts
+        self.package_license = package_license
+        self.by_name: dict[str, list[str]] = {}
+        for rel in pkg.files:
+            self.by_name.setdefault(PurePosixPath(rel).name, []).append(rel)
+        self.manifest = {a.path: a for a in pkg.manifest}
+
+    def findings(self) -> Iterator[Finding]:
+        yield from self._mlm_declared()
+        yield from self._undeclared()
+        for key, asset in self.record.assets.items():
+            yield from self._asset(key, asset)
+        yield from self._duplicates()
+        yield from self._title()
+        yield from self._identity()
+
+    def _finding(self, rule: Any, message: str, *path: str | int) -> Finding:
+        return rule.finding(message, file=self.record.rel, line=self.record.line(*path))
+
+    # -- extensions --------------------------------------------------------------------------
+    def _model_files(self) -> list[str]:
+        return sorted({kinds.href_name(a["href"]) for a in self.record.assets.values()
+                       if isinstance(a.get("href"), str) and kinds.model_family(a["href"]) is not None})
+
+    def _mlm_declared(self) -> Iterator[Finding]:
+        files = self._model_files()
+        if not files or self.record.declares("mlm"):
+            return
+        declared = self.record.data.get("stac_extensions")
+        state = "is empty" if declared == [] else "does not declare the MLM extension"
+        yield self._finding(MLM_MISSING, (
+            f"stac_extensions {state} although the assets carry model files ({', '.join(files)}): declare "
+            f"{kinds.MLM_SCHEMA} and describe the model with mlm:name, mlm:architecture, mlm:tasks, mlm:input and "
+            f"mlm:output (`model-check publish` writes such an item)"), "stac_extensions")
+
+    def _undeclared(self) -> Iterator[Finding]:
+        for extension, path in _extension_fields(self.record).items():
+            if not self.record.declares(extension):
+                shown = "/" + "/".join(str(p) for p in path)
+                yield self._finding(EXTENSION_UNDECLARED, (
+                    f"{shown} is a field of the {_URL_NAME.get(extension, extension)} extension, which stac_extensions "
+                    f"does not declare: add {EXTENSIONS[extension]}"), *path)
+
+    # -- assets ------------------------------------------------------------------------------
+    def _asset(self, key: str, asset: dict[str, Any]) -> Iterator[Finding]:
+        href = asset.get("href")
+        if not isinstance(href, str):
+            return
+        name = kinds.href_name(href)
+        family = kinds.model_family(href)
+        roles = [r for r in asset.get("roles", []) if isinstance(r, str)] if isinstance(asset.get("roles"), list) else []
+        if family is not None:
+            yield from self._model_asset(key, asset, name, family, roles)
+        rel = self._package_file(href, name)
+        if rel is None:
+            if PurePosixPath(name).suffix and not name.lower().endswith((".html", ".htm")) and name != kinds.REPORT_NAME:
+                yield self._finding(NOT_IN_PACKAGE, (
+                    f"asset {key!r} points at {name}, but the package has no file of that name: point it at a file "
+                    f"of this package, or add the file"), "assets", key, "href")
+            return
+        yield from self._file_fields(key, asset, rel)
+
+    def _model_asset(self, key: str, asset: dict[str, Any], name: str, family: str, roles: list[str]) -> Iterator[Finding]:
+        expected = _expected_kind(family)
+        if "mlm:model" not in roles:
+            wanted = list(expected.roles) if expected else ["mlm:model"]
+            ad_hoc = [r for r in roles if not r.startswith("mlm:") and r not in ("data", "metadata", "model", "weights")]
+            why = f" ({', '.join(map(repr, ad_hoc))} is defined by no STAC extension)" if ad_hoc else ""
+            yield self._finding(ROLE_NOT_MLM, (
+                f"asset {key!r} ({name}) has roles {json.dumps(roles)}{why}: give it the roles {json.dumps(wanted)}"
+                + (f" and \"mlm:artifact_type\": {expected.artifact_type!r}" if expected and expected.artifact_type else "")),
+                "assets", key, "roles" if "roles" in asset else "href")
+        else:
+            artifact = asset.get("mlm:artifact_type")
+            suggestion = kinds.ARTIFACT_EXAMPLES.get(family)
+            if not isinstance(artifact, str) or not artifact:
+                yield self._finding(ARTIFACT_TYPE, (
+                    f"asset {key!r} ({name}) has the role mlm:model but no mlm:artifact_type"
+                    + (f": add \"mlm:artifact_type\": {suggestion!r}" if suggestion else ": name how the file is loaded")),
+                    "assets", key, "roles")
+            elif suggestion and not _artifact_fits(family, artifact):
+                yield self._finding(ARTIFACT_TYPE, (
+                    f"asset {key!r} ({name}) has mlm:artifact_type {artifact!r}, which does not load a {family} file: "
+                    f"use {suggestion!r}"), "assets", key, "mlm:artifact_type")
+        media = asset.get("type")
+        main = media.split(";", 1)[0].strip().lower() if isinstance(media, str) else ""
+        vague = not isinstance(media, str) or media.strip().lower() == "application/octet-stream" or main.startswith(("text/", "image/"))
+        if vague:
+            better = expected.media_type if expected else "application/octet-stream; framework=<framework>"
+            shown = f"type {media!r}" if isinstance(media, str) else "no type"
+            yield self._finding(MEDIA_TYPE, (
+                f"asset {key!r} ({name}) has {shown}, which does not tell its format: use {better!r} (MLM, Model "
+                f"Artifact Media-Type)"), "assets", key, "type" if "type" in asset else "href")
+
+    def _file_fields(self, key: str, asset: dict[str, Any], rel: str) -> Iterator[Finding]:
+        artefact = self.manifest.get(rel)
+        if artefact is None:
+            return
+        size = asset.get("file:size")
+        if isinstance(size, int) and not isinstance(size, bool) and size != artefact.bytes:
+            yield self._finding(FILE_MISMATCH, (
+                f"asset {key!r}: file:size {size:,} differs from {rel} ({artefact.bytes:,} bytes): the record describes "
+                f"another file; regenerate it from the package"), "assets", key, "file:size")
+        checksum = asset.get("file:checksum")
+        if not isinstance(checksum, str):
+            return
+        value = checksum.strip().lower()
+        if value.startswith("1220") and len(value) == 68:
+            if value[4:] != artefact.sha256:
+                yield self._finding(FILE_MISMATCH, (
+                    f"asset {key!r}: file:checksum differs from the sha256 of {rel}: write 1220{artefact.sha256}"),
+                    "assets", key, "file:checksum")
+        elif _HEX64.match(value):
+            state = "matches" if value == artefact.sha256 else "differs from"
+            yield self._finding(FILE_MISMATCH, (
+                f"asset {key!r}: file:checksum is a bare hex digest ({state} the sha256 of {rel}); the file extension "
+                f"wants a multihash: write 1220{artefact.sha256}"), "assets", key, "file:checksum")
+
+    def _package_file(self, href: str, name: str) -> str | None:
+        candidates = self.by_name.get(name, [])
+        path = href.split("#", 1)[0].split("?", 1)[0]
+        exact = [rel for rel in candidates if path == rel or path.endswith("/" + rel)]
+        if len(exact) == 1:
+            return exact[0]
+        return candidates[0] if len(candidates) == 1 else None
+
+    def _duplicates(self) -> Iterator[Finding]:
+        by_href: dict[str, list[str]] = {}
+        for key, asset in self.record.assets.items():
+            if isinstance(asset.get("href"), str):
+                by_href.setdefault(asset["href"].strip(), []).append(key)
+        for href, keys in by_href.items():
+            if len(keys) > 1:
+                quoted = " and ".join(repr(k) for k in keys)
+                yield self._finding(DUPLICATE_HREF, (
+                    f"assets {quoted} point at the same file {kinds.href_name(href)}: keep one asset per file and give it "
+                    f"every role it has"), "assets", keys[1])
+
+    # -- title, id, license, version ---------------------------------------------------------
+    def _title(self) -> Iterator[Finding]:
+        carried = {kinds.model_family(a["href"]) for a in self.record.assets.values() if isinstance(a.get("href"), str)}
+        carried.discard(None)
+        places = [(("title",), self.record.data.get("title")), (("properties", "title"), self.record.properties.get("title"))]
+        for path, title in places:
+            if not isinstance(title, str):
+                continue
+            named = {family for family, rx in _TITLE_FORMATS.items() if rx.search(title)}
+            others = sorted(f for f in carried - named if f)
+            if named and others:
+                card_name = self.facts.first(NAME)
+                hint = f", e.g. {card_name!r} (the card's model name)" if card_name else ""
+                yield self._finding(TITLE_FORMAT, (
+                    f"the title {title!r} names the {'/'.join(sorted(named))} artefact, but the record also carries "
+                    f"{', '.join(others)} files: title the model, not one of its files{hint}"), *path)
+
+    def _identity(self) -> Iterator[Finding]:
+        fields, base = self.record.fields, self.record.field_path
+        model_id = self.facts.of(MODEL_ID)
+        record_id = self.record.data.get("id")
+        if self.record.is_item and model_id and isinstance(record_id, str):
+            wanted = str(model_id[0].value)
+            if record_id != wanted and not re.match(re.escape(wanted) + r"[-_.]v?\d", record_id):
+                yield self._finding(ID_MISMATCH, (
+                    f"item id {record_id!r} differs from the model_id {wanted!r} of {model_id[0].where}: use the model id "
+                    f"so that catalog and package name the same model"), "id")
+        license_ = fields.get("license")
+        if isinstance(license_, str) and self.package_license is not None:
+            spdx, where = self.package_license
+            if not same_license(license_, spdx):
+                yield self._finding(LICENSE_MISMATCH, (
+                    f"the record says license {license_!r}, the package {spdx!r} ({where}): publish one license"), *base, "license")
+        version = fields.get("version")
+        declared = self.facts.of(VERSION)
+        if isinstance(version, str) and declared:
+            wanted = str(declared[0].value)
+            if version.strip().lower().lstrip("v") != wanted.strip().lower().lstrip("v"):
+                yield self._finding(VERSION_MISMATCH, (
+                    f"the record says version {version!r}, the package {wanted!r} ({declared[0].where}): write {wanted!r}"),
+                    *base, "version")
+
+
+def _extension_fields(record: Record) -> dict[str, tuple[str | int, ...]]:
+    """The first path of a field of each extension used in the record. Values of mlm: fields are
+    MLM's own (e.g. classification:classes inside mlm:output) and are not searched."""
+    found: dict[str, tuple[str | int, ...]] = {}
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), record.data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, child in value.items():
+                prefix = key.split(":", 1)[0] if ":" in key else None
+                if prefix in EXTENSIONS and prefix not in found:
+                    found[prefix] = path + (key,)
+                unprefixed = _UNPREFIXED.get(key) if path == record.field_path else None
+                if unprefixed and unprefixed not in found:
+                    found[unprefixed] = path + (key,)
+                if prefix != "mlm":
+                    stack.append((path + (key,), child))
+        elif isinstance(value, list):
+            stack.extend((path + (i,), child) for i, child in enumerate(value))
+    return dict(sorted(found.items(), key=lambda item: [str(p) for p in item[1]]))
+
+
+def _expected_kind(family: str) -> kinds.AssetKind | None:
+    return {"safetensors": kinds.SAFETENSORS, "onnx": kinds.ONNX}.get(family)
+
+
+def _artifact_fits(family: str, artifact: str) -> bool:
+    text = artifact.lower()
+    if family == "safetensors":
+        return text.startswith("safetensors.")
+    if family == "onnx":
+        return "onnx" in text
+    if family == "torch":
+        return text.startswith("torch.")
+    return True

@@ -43,6 +43,7 @@ class BuildFailure:
     output_tail: str = ""
     file: str | None = None
     notes: tuple[str, ...] = ()
+    rule: str | None = None  # id of the rule to report it under; None: MC350 (environment-build-failed)
 
 
 class BuiltEnv(Env, Protocol):
@@ -50,6 +51,9 @@ class BuiltEnv(Env, Protocol):
 
 
 class Builder(Protocol):
+    """Made without arguments; validator.environment.select imports the docker one lazily from
+    validator/environment/docker.py as `DockerBuilder`."""
+
     kind: str
 
     def unavailable(self) -> str | None:

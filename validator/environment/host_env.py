@@ -32,7 +32,8 @@ class HostEnv:
         command = [str(self.python) if argv[0] == "python" else argv[0], *argv[1:]]
         workdir = scratch_copy(workdir_files)
         try:
-            completed = run_sandboxed(command, workdir, limits, self.environment_variables())
+            # the prefix stays writable for Python's lazily written bytecode caches
+            completed = run_sandboxed(command, workdir, limits, self.environment_variables(), [self.prefix])
             return replace(completed, argv=tuple(argv), files=fetch_files(workdir, fetch, limits.file_size_mb * MIB))
         finally:
             remove_tree(workdir)

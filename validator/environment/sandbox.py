@@ -7,6 +7,9 @@ Every child gets:
   parent's /proc/<pid>/environ cannot be read; the whole process tree dies with it), plus a new
   network namespace with only a downed loopback unless `Limits.network`; where the kernel refuses,
   the command still runs and `Completed.network_isolated` is False so the report warns;
+- inside the namespaces, every mount read-only except the run's own folders (its working copy,
+  scratch HOME/TMPDIR, and what the caller names, e.g. the environment's prefix), a private
+  /dev/shm, and all capabilities dropped (util-linux setpriv) so the mounts cannot be undone;
 - rlimits on address space, CPU time, file size, processes and core dumps, and a per-namespace
   pid_max: RLIMIT_NPROC does not bind root, pid_max does (Linux >= 6.14);
 - a new session whose whole process group is SIGKILLed at the wall-clock limit;
@@ -21,6 +24,7 @@ import os
 import re
 import resource
 import selectors
+import shlex
 import shutil
 import signal
 import stat
@@ -54,6 +58,7 @@ class SandboxSupport:
 
     namespaces: bool  # user + PID + mount (+ network) namespaces
     pid_limit: bool  # a per-namespace pid_max bounds the process count, even for root
+    read_only_root: bool = False  # all but the run's folders read-only, capabilities dropped
     problem: str = ""  # why something is missing
 
     @property
@@ -71,36 +76,49 @@ class SandboxSupport:
             missing.append("package code is not cut off from the network")
         if not self.processes_bounded:
             missing.append("the number of processes is not bounded (root, and no per-namespace pid_max)")
+        if not self.read_only_root:
+            missing.append("package code can write outside its scratch folders")
         return missing
 
 
 @functools.cache
 def sandbox_support() -> SandboxSupport:
-    """Probe once per run what `unshare` can do here."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return SandboxSupport(False, False, "the unshare command (util-linux) is not installed")
-    base = [unshare, *NAMESPACE_FLAGS, "--net", "--", "/bin/sh", "-c"]
-    full = _probe([*base, _pid_max_script(PID_MAX_FLOOR, "cat /proc/sys/kernel/pid_max")])
-    if full.returncode == 0 and full.stdout.strip() == str(PID_MAX_FLOOR):
-        return SandboxSupport(True, True)
-    plain = _probe([*base, "exit 0"])
-    if plain.returncode == 0:
-        return SandboxSupport(True, False, "this kernel does not allow a per-namespace pid_max (Linux >= 6.14)")
-    reason = (plain.stderr.strip().splitlines() or [f"exit status {plain.returncode}"])[-1]
-    return SandboxSupport(False, False, f"unshare of user, PID, mount and network namespaces failed here: {reason}")
+    """Probe once per run what `unshare` (and setpriv, mount) can do here, strongest first."""
+    if shutil.which("unshare") is None:
+        return SandboxSupport(False, False, False, "the unshare command (util-linux) is not installed")
+    problems = []
+    can_drop_capabilities = shutil.which("setpriv") is not None
+    if not can_drop_capabilities:
+        problems.append("util-linux setpriv is not installed, so the file system stays writable")
+    probe_dir = Path(tempfile.mkdtemp(prefix="model-check-probe-"))
+    try:
+        for candidate in (SandboxSupport(True, True, True), SandboxSupport(True, False, True),
+                          SandboxSupport(True, True, False), SandboxSupport(True, False, False)):
+            if candidate.read_only_root and not can_drop_capabilities:
+                continue
+            command = sandbox_argv(["/bin/sh", "-c", "cat /proc/sys/kernel/pid_max && touch ok"],
+                                   Limits(processes=PID_MAX_FLOOR), candidate, [probe_dir])
+            done = _probe(command, probe_dir)
+            if done.returncode != 0:
+                problems.append((done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1])
+                continue
+            if candidate.pid_limit and done.stdout.strip() != str(PID_MAX_FLOOR):
+                continue
+            if not candidate.pid_limit:
+                problems.append("this kernel does not allow a per-namespace pid_max (Linux >= 6.14)")
+            return SandboxSupport(True, candidate.pid_limit, candidate.read_only_root, "; ".join(dict.fromkeys(problems)))
+    finally:
+        remove_tree(probe_dir)
+    reason = problems[-1] if problems else "unknown"
+    return SandboxSupport(False, False, False, f"unshare of user, PID, mount and network namespaces failed here: {reason}")
 
 
-def _probe(argv: list[str]) -> subprocess.CompletedProcess[str]:
+def _probe(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8"}
     try:
-        return subprocess.run(argv, check=False, capture_output=True, text=True, env=env, timeout=30, cwd="/")
+        return subprocess.run(argv, check=False, capture_output=True, text=True, env=env, timeout=30, cwd=cwd)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return subprocess.CompletedProcess(argv, 1, "", str(exc))
-
-
-def _pid_max_script(pid_max: int, then: str) -> str:
-    return f"echo {pid_max} > /proc/sys/kernel/pid_max && {then}"
 
 
 def sandbox_environment(home: Path, tmp: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -117,19 +135,38 @@ def sandbox_environment(home: Path, tmp: Path, extra: Mapping[str, str] | None =
     return env
 
 
-def sandbox_argv(argv: Sequence[str], limits: Limits, support: SandboxSupport) -> list[str]:
+def sandbox_argv(argv: Sequence[str], limits: Limits, support: SandboxSupport, writable: Sequence[Path] = ()) -> list[str]:
     """The command line that runs `argv` inside the namespaces this machine allows."""
     if not support.namespaces:
         return list(argv)
     prefix = [shutil.which("unshare") or "unshare", *NAMESPACE_FLAGS]
     if not limits.network:
         prefix.append("--net")
-    # sh is the namespace's init (reaping orphans); the command runs as its child, so it keeps the
-    # usual signal semantics, and its death by signal N comes back as status 128 + N.
-    script = '"$@"; exit $?'
+    return [*prefix, "--", "/bin/sh", "-c", namespace_script(limits, support, writable), "sh", *argv]
+
+
+# Every mount point this namespace sees, remounted read-only (paths with spaces are left as they are).
+_ALL_READ_ONLY = ('{ while read -r _ _ _ _ point _; do mount -o remount,bind,ro "$point" 2>/dev/null; done '
+                  "< /proc/self/mountinfo; true; }")
+
+
+def namespace_script(limits: Limits, support: SandboxSupport, writable: Sequence[Path]) -> str:
+    """The shell script of the namespace's init: set limits, lock the file system, then run "$@" as
+    its child (so the command keeps the usual signal semantics, its death by signal N coming back
+    as status 128 + N, and orphans are reaped)."""
+    steps = []
     if support.pid_limit:
-        script = _pid_max_script(max(PID_MAX_FLOOR, limits.processes), script)
-    return [*prefix, "--", "/bin/sh", "-c", script, "sh", *argv]
+        steps.append(f"echo {max(PID_MAX_FLOOR, limits.processes)} > /proc/sys/kernel/pid_max")
+    launch = '"$@"'
+    if support.read_only_root:
+        steps.append(_ALL_READ_ONLY)
+        steps.append(f"mount -t tmpfs -o nosuid,nodev,mode=1777,size={limits.memory_mb}m tmpfs /dev/shm")
+        for path in writable:
+            quoted = shlex.quote(str(path))
+            steps.append(f"mount --bind {quoted} {quoted} && mount -o remount,bind,rw {quoted}")
+        steps.append('cd "$PWD"')  # onto the writable mount now covering the working folder
+        launch = 'setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- "$@"'
+    return " && ".join([*steps, launch]) + "; exit $?"
 
 
 def _rlimits(limits: Limits) -> list[tuple[int, tuple[int, int]]]:
@@ -185,15 +222,20 @@ class CappedBuffer:
         return self.head.decode("utf-8", "replace") + middle + self.tail.decode("utf-8", "replace")
 
 
-def run_sandboxed(argv: Sequence[str], cwd: Path, limits: Limits, env_extra: Mapping[str, str] | None = None) -> Completed:
-    """Run argv in `cwd` inside the sandbox and return what it did; never raises for the child's sake."""
+def run_sandboxed(argv: Sequence[str], cwd: Path, limits: Limits, env_extra: Mapping[str, str] | None = None,
+                  writable: Sequence[Path] = ()) -> Completed:
+    """Run argv in `cwd` inside the sandbox and return what it did; never raises for the child's sake.
+
+    `cwd`, a scratch HOME and TMPDIR, and the folders in `writable` can be written; where the
+    sandbox can lock the file system, nothing else can."""
     support = sandbox_support()
     scratch = Path(tempfile.mkdtemp(prefix="model-check-run-"))
     try:
         (scratch / "home").mkdir()
         (scratch / "tmp").mkdir()
         env = sandbox_environment(scratch / "home", scratch / "tmp", env_extra)
-        return _run(tuple(argv), sandbox_argv(argv, limits, support), cwd, env, limits, support)
+        folders = [p.resolve() for p in (cwd, scratch, *writable) if p.is_dir()]
+        return _run(tuple(argv), sandbox_argv(argv, limits, support, list(dict.fromkeys(folders))), cwd, env, limits, support)
     finally:
         remove_tree(scratch)
 

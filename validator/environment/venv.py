@@ -114,15 +114,19 @@ class VenvBuilder:
         cache = Path(options.cache_dir).expanduser() if options.cache_dir else default_cache_dir()
         final = cache / key
 
-        def info(cached: bool, notes: tuple[str, ...] = ()) -> BuildInfo:
+        def info(cached: bool) -> BuildInfo:
             return BuildInfo("venv", requirements, interpreter.version, requested, interpreter.problem, key, cached,
                              time.monotonic() - started, options.torch_backend,
-                             notes + settings.notes + torch_backend_notes(options.torch_backend))
+                             settings.notes + torch_backend_notes(options.torch_backend))
 
         if (final / MARKER).is_file():
             say("environment: cached venv")
-            return VenvEnv(final, info(True, (f"environment reused from the cache ({final})",)))
-        cache.mkdir(parents=True, exist_ok=True)
+            return VenvEnv(final, info(True))
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return BuildFailure(f"cannot create the environment cache {cache}: {exc.strerror or exc}; "
+                                "choose a writable folder with --cache-dir")
         _remove_stale_builds(cache)
         building = cache / f"{key}.tmp-{secrets.token_hex(4)}"
         workdir = scratch_copy(pkg.root)
@@ -152,12 +156,13 @@ class VenvBuilder:
                 settings: InstallerSettings, options: Options) -> BuildFailure | None:
         limits = install_limits(options)
         env = installer_environment(self.uv, settings, self.environ)
-        made = run_sandboxed(venv_argv(self.uv, interpreter.path, target), workdir, limits, env)
+        writable = installer_writable(env, target.parent)
+        made = run_sandboxed(venv_argv(self.uv, interpreter.path, target), workdir, limits, env, writable)
         if made.returncode != 0:
             return BuildFailure(f"uv could not create a virtual environment for Python {interpreter.version}"
                                 f" ({_ending(made)})", output_tail(made), requirements)
         argv = install_argv(self.uv, target / "bin" / "python", requirements, settings, options.torch_backend)
-        done = run_sandboxed(argv, workdir, limits, env)
+        done = run_sandboxed(argv, workdir, limits, env, writable)
         if done.returncode != 0:
             return BuildFailure(f"{requirements} does not install in a fresh environment: uv {_ending(done)}",
                                 output_tail(done), requirements, settings.notes)
@@ -197,6 +202,22 @@ def installer_environment(uv: str, settings: InstallerSettings, environ: Mapping
     return env
 
 
+def installer_writable(env: Mapping[str, str], *targets: Path) -> list[Path]:
+    """The folders an install writes: its targets and uv's cache, as their common folder when they share
+    a file system below the root (uv hardlinks from its cache, and a link cannot cross two mounts)."""
+    folders = [Path(target) for target in targets]
+    if env.get("UV_CACHE_DIR") and not env.get("UV_NO_CACHE"):
+        uv_cache = Path(env["UV_CACHE_DIR"])
+        uv_cache.mkdir(parents=True, exist_ok=True)
+        folders.append(uv_cache)
+    resolved = [folder.resolve() for folder in folders if folder.is_dir()]
+    if len(resolved) > 1 and len({folder.stat().st_dev for folder in resolved}) == 1:
+        common = Path(os.path.commonpath(resolved))
+        if common != Path(common.anchor):
+            return [common]
+    return resolved
+
+
 @functools.cache
 def _uv_locations(uv: str) -> dict[str, str]:
     """uv's cache and managed-Python folders as seen from here; the sandbox's scratch HOME would hide them."""
@@ -233,7 +254,7 @@ def find_interpreter(uv: str, requested: str | None, environ: Mapping[str, str])
 
 def python_version(path: str) -> str | None:
     try:
-        result = subprocess.run([path, "-c", "import platform; print(platform.python_version())"],
+        result = subprocess.run([path, "-I", "-S", "-c", "import platform; print(platform.python_version())"],
                                 check=False, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
