@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pytest
-
 from helpers import EXAMPLE, CliResult, RunCli, check_report
+
 from validator.cli import main
 
 
@@ -62,7 +62,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.fixture(autouse=True)
-def _validate_reports_left_in_tmp_path(request: pytest.FixtureRequest):
+def _validate_reports_left_in_tmp_path(request: pytest.FixtureRequest) -> Iterator[None]:
     """After each test that used tmp_path, validate every model-check JSON report found in it."""
     wanted = "tmp_path" in request.fixturenames and not request.node.get_closest_marker("no_report_check")
     tmp_path: Path | None = request.getfixturevalue("tmp_path") if wanted else None

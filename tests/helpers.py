@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 from unittest import mock
 
 from validator import runner
@@ -22,7 +23,6 @@ RunCli = Callable[[Sequence[str | Path]], CliResult]
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "goes-cloud-regime"
-STATIC_AREAS = ("layout", "model-card", "runtime")
 
 
 def check_report(report: Report | dict[str, Any] | Path | str) -> dict[str, Any]:
@@ -72,11 +72,6 @@ def findings(report: dict[str, Any], rule: str | None = None, area: str | None =
 
 def rules_fired(report: dict[str, Any], area: str | None = None) -> set[str]:
     return {f["rule"] for f in findings(report, area=area)}
-
-
-def static_errors(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Errors of the areas of the core (layout, model-card, runtime), a crash of their checks included."""
-    return [f for f in report["findings"] if f["severity"] == "error" and f["area"] in STATIC_AREAS]
 
 
 def replace_in(path: Path, old: str, new: str, count: int = 1) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from helpers import findings, rules_fired, run_configured
+
 from validator.config import Options, merge, read_package_config
 from validator.model import Severity
 

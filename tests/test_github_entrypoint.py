@@ -86,8 +86,9 @@ def test_a_whole_action_run(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -
     summary.touch()
     output.touch()
     head = "f" * 40
-    event.write_text(json.dumps({"number": 3, "pull_request": {"number": 3, "head": {"sha": head, "repo": {"full_name": "earthcode/models"}},
-                                                               "base": {"repo": {"full_name": "earthcode/models"}}}}), encoding="utf-8")
+    pull_request = {"number": 3, "head": {"sha": head, "repo": {"full_name": "earthcode/models"}},
+                    "base": {"repo": {"full_name": "earthcode/models"}}}
+    event.write_text(json.dumps({"number": 3, "pull_request": pull_request}), encoding="utf-8")
     with FakeGitHub() as github:
         github.add_pull(3, head)
         environ = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GITHUB_WORKSPACE": str(workspace),

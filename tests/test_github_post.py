@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from github_server import BOT, READ_TOKEN, WRITE_TOKEN, FakeGitHub, make_report
+from github_server import READ_TOKEN, WRITE_TOKEN, FakeGitHub, make_report
 from helpers import EXAMPLE, REPO
 from test_github_outputs_summary import parse_outputs
 from validator.config import Options
@@ -89,8 +89,10 @@ def test_pull_request_comment_check_run_summary_outputs_via_cli(github: FakeGitH
     report.write_text(example_json, encoding="utf-8")
     code, out, _ = run_cli(["github", "post", str(report), "--sarif", str(tmp_path / "out.sarif")])
     assert code == 0, out
-    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in github.writes()] == [
-        ("POST", "comments"), ("POST", "check-runs"), ("PATCH", next(iter(github.check_runs)).__str__())]
+    [run_id] = github.check_runs
+    assert [(r.method, r.path) for r in github.writes()] == [
+        ("POST", f"/repos/earthcode/models/issues/{PR}/comments"), ("POST", "/repos/earthcode/models/check-runs"),
+        ("PATCH", f"/repos/earthcode/models/check-runs/{run_id}")]
     [comment] = github.comments[PR]
     assert comment["body"].startswith(marker(EXAMPLE_PATH)) and "model-check passed" in comment["body"]
     assert "https://github.com/earthcode/models/actions/runs/500" in comment["body"]

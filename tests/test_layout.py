@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from helpers import findings, replace_in, rules_fired, run_static
+
 from validator.checks.layout import LayoutCheck
 
 LAYOUT = "layout"

@@ -3,13 +3,21 @@ the natural ways people write it, placeholders, and a README that cannot be read
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
+from helpers import (
+    card_lines,
+    findings,
+    line_of,
+    remove_lines_containing,
+    remove_section,
+    replace_in,
+    rules_fired,
+    run_static,
+)
 
-from helpers import (card_lines, findings, line_of, remove_lines_containing, remove_section, replace_in,
-                     rules_fired, run_static)
 from validator.card_items import CARD_ITEMS, CardFacts
 from validator.package import ModelPackage
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import jsonschema
 import pytest
+from helpers import REPO, RunCli, check_report
 from rich.console import Console
 
-from helpers import REPO, RunCli, check_report
 from validator import __version__
 from validator.escape import markdown_code, markdown_text
 from validator.model import Area, Artefact, CheckRecord, CheckStatus, Finding, Severity

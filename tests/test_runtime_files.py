@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from helpers import findings, rules_fired, run_static
+
 from validator.package import ModelPackage
 from validator.runtime_spec import RuntimeSpec, read_runtime
 

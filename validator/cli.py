@@ -75,6 +75,7 @@ def add_check_options(parser: argparse.ArgumentParser) -> None:
     env.add_argument("--torch-backend", help="install torch for this backend, e.g. cpu (uv --torch-backend)")
     env.add_argument("--python", help="Python version to build the environment for")
     env.add_argument("--base-image", help="base image of generated Dockerfiles")
+    env.add_argument("--build-network", help="network of docker image builds (default: the engine's bridge, else host)")
     env.add_argument("--ca-bundle", help="CA bundle handed to installers (corporate proxies)")
     env.add_argument("--wheelhouse", help="folder of wheels handed to installers (air-gapped builds)")
 
@@ -96,6 +97,7 @@ def options_from_args(args: argparse.Namespace, root: Path):
         "torch_backend": args.torch_backend,
         "python": args.python,
         "base_image": args.base_image,
+        "build_network": args.build_network,
         "ca_bundle": args.ca_bundle,
         "wheelhouse": args.wheelhouse,
     }

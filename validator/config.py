@@ -7,7 +7,6 @@ never an exception.
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ class Options:
     torch_backend: str | None = None  # e.g. "cpu": install CPU-only torch wheels
     python: str | None = None  # Python version to build the environment for
     base_image: str | None = None
+    build_network: str | None = None  # network of docker image builds; None: the engine's bridge, else "host"
     ca_bundle: str | None = None
     wheelhouse: str | None = None
     notebook_timeout_s: float = 300.0

@@ -14,9 +14,10 @@ from typing import Any
 
 from ..environment.builder import BuildFailure, BuildInfo
 from ..environment.sandbox import sandbox_support
-from ..environment.select import select_builder
+from ..environment.docker_rules import DOCKER_ENGINE_UNREACHABLE
+from ..environment.select import docker_builder, select_builder
 from ..model import Area, Finding, Severity
-from ..rules import define
+from ..rules import define, get_rule
 from ..runtime_spec import RuntimeSpec, read_runtime
 from .base import Check, Context
 
@@ -69,8 +70,14 @@ class EnvironmentCheck(Check):
         spec: RuntimeSpec = ctx.results.get("runtime_spec") or read_runtime(ctx.pkg)
         builder = select_builder(ctx.pkg, ctx.options)
         if isinstance(builder, str):
+            if ctx.options.env == "docker":  # asked for explicitly: an error, not a skip
+                yield DOCKER_ENGINE_UNREACHABLE.finding(f"--env docker: {builder}")
             ctx.results[f"skip:{self.name}"] = builder
             return
+        if ctx.options.env == "auto" and ctx.pkg.find("Dockerfile") and builder.kind != "docker":
+            reason = docker_builder()
+            if isinstance(reason, str):
+                ctx.notes.append(f"environment: the runtime includes a Dockerfile, but {reason}; rebuilt with {builder.kind} instead")
         if builder.kind in ("venv", "conda"):
             support = sandbox_support()
             if support.weaknesses():
@@ -84,8 +91,10 @@ class EnvironmentCheck(Check):
                 "torch_backend": ctx.options.torch_backend, "notes": list(built.notes), "error": built.reason,
             }
             ctx.notes.extend(f"environment: {note}" for note in built.notes)
-            tail = f"\nInstaller output (last lines):\n{built.output_tail}" if built.output_tail else ""
-            yield BUILD_FAILED.finding(f"{built.reason}{tail}", file=built.file)
+            source = "Build log" if builder.kind == "docker" else "Installer output"
+            tail = f"\n{source} (last lines):\n{built.output_tail}" if built.output_tail else ""
+            rule = (get_rule(built.rule) if built.rule else None) or BUILD_FAILED
+            yield rule.finding(f"{built.reason}{tail}", file=built.file)
             return
         info: BuildInfo = built.info
         ctx.env = built

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -31,7 +32,7 @@ from ..runtime_spec import RuntimeSpec
 from .builder import BuildFailure, BuildInfo, Progress
 from .docker_recipe import Recipe, make_recipe
 from .docker_rules import DOCKER_BASE_UNAVAILABLE, DOCKER_BUILD_FAILED, DOCKER_ENGINE_UNREACHABLE, DOCKER_NO_PYTHON
-from .docker_sandbox import ENGINE_ERRORS, MAX_CPUS, DockerEnv
+from .docker_sandbox import ENGINE_ERRORS, MAX_CPUS, USER, DockerEnv
 from .dockerfile_gen import KEY_ARG
 from .sandbox import MIB
 from .venv import install_limits
@@ -43,6 +44,8 @@ API_TIMEOUT_S = 120
 TAIL_LINES = 40
 LOG_LINES_KEPT = 400
 LOG_LINE_CHARS = 2000
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # the classic builder colours a step's stderr
+BOOKKEEPING = (" ---> ", "Removing intermediate container")  # build log lines that say nothing about a failure
 
 
 def engine_client(environ: Mapping[str, str], timeout: float | None = API_TIMEOUT_S) -> docker.DockerClient:
@@ -70,7 +73,6 @@ class DockerBuilder:
     def build(self, pkg: ModelPackage, spec: RuntimeSpec, options: Options,
               progress: Progress | None = None) -> DockerEnv | BuildFailure:
         started = time.monotonic()
-        say = progress or (lambda _message: None)
         try:
             client = engine_client(self.environ)
             engine = client.info()
@@ -80,29 +82,35 @@ class DockerBuilder:
         if isinstance(recipe, BuildFailure):
             return recipe
         try:
-            network = options_build_network(options) or default_build_network(client)
-            notes = [f"image built from {recipe.describe()}"] + list(recipe.notes)
-            if network == "host" and not options_build_network(options):
-                notes.append("the image build used the host's network (this engine has no bridge network)")
-            key = cache_key(recipe, base_image_ids(client, recipe.base_images))
-            tag = f"{IMAGE_REPOSITORY}:{key}"
-            cached = _image_exists(client, tag)
-            if cached:
-                say(f"environment: cached image {tag}")
-                notes.append(f"image {tag} reused from the engine's images")
-            else:
-                if recipe.generated:
-                    problem = ensure_image(client, recipe.base_images[0])
-                    if problem:
-                        return BuildFailure(f"the base image {recipe.base_images[0]} is not on this engine and cannot be "
-                                            f"pulled: {problem}", file=recipe.runtime_file, notes=tuple(notes),
-                                            rule=DOCKER_BASE_UNAVAILABLE.id)
-                say(f"environment: docker build ({recipe.describe()})")
-                failure = self._build_image(client, recipe, tag, key, network, options)
-                if failure is not None:
-                    return BuildFailure(failure.reason, failure.output_tail, failure.file, tuple(notes), failure.rule)
+            return self._image_env(client, engine, recipe, options, started, progress or (lambda _message: None))
+        except ENGINE_ERRORS as exc:
+            return BuildFailure(f"the Docker engine failed while preparing the image ({_first_line(exc)})",
+                                file=recipe.runtime_file, rule=DOCKER_ENGINE_UNREACHABLE.id)
         finally:
             recipe.close()
+
+    def _image_env(self, client: docker.DockerClient, engine: dict[str, Any], recipe: Recipe, options: Options,
+                   started: float, say: Progress) -> DockerEnv | BuildFailure:
+        """The image of `recipe`, from the cache or built now, as an environment."""
+        network = options.build_network or default_build_network(client)
+        notes = list(recipe.notes)
+        if network == "host" and not options.build_network:
+            notes.append("the image build used the host's network (this engine has no bridge network)")
+        key = cache_key(recipe, base_image_ids(client, recipe.base_images))
+        tag = f"{IMAGE_REPOSITORY}:{key}"
+        cached = _image_exists(client, tag)
+        if cached:
+            say(f"environment: cached image {tag}")
+            notes.append(f"image {tag} reused from the engine's images")
+        else:
+            if recipe.generated and (problem := ensure_image(client, recipe.base_images[0])):
+                return BuildFailure(f"the base image {recipe.base_images[0]} is not on this engine and cannot be "
+                                    f"pulled: {problem}", file=recipe.runtime_file, notes=tuple(notes),
+                                    rule=DOCKER_BASE_UNAVAILABLE.id)
+            say(f"environment: docker build ({recipe.describe()})")
+            failure = self._build_image(client, recipe, tag, key, network, options)
+            if failure is not None:
+                return BuildFailure(failure.reason, failure.output_tail, failure.file, tuple(notes), failure.rule)
         env = DockerEnv(client, lambda: engine_client(self.environ, timeout=None), tag, network, LABELS,
                         cpus=float(min(int(engine.get("NCPU") or 1), MAX_CPUS)))
         facts = env.inspect(recipe.interpreters)
@@ -112,10 +120,11 @@ class DockerBuilder:
         requested = recipe.python_requested
         problem = ""
         if requested and not (facts.version == requested or facts.version.startswith(requested + ".")):
-            problem = f"the image runs Python {facts.version}" + (f" (--base-image {options.base_image})" if options.base_image
-                                                                 and recipe.generated else "")
-        notes.append("package code runs in containers of the image: no network, read-only root, all capabilities dropped, "
-                     f"no-new-privileges, user {65534}, memory/pids/CPU limits, no host variables or mounts")
+            problem = f"the image runs Python {facts.version}"
+            if options.base_image and recipe.generated:
+                problem += f" (--base-image {options.base_image})"
+        notes.append("package code runs in containers of the image: no network, read-only root, all capabilities "
+                     f"dropped, no-new-privileges, user {USER}, memory/pids/CPU limits, no host variables or mounts")
         env.info = BuildInfo("docker", recipe.runtime_file, facts.version, requested, problem, tag, cached,
                              time.monotonic() - started, recipe.torch_backend, tuple(notes))
         env.description = f"docker image {tag} ({recipe.describe()}; Python {facts.version} at {facts.interpreter})"
@@ -131,7 +140,7 @@ class DockerBuilder:
             stream = client.api.build(
                 fileobj=recipe.context, custom_context=True, dockerfile=recipe.dockerfile, tag=tag, rm=True,
                 forcerm=True, pull=False, decode=True, network_mode=network, timeout=limits.wall_s,
-                buildargs={**recipe.build_args, KEY_ARG: key} if recipe.generated else dict(recipe.build_args),
+                buildargs={**recipe.build_args, KEY_ARG: key} if recipe.keyed_stages else dict(recipe.build_args),
                 labels={**LABELS, "model-check.key": key, "model-check.runtime-file": recipe.runtime_file},
                 container_limits={"memory": memory, "memswap": memory},
             )
@@ -148,8 +157,8 @@ class DockerBuilder:
                                     recipe.runtime_file, rule=DOCKER_BUILD_FAILED.id)
             log.error = log.error or "timeout"
         finally:
-            if recipe.generated:
-                _remove_install_stage(client, key)
+            if recipe.keyed_stages:
+                _remove_untagged_stages(client, key)
         if log.error == "timeout" or (not log.error and time.monotonic() > deadline):
             return BuildFailure(f"building the image from {recipe.describe()} did not finish within {limits.wall_s:g} s",
                                 log.tail(), recipe.runtime_file, rule=DOCKER_BUILD_FAILED.id)
@@ -180,19 +189,15 @@ class BuildLog:
             self._lines(chunk["stream"])
 
     def _lines(self, text: str) -> None:
-        text = self.partial + text
+        text = self.partial + ANSI_ESCAPE.sub("", text)
         *complete, self.partial = text.split("\n")
-        self.lines += [line.rstrip()[:LOG_LINE_CHARS] for line in complete]
+        self.lines += [line.rstrip()[:LOG_LINE_CHARS] for line in complete if not line.startswith(BOOKKEEPING)]
         del self.lines[:-LOG_LINES_KEPT]
         self.partial = self.partial[-LOG_LINE_CHARS:]
 
     def tail(self, lines: int = TAIL_LINES) -> str:
         shown = [line for line in self.lines + [self.partial] if line.strip()]
         return "\n".join(shown[-lines:])
-
-
-def options_build_network(options: Options) -> str | None:
-    return getattr(options, "build_network", None)
 
 
 def default_build_network(client: docker.DockerClient) -> str:
@@ -246,8 +251,9 @@ def _image_exists(client: docker.DockerClient, image: str) -> bool:
     return True
 
 
-def _remove_install_stage(client: docker.DockerClient, key: str) -> None:
-    """The untagged images of a generated build's install stage (they hold the CA bundle and wheelhouse)."""
+def _remove_untagged_stages(client: docker.DockerClient, key: str) -> None:
+    """The untagged images a build labelled with its key left: a generated build's install stage, the
+    steps of a failed build (they hold the CA bundle and wheelhouse)."""
     try:
         client.images.prune(filters={"dangling": True, "label": f"model-check.key={key}"})
     except ENGINE_ERRORS:

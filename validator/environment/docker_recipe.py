@@ -51,6 +51,7 @@ class Recipe:
     build_args: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     torch_backend: str | None = None  # set when the generated build installs CPU-only (etc.) torch wheels
+    keyed_stages: bool = False  # the Dockerfile labels its stages with the MODEL_CHECK_KEY build argument
 
     def describe(self) -> str:
         if self.generated:
@@ -156,7 +157,7 @@ def _own_dockerfile(pkg: ModelPackage, dockerfile: str, spec: RuntimeSpec, optio
     context, digest = tar.finish()
     bases = tuple(image for image, _, _ in spec.base_images)
     return Recipe(dockerfile, name, context, digest, bases, False, ("python", "python3"), _requested_python(spec, options),
-                  notes=tuple(notes))
+                  notes=tuple(notes), keyed_stages=name == GENERATED_DOCKERFILE)
 
 
 def _dockerignore(pkg: ModelPackage) -> PatternMatcher:
@@ -184,6 +185,9 @@ def _generated_requirements(pkg: ModelPackage, requirements: str, spec: RuntimeS
         pip_args = ("--extra-index-url", f"https://download.pytorch.org/whl/{options.torch_backend}")
         notes.append(f"torch installed from the PyTorch {options.torch_backend} index (pip --extra-index-url): the tested "
                      "environment differs from a GPU user's only by the torch build")
+    if options.build_network == "none":
+        pip_args += ("--no-index",)
+        notes.append("the image build has no network (--build-network none): pip installs from the wheelhouse only (--no-index)")
     tar = _context(inputs)
     other_definitions = {pkg.find("environment.yml", "environment.yaml"), pkg.find("Dockerfile")}
     for rel in [f for f in spec.files_read if f not in other_definitions and pkg.has(f)] or [requirements]:
@@ -192,7 +196,7 @@ def _generated_requirements(pkg: ModelPackage, requirements: str, spec: RuntimeS
     tar.add_bytes(GENERATED_DOCKERFILE, text.encode("utf-8"))
     context, digest = tar.finish()
     return Recipe(requirements, GENERATED_DOCKERFILE, context, digest, (base,), True, (f"{PREFIX}/bin/python",), requested,
-                  build_args, tuple(notes), torch_backend)
+                  build_args, tuple(notes), torch_backend, keyed_stages=True)
 
 
 def _generated_conda(pkg: ModelPackage, conda_file: str, spec: RuntimeSpec, options: Options,
@@ -205,7 +209,7 @@ def _generated_conda(pkg: ModelPackage, conda_file: str, spec: RuntimeSpec, opti
     context, digest = tar.finish()
     notes = (*inputs.notes, f"{conda_file} built with micromamba in {base}")
     return Recipe(conda_file, GENERATED_DOCKERFILE, context, digest, (base,), True, (f"{PREFIX}/bin/python",),
-                  _requested_python(spec, options), notes=notes)
+                  _requested_python(spec, options), notes=notes, keyed_stages=True)
 
 
 def _index_build_args(pip: PipSettings, has_wheelhouse: bool) -> tuple[dict[str, str], list[str]]:

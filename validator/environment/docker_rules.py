@@ -21,21 +21,23 @@ DOCKER_BUILD_FAILED = define(
 DOCKER_ENGINE_UNREACHABLE = define(
     "MC381", "docker-engine-unreachable", Area.RUNTIME, Severity.ERROR,
     "--env docker was asked for, and no Docker engine answers",
-    "The runtime is rebuilt and the package code run in containers; without an engine neither happens.",
+    RECREATE + " With --env docker, model-check rebuilds it and runs the package's code in containers; without an "
+    "engine neither happens.",
     "Start a Docker engine where model-check runs (`sudo systemctl start docker`, or `sudo dockerd &`; in GitHub "
     "Actions the hosted Ubuntu runners have one), point DOCKER_HOST at a reachable engine, or use --env venv.",
 )
 DOCKER_BASE_UNAVAILABLE = define(
     "MC382", "docker-base-image-unavailable", Area.RUNTIME, Severity.ERROR,
     "The base image of the generated Dockerfile is neither on the engine nor pullable",
-    "model-check builds requirements.txt / environment.yml on an official Python (or micromamba) image; without "
-    "it the runtime cannot be recreated in a container.",
+    RECREATE + " model-check builds requirements.txt / environment.yml on an official Python (or micromamba) image; "
+    "without it the runtime cannot be recreated in a container.",
     "Pull the image beforehand (`docker pull <image>`), or name one the engine has or can pull with --base-image "
     "(or base-image in model-check.toml).",
 )
 DOCKER_NO_PYTHON = define(
     "MC383", "docker-image-without-python", Area.RUNTIME, Severity.ERROR,
     "The built image has no Python interpreter model-check can run",
-    "The inference example and the probes run with the Python of the published container.",
+    "The guideline: the inference example runs from start to finish in a clean environment; model-check runs it, "
+    "and its probes, with the Python of the published container.",
     "Install Python in the image so that `python` or `python3` is on PATH (or base it on an official Python image).",
 )

@@ -36,7 +36,7 @@ def _ca_variables(path: str) -> list[str]:
 
 
 def _install_stage(base: str, ca: bool, extra_env: list[str]) -> list[str]:
-    env = ["PIP_NO_CACHE_DIR=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", "PYTHONDONTWRITEBYTECODE=1", *extra_env]
+    env = ["PIP_NO_CACHE_DIR=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", *extra_env]
     if ca:
         env += _ca_variables(f"{SOURCE}/{CA_FILE}")
     return [
@@ -96,10 +96,11 @@ def with_build_inputs(dockerfile: str, ca: bool, wheelhouse: bool) -> str:
     """The package's own Dockerfile with, after every FROM, the CA bundle and the wheelhouse copied in
     and named through build-time variables (ARG: set for RUN steps, not kept in the image's
     environment). The files themselves stay in the image: a Dockerfile of the package cannot be
-    split into stages from outside."""
+    split into stages from outside. Every stage is labelled with the build's key (MODEL_CHECK_KEY)."""
     if not (ca or wheelhouse):
         return dockerfile
-    added: list[str] = []
+    # the key labels this build's intermediate images, so the ones holding the CA bundle can be removed
+    added = [f"ARG {KEY_ARG}", f"LABEL model-check.key=${KEY_ARG}"]
     variables: list[str] = []
     if ca:
         added.append(f"COPY {CA_FILE} {INJECTED}/ca-bundle.pem")

@@ -177,7 +177,7 @@ def publish(report_paths: Sequence[Path], reports: Sequence[Report], context: Gi
             settings: PostSettings, write: Write = _print) -> PostResult:
     result = PostResult()
     if settings.release_gate and context.tag:
-        for path, report in zip(report_paths, reports):
+        for path, report in zip(report_paths, reports, strict=True):
             root = Path(report.package_path)
             found = gating.apply_gate(report, context.tag, root if root.is_absolute() else context.workspace / root, settings.config)
             path.write_text(report.to_json(), encoding="utf-8")  # the uploaded report carries the gate

@@ -35,6 +35,8 @@ def truncate_utf8(text: str, limit: int, note: str) -> str:
 
 
 def write_summary(path: Path, reports: Sequence[Report], notes: Sequence[str] = ()) -> None:
-    used = path.stat().st_size if path.exists() else 0
+    room = SUMMARY_LIMIT - (path.stat().st_size if path.exists() else 0)
+    if room < 1024:  # the step already wrote its summary's worth
+        return
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(build_summary(reports, notes, max(SUMMARY_LIMIT - used, 0)))
+        handle.write(build_summary(reports, notes, room))

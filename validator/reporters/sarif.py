@@ -97,7 +97,8 @@ def _result(finding: Finding, rule_index: int, package_path: str, readme: str | 
         "message": {"text": _CONTROL.sub("", finding.message) or finding.rule},
     }
     # A finding without a file is about the package as a whole: shown on its model card.
-    uri = _uri(package_path, finding.file or readme) if (finding.file or readme) else None
+    place = finding.file or readme
+    uri = _uri(package_path, place) if place else None
     if uri is not None:
         location: dict[str, Any] = {"artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"}}
         if finding.file and finding.line:

@@ -1,0 +1,427 @@
+"""The docker builder (validator/environment/docker*.py) against a real Docker engine.
+
+Packages are light (numpy + onnxruntime from PyPI, a model.onnx made with onnx.helper): the
+containers cannot see this machine's local torch wheel. Images are built on the local base image
+tests/docker_engine.sh makes (Docker Hub is unreachable here). Images this session built are
+removed at its end; containers and volumes are removed by the environment itself, which the tests
+check through the labels it puts on them.
+
+The engine is shared with other test runs: nothing here stops it, prunes it, or removes anything it
+did not create. Docker tests are skipped only when no engine can be started (the reason is shown).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import tarfile
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO, check_report
+from validator import runner
+from validator.config import Options
+from validator.environment.base import Limits
+from validator.environment.builder import BuildFailure
+from validator.environment.dockerfile_gen import CA_FILE, requirements_dockerfile, with_build_inputs
+from validator.model import Finding, Severity
+from validator.package import ModelPackage
+from validator.report import Report
+from validator.runtime_spec import read_runtime
+
+BASE = "local/python:3.11-bookworm"
+LIGHT = "numpy==2.4.6\nonnxruntime==1.32.0\n"
+TIMES: dict[str, float] = {}  # measured build and run times, printed at the end of the session
+CREATED_TAGS: set[str] = set()  # images this session built (not found cached): removed at its end
+
+README = """# Tiny ONNX model
+
+| Field | Value |
+| --- | --- |
+| Model name | Tiny ONNX model |
+| Version | v0.0.1 |
+| License | Apache-2.0 |
+
+## Inputs
+
+| Field | Value |
+| --- | --- |
+| Input shape | `N,3` |
+| Data type | float32 |
+
+## How to run inference
+
+```bash
+python inference.py
+```
+"""
+
+ONNX_INFERENCE = """
+import numpy as np
+import onnxruntime as ort
+
+session = ort.InferenceSession("model.onnx", providers=["CPUExecutionProvider"])
+print("logits", session.run(None, {"input": np.ones((2, 3), np.float32)})[0].tolist())
+"""
+
+
+# -- the engine -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[object]:
+    """A client of a working engine with the local base image; started with tests/docker_engine.sh if needed."""
+    import docker
+
+    def ready() -> str | None:
+        try:
+            client = docker.from_env(timeout=30)
+            client.ping()
+            client.images.get(BASE)
+            client.images.get("local/bookworm:min")
+        except Exception as exc:  # any failure: try to start one, then say why not
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    problem = ready()
+    if problem is not None:
+        started = subprocess.run(["bash", str(REPO / "tests" / "docker_engine.sh"), "start"], capture_output=True,
+                                 text=True, timeout=900)
+        problem = ready()
+        if problem is not None:
+            pytest.skip(f"no Docker engine could be started ({problem}); tests/docker_engine.sh said: "
+                        f"{(started.stderr or started.stdout).strip()[-600:]}")
+    client = docker.from_env(timeout=120)
+    yield client
+    for tag in CREATED_TAGS:
+        try:
+            client.images.remove(tag)
+        except docker.errors.APIError:
+            pass  # in use by another run, or gone already
+    if TIMES:
+        print("\nmeasured docker timings: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in TIMES.items()))
+
+
+def check(path: Path, timing: str | None = None, **options: object) -> Report:
+    """model-check on `path` through the runner (environment check -> probes -> inference check)."""
+    started = time.monotonic()
+    report = runner.run(path, Options(**{"env": "docker", "base_image": BASE, **options}))  # type: ignore[arg-type]
+    if timing:
+        TIMES[timing] = time.monotonic() - started
+    check_report(report)
+    environment = report.environment or {}
+    if environment.get("kind") == "docker" and not environment.get("cached") and environment.get("cache_key"):
+        CREATED_TAGS.add(environment["cache_key"])
+    return report
+
+
+def found(report: Report, rule: str) -> list[Finding]:
+    return [f for f in report.findings if f.rule == rule]
+
+
+def leftovers(client: object, label: str) -> list[str]:
+    containers = client.containers.list(all=True, filters={"label": label})  # type: ignore[attr-defined]
+    volumes = client.volumes.list(filters={"label": label})  # type: ignore[attr-defined]
+    return [c.id for c in containers] + [v.name for v in volumes]
+
+
+# -- packages ---------------------------------------------------------------------------------------
+
+def write_onnx(path: Path) -> None:
+    """logits = input @ w, input (batch, 3) -> (batch, 2)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [3, 2], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    graph = helper.make_graph([helper.make_node("MatMul", ["input", "w"], ["logits"])], "tiny",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 2])], [weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+def package(root: Path, inference: str, requirements: str = LIGHT, onnx: bool = False,
+            files: dict[str, str] | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "README.md").write_text(README, encoding="utf-8")
+    (root / "requirements.txt").write_text(requirements, encoding="utf-8")
+    (root / "inference.py").write_text(inference, encoding="utf-8")
+    if onnx:
+        write_onnx(root / "model.onnx")
+    for name, text in (files or {}).items():
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+# -- builds -----------------------------------------------------------------------------------------
+
+@pytest.mark.docker
+def test_generated_dockerfile_builds_the_requirements_and_runs_inference(engine: object, tmp_path: Path) -> None:
+    pkg = package(tmp_path / "pkg", ONNX_INFERENCE, onnx=True)
+    report = check(pkg, "requirements image, build + check")
+    environment = report.environment or {}
+    assert environment["kind"] == "docker", report.findings
+    assert environment["runtime_file"] == "requirements.txt"
+    assert environment["installed"]["numpy"] == "2.4.6" and environment["installed"]["onnxruntime"] == "1.32.0"
+    assert environment["python"].startswith("3.11")
+    ran = found(report, "MC970")
+    assert ran and "logits [[6.0, 9.0], [6.0, 9.0]]" in ran[0].message
+    assert not [f for f in report.findings if f.rule.startswith(("MC38", "MC95", "MC350"))]
+    assert any("package code runs in containers" in note for note in environment["notes"])
+
+    (pkg / "README.md").write_text(README + "\nEdited.\n", encoding="utf-8")  # not in the build context
+    again = check(pkg, "requirements image, cached check")
+    assert again.environment and again.environment["cached"] is True
+    assert again.environment["cache_key"] == environment["cache_key"]
+    assert found(again, "MC970")
+
+
+@pytest.mark.docker
+def test_the_packages_own_dockerfile_is_built_under_auto(engine: object, tmp_path: Path) -> None:
+    dockerfile = (f"FROM {BASE}\n"
+                  "RUN python3 -m venv /opt/app && /opt/app/bin/pip install --no-cache-dir numpy==2.4.6\n"
+                  "ENV PATH=/opt/app/bin:$PATH\n"
+                  'ENTRYPOINT ["/bin/false"]\n')  # model-check runs its own command, not the image's entrypoint
+    inference = "import numpy, sys\nprint('numpy', numpy.__version__, 'at', sys.executable)\n"
+    pkg = package(tmp_path / "pkg", inference, requirements="numpy==2.4.6\n", files={"Dockerfile": dockerfile})
+    report = check(pkg, "own Dockerfile, build + check", env="auto")
+    environment = report.environment or {}
+    assert environment.get("kind") == "docker", report.findings
+    assert environment["runtime_file"] == "Dockerfile"
+    ran = found(report, "MC970")
+    assert ran and "numpy 2.4.6 at /opt/app/bin/python" in ran[0].message
+
+
+@pytest.mark.docker
+def test_a_dockerfile_that_does_not_build_is_an_error_with_the_log_tail(engine: object, tmp_path: Path) -> None:
+    marker = f"marker-{uuid.uuid4().hex[:8]}"
+    dockerfile = f"FROM local/bookworm:min\nRUN echo {marker} && exit 3\n"
+    pkg = package(tmp_path / "pkg", "print('never runs')\n", files={"Dockerfile": dockerfile})
+    report = check(pkg)
+    failures = found(report, "MC380")
+    assert len(failures) == 1 and failures[0].severity is Severity.ERROR
+    assert marker in failures[0].message and "non-zero code: 3" in failures[0].message
+    assert failures[0].file == "Dockerfile"
+    assert not found(report, "MC970")  # nothing ran without an environment
+
+
+@pytest.mark.docker
+def test_missing_base_image_of_a_generated_dockerfile_is_reported(engine: object, tmp_path: Path) -> None:
+    pkg = package(tmp_path / "pkg", "print('x')\n")
+    report = check(pkg, base_image=f"local/model-check-absent-{uuid.uuid4().hex[:8]}:1")
+    assert found(report, "MC382"), report.findings
+
+
+@pytest.mark.docker
+def test_wheelhouse_installs_without_network(engine: object, tmp_path: Path) -> None:
+    wheelhouse = tmp_path / "wheels"
+    wheelhouse.mkdir()
+    with zipfile.ZipFile(wheelhouse / "mc_hello-0.1-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("mc_hello/__init__.py", "GREETING = 'hello from the wheelhouse'\n")
+        wheel.writestr("mc_hello-0.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: mc-hello\nVersion: 0.1\n")
+        wheel.writestr("mc_hello-0.1.dist-info/WHEEL",
+                       "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        wheel.writestr("mc_hello-0.1.dist-info/RECORD", "mc_hello/__init__.py,,\n")
+    pkg = package(tmp_path / "pkg", "import mc_hello\nprint(mc_hello.GREETING)\n", requirements="mc-hello==0.1\n")
+    report = check(pkg, "wheelhouse image, build + check", wheelhouse=str(wheelhouse), build_network="none")
+    ran = found(report, "MC970")
+    assert ran and "hello from the wheelhouse" in ran[0].message, report.findings
+
+
+@pytest.mark.docker
+def test_a_python_version_the_image_does_not_run_is_a_warning(engine: object, tmp_path: Path) -> None:
+    pkg = package(tmp_path / "pkg", "print('ok')\n", files={".python-version": "3.12\n"})
+    report = check(pkg)
+    warnings = found(report, "MC351")
+    assert warnings and "3.12" in warnings[0].message and f"--base-image {BASE}" in warnings[0].message
+
+
+# -- the sandbox of package code --------------------------------------------------------------------
+
+@pytest.mark.docker
+def test_no_connection_reaches_a_loopback_listener_of_the_host(engine: object, tmp_path: Path) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        code = (f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=5)\n"
+                "s.sendall(b'leak')\nprint('connected')\n")
+        report = check(package(tmp_path / "pkg", code), "sandbox run: loopback socket")
+        listener.settimeout(1.0)
+        with pytest.raises(socket.timeout):
+            listener.accept()
+    assert found(report, "MC953"), report.findings  # refused: the container has only its own loopback
+    assert not found(report, "MC970")
+    assert (report.environment or {}).get("kind") == "docker"
+
+
+@pytest.mark.docker
+def test_github_token_is_not_visible(engine: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = f"ghp_modelcheck{uuid.uuid4().hex}"
+    monkeypatch.setenv("GITHUB_TOKEN", secret)
+    monkeypatch.setenv("ACTIONS_RUNTIME_TOKEN", secret)
+    code = ("import os, glob\nseen = repr(dict(os.environ))\n"
+            "for path in glob.glob('/proc/*/environ'):\n"
+            "    try:\n        seen += open(path, 'rb').read().decode('latin-1')\n    except OSError:\n        pass\n"
+            "print('GITHUB_TOKEN' in seen, seen)\n")
+    report = check(package(tmp_path / "pkg", code), "sandbox run: environment")
+    ran = found(report, "MC970")
+    assert ran and "False" in ran[0].message
+    assert secret not in json.dumps(report.to_dict())
+
+
+@pytest.mark.docker
+def test_sleeping_forever_is_stopped_by_the_wall_clock(engine: object, tmp_path: Path) -> None:
+    code = "import time\nprint('sleeping', flush=True)\ntime.sleep(100000)\n"
+    report = check(package(tmp_path / "pkg", code), "sandbox run: sleep (5 s limit)", timeout_s=5)
+    stopped = found(report, "MC951")
+    assert stopped and "stopped after 5 s" in stopped[0].message and "sleeping" in stopped[0].message
+
+
+@pytest.mark.docker
+def test_unbounded_allocation_is_stopped_by_the_memory_limit(engine: object, tmp_path: Path) -> None:
+    code = "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))\n"
+    report = check(package(tmp_path / "pkg", code), "sandbox run: allocation (256 MiB)", memory_mb=256)
+    stopped = found(report, "MC952")
+    assert stopped and "256 MiB" in stopped[0].message, report.findings
+
+
+FORK_BOMB = """
+import os, sys, time
+children = 0
+while True:
+    try:
+        pid = os.fork()
+    except OSError as error:
+        print(f"fork refused after {children} children: {error}", flush=True)
+        sys.exit(3)
+    if pid == 0:  # every child forks on, as a bomb does, until it is refused too
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                time.sleep(1000)
+    children += 1
+"""
+
+
+@pytest.mark.docker
+def test_a_fork_bomb_is_bounded_by_the_pids_limit(engine: object, tmp_path: Path) -> None:
+    report = check(package(tmp_path / "pkg", FORK_BOMB), "sandbox run: fork bomb")
+    failed = found(report, "MC950")
+    assert failed and "fork refused after" in failed[0].message, report.findings
+    children = int(failed[0].message.split("fork refused after ")[1].split()[0])
+    assert children < Limits().processes
+
+
+@pytest.mark.docker
+def test_containers_and_volumes_are_removed_and_files_come_back(engine: object, tmp_path: Path) -> None:
+    """Directly through the Env: killed at the deadline, nothing left behind, only safe files fetched."""
+    from validator.environment.docker import DockerBuilder
+
+    pkg_root = package(tmp_path / "pkg", "print('x')\n")
+    pkg = ModelPackage(pkg_root)
+    try:
+        env = DockerBuilder().build(pkg, read_runtime(pkg), Options(env="docker", base_image=BASE))
+    finally:
+        pkg.close()
+    assert not isinstance(env, BuildFailure), env
+    if not env.info.cached:
+        CREATED_TAGS.add(env.info.cache_key)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "input.txt").write_text("input\n")
+    code = ("import os\nopen('result.json', 'w').write('{\"ok\": true}')\nos.symlink('/etc/passwd', 'link')\n"
+            "os.mkdir('folder')\nprint(open('input.txt').read().strip(), os.getuid(), flush=True)\n"
+            "os.fork() or __import__('time').sleep(100000)\n__import__('time').sleep(100000)\n")
+    done = env.run(["python", "-c", code], work, Limits(wall_s=8), fetch=["result.json", "link", "folder", "../etc/passwd",
+                                                                        "input.txt", "absent"])
+    assert done.timed_out and done.killed_by == "timeout" and done.returncode is None
+    assert done.stdout.startswith("input 65534")
+    assert done.files == {"result.json": b'{"ok": true}', "input.txt": b"input\n"}
+    assert (work / "input.txt").read_text() == "input\n" and not (work / "result.json").exists()
+    assert leftovers(engine, f"model-check.env-run={env.run_id}") == []
+
+
+# -- without an engine ------------------------------------------------------------------------------
+
+def test_no_engine_under_env_docker_is_an_error_saying_how_to_start_one(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    report = runner.run(package(tmp_path / "pkg", "print('x')\n"), Options(env="docker"))
+    check_report(report)
+    errors = found(report, "MC381")
+    assert len(errors) == 1 and errors[0].severity is Severity.ERROR
+    assert "start one" in errors[0].message and "no-engine.sock" in errors[0].message
+    assert report.environment is None
+
+
+def test_no_engine_under_auto_falls_back_to_venv_with_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    pkg = package(tmp_path / "pkg", "print('ran in a venv')\n", requirements="numpy==2.4.6\n",
+                  files={"Dockerfile": f"FROM {BASE}\n"})
+    report = runner.run(pkg, Options(env="auto", cache_dir=str(tmp_path / "cache")))
+    check_report(report)
+    assert (report.environment or {}).get("kind") == "venv"
+    assert any("includes a Dockerfile, but no Docker engine answers" in note for note in report.notes), report.notes
+    assert not found(report, "MC381")
+
+
+# -- what is built (no engine needed) ---------------------------------------------------------------
+
+def test_ca_bundle_and_wheelhouse_reach_every_stage_of_the_packages_dockerfile() -> None:
+    original = "ARG BASE=x\nFROM $BASE AS build\nRUN pip install \\\n    numpy\nFROM build\nCOPY . /app\n"
+    changed = with_build_inputs(original, ca=True, wheelhouse=True).splitlines()
+    froms = [i for i, line in enumerate(changed) if line.startswith("FROM")]
+    assert len(froms) == 2
+    for index in froms:
+        added = changed[index + 1: index + 9]
+        assert f"COPY {CA_FILE} /etc/model-check/ca-bundle.pem" in added
+        assert "ARG PIP_CERT=/etc/model-check/ca-bundle.pem" in added and any(a.startswith("ARG PIP_FIND_LINKS=") for a in added)
+    assert [line for line in changed if not line.startswith(("COPY .model-check", "ARG PIP_", "ARG SSL_", "ARG REQ",
+                                                             "ARG CURL", "# added by"))] == original.splitlines()
+    assert with_build_inputs(original, ca=False, wheelhouse=False) == original
+
+
+def test_generated_dockerfile_keeps_the_ca_bundle_in_the_install_stage() -> None:
+    text = requirements_dockerfile("python:3.11-slim-bookworm", "requirements.txt", ca=True, wheelhouse=False)
+    install, final = text.split("\nFROM python:3.11-slim-bookworm\n")
+    assert "ca-bundle.pem" in install and "ca-bundle.pem" not in final
+    assert "COPY --from=install /opt/venv /opt/venv" in final
+
+
+def test_the_build_context_hash_follows_the_runtime_files_only(tmp_path: Path) -> None:
+    from validator.environment.docker_recipe import make_recipe
+
+    def context_of(root: Path) -> tuple[str, list[str]]:
+        pkg = ModelPackage(root)
+        try:
+            recipe = make_recipe(pkg, read_runtime(pkg), Options(env="docker", base_image=BASE), environ={})
+        finally:
+            pkg.close()
+        assert not isinstance(recipe, BuildFailure)
+        with tarfile.open(fileobj=io.BytesIO(recipe.context.read())) as archive:
+            names = archive.getnames()
+        recipe.close()
+        return recipe.context_sha256, names
+
+    root = package(tmp_path / "pkg", "print('x')\n")
+    first, names = context_of(root)
+    assert sorted(n for n in names if not n.startswith(".model-check-build")) == ["requirements.txt"]
+    (root / "README.md").write_text("changed", encoding="utf-8")
+    assert context_of(root)[0] == first
+    (root / "requirements.txt").write_text("numpy==2.4.5\n", encoding="utf-8")
+    assert context_of(root)[0] != first
+
+    (root / "Dockerfile").write_text(f"FROM {BASE}\nCOPY . /app\n", encoding="utf-8")
+    (root / ".dockerignore").write_text("# comment\nsecret*\n", encoding="utf-8")
+    (root / "secret.txt").write_text("not for the image", encoding="utf-8")
+    _, names = context_of(root)
+    assert "Dockerfile" in names and "inference.py" in names and "secret.txt" not in names
