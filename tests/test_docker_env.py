@@ -381,12 +381,15 @@ def test_ca_bundle_and_wheelhouse_reach_every_stage_of_the_packages_dockerfile()
     changed = with_build_inputs(original, ca=True, wheelhouse=True).splitlines()
     froms = [i for i, line in enumerate(changed) if line.startswith("FROM")]
     assert len(froms) == 2
+    injected = ("# added by", "ARG MODEL_CHECK_KEY", "LABEL model-check.key", "COPY .model-check-build", "ARG PIP_",
+                "ARG SSL_", "ARG REQUESTS_", "ARG CURL_")
     for index in froms:
-        added = changed[index + 1: index + 9]
+        added = changed[index + 1: index + 12]
+        assert "LABEL model-check.key=$MODEL_CHECK_KEY" in added
         assert f"COPY {CA_FILE} /etc/model-check/ca-bundle.pem" in added
-        assert "ARG PIP_CERT=/etc/model-check/ca-bundle.pem" in added and any(a.startswith("ARG PIP_FIND_LINKS=") for a in added)
-    assert [line for line in changed if not line.startswith(("COPY .model-check", "ARG PIP_", "ARG SSL_", "ARG REQ",
-                                                             "ARG CURL", "# added by"))] == original.splitlines()
+        assert "ARG PIP_CERT=/etc/model-check/ca-bundle.pem" in added
+        assert "ARG PIP_FIND_LINKS=/etc/model-check/wheelhouse" in added
+    assert [line for line in changed if not line.startswith(injected)] == original.splitlines()
     assert with_build_inputs(original, ca=False, wheelhouse=False) == original
 
 

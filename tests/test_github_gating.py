@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import EXAMPLE
-from validator.github.gating import apply_gate, gate, same_version, tag_version
+from validator.release_gate import apply_gate, gate, same_version, tag_version
 from validator.model import Artefact, CheckStatus, Severity
 from validator.report import Report
 

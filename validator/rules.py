@@ -69,13 +69,13 @@ def define(
 
 
 def all_rules() -> list[Rule]:
-    from . import checks  # noqa: F401  (importing the checks declares their rules)
+    from . import checks, release_gate  # noqa: F401  (importing them declares their rules)
 
     return sorted(_CATALOGUE.values(), key=lambda r: (int(r.id[2:]), r.id))
 
 
 def get_rule(rule_id: str) -> Rule | None:
-    from . import checks  # noqa: F401
+    from . import checks, release_gate  # noqa: F401
 
     return _CATALOGUE.get(rule_id)
 

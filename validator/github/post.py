@@ -24,7 +24,7 @@ from ..package import parse_json_strict
 from ..report import Report
 from ..reporters.markdown import render_markdown
 from ..reporters.sarif import sarif_json
-from . import gating
+from .. import release_gate as gating
 from .annotations import Annotation, Emitted, annotations_for, emit
 from .checks_api import CheckRunPosted, post_check_run
 from .client import WRITE_PAUSE_S, connect

@@ -1,4 +1,4 @@
-"""Release-tag gating: on a tag push or a release event the package must be ready to publish.
+"""Release-tag gating (used by the GitHub layer on tag pushes and releases; core so that its rules are in the catalogue): on a tag push or a release event the package must be ready to publish.
 
 - the tag equals every version the package declares (model card, safetensors metadata,
   CITATION.cff, …), a leading `v` and a `path/` prefix of monorepo tags aside;
@@ -16,10 +16,10 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from ..config import read_package_config
-from ..model import Area, CheckRecord, CheckStatus, Finding, Severity
-from ..report import Report
-from ..rules import INTERNAL_ERROR, Rule, all_rules, define
+from .config import read_package_config
+from .model import Area, CheckRecord, CheckStatus, Finding, Severity
+from .report import Report
+from .rules import INTERNAL_ERROR, Rule, all_rules, define
 
 _WHY = ("A published model is cited by its version (guideline: model card, weights metadata and CITATION.cff "
         "state it); a release must publish exactly what was validated, checked as strictly as ever.")
@@ -109,8 +109,8 @@ def _config_findings(root: Path, explicit: Path | None) -> list[Finding]:
 
 
 def _version_findings(root: Path, tag: str) -> list[Finding]:
-    from ..facts import VERSION, gather
-    from ..package import ModelPackage
+    from .facts import VERSION, gather
+    from .package import ModelPackage
 
     pkg = ModelPackage(root)
     try:
