@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import nbformat
 
@@ -178,7 +178,7 @@ def generate(root: Path, python: str | Path, build: str, config: dict) -> None:
     """Run the generator with the environment's Python in `root` (trusted test code, not sandboxed)."""
     script = root / "_generate.py"
     script.write_text(GENERATOR.format(build=textwrap.indent(textwrap.dedent(build), "")), encoding="utf-8")
-    done = subprocess.run([str(python), script.name, json.dumps(config)], cwd=root, capture_output=True, text=True,
+    done = subprocess.run([str(python), script.name, json.dumps(config)], check=False, cwd=root, capture_output=True, text=True,
                           timeout=600)
     script.unlink()
     if done.returncode != 0:

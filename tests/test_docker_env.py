@@ -435,3 +435,25 @@ def test_the_build_context_hash_follows_the_runtime_files_only(tmp_path: Path) -
     (root / "secret.txt").write_text("not for the image", encoding="utf-8")
     _, names = context_of(root)
     assert "Dockerfile" in names and "inference.py" in names and "secret.txt" not in names
+
+
+def test_environment_yml_gets_a_micromamba_dockerfile(tmp_path: Path) -> None:
+    from validator.environment.docker_recipe import make_recipe
+
+    root = tmp_path / "pkg"
+    root.mkdir()
+    (root / "environment.yml").write_text("channels: [conda-forge]\ndependencies:\n  - python=3.11\n  - numpy=2.4.6\n")
+    pkg = ModelPackage(root)
+    try:
+        recipe = make_recipe(pkg, read_runtime(pkg), Options(env="docker"), environ={})
+    finally:
+        pkg.close()
+    assert not isinstance(recipe, BuildFailure)
+    with tarfile.open(fileobj=recipe.context) as archive:
+        member = archive.extractfile(recipe.dockerfile)
+        assert member is not None
+        dockerfile = member.read().decode()
+    recipe.close()
+    assert recipe.runtime_file == "environment.yml" and recipe.python_requested == "3.11"
+    assert recipe.base_images[0].startswith("mambaorg/micromamba:")
+    assert '["micromamba", "create", "--yes", "--prefix", "/opt/venv", "--file", "environment.yml"]' in dockerfile

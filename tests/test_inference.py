@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import probe_packages as pp
+import pytest
 from helpers import EXAMPLE, findings, run_static, tree_state
+
 from validator.checks.inference import parse_python_command
 
 AREAS = ("runtime", "inference")

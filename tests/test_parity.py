@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import probe_packages as pp
 import pytest
+from helpers import EXAMPLE, findings, run_static, tree_state
 from onnx import numpy_helper
 
-import probe_packages as pp
-from helpers import EXAMPLE, findings, run_static, tree_state
-from validator.parity import compare
 from validator.package import ModelPackage
+from validator.parity import compare
 from validator.test_vectors import InputSpec, load_npy, random_inputs
 
 AREAS = ("runtime", "parity")

@@ -22,7 +22,13 @@ from pathlib import Path
 from .config import Options
 from .environment.pipconfig import installer_settings, read_pip_settings
 from .environment.sandbox import remove_tree, run_sandboxed
-from .environment.venv import default_cache_dir, install_limits, installer_environment, installer_writable, uv_binary
+from .environment.venv import (
+    default_cache_dir,
+    install_limits,
+    installer_environment,
+    installer_writable,
+    uv_binary,
+)
 
 TOOLS = ("ipykernel>=6.29", "nbclient>=0.10", "nbformat>=5.10")
 
@@ -64,7 +70,7 @@ def _interpreter_identity(python: str) -> str | None:
     """Version and platform of an interpreter, asked with -I -S (no site, no package code)."""
     code = "import sys, sysconfig; print(sys.version.split()[0], sysconfig.get_platform(), sys.implementation.cache_tag)"
     try:
-        done = subprocess.run([python, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=60)
+        done = subprocess.run([python, "-I", "-S", "-c", code], check=False, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from ..environment.base import Completed, Limits
 from ..model import Area, Finding, Severity

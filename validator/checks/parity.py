@@ -14,15 +14,18 @@ model-check compares the returned arrays with numpy (validator/parity.py).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..environment.base import Completed, Env, Limits
 from ..model import Area, Finding, Severity
 from ..parity import Comparison, compare
-from ..probes import PROBE_DIR, host_python, Staging, read_arrays, read_result
+from ..probes import PROBE_DIR, Staging, host_python, read_arrays, read_result
 from ..rules import define
 from ..test_vectors import Array, Inputs, InputSet, declared_specs, discover
 from .base import Check, Context
@@ -168,23 +171,32 @@ class ParityCheck(Check):
                 return outcome.findings
             input_files = _stage_inputs(staging, inputs)
 
-            onnx_run, unusable = None, _onnx_unusable(ctx, onnx_rel)
+            # The two probes are independent: run them side by side (each in its own sandbox).
+            unusable = _onnx_unusable(ctx, onnx_rel)
             if unusable:
                 record["onnx_skipped"] = unusable
-            elif onnx_rel is not None:
-                onnx_run, reason = _run_onnx(onnx_env, staging, onnx_rel, input_files, limits, outcome)
-                record["onnx_runtime"] = f"{onnx_where} (onnxruntime {onnx_run.result.get('onnxruntime')})" \
-                    if onnx_run and onnx_run.result and onnx_run.result.get("onnxruntime") else onnx_where
+            native_skip = _native_skip(ctx, weights, installed)
+            if native_skip is not None:
+                record["native_skipped"] = native_skip
+            native_plan = _native_plan(ctx, weights, input_files) if native_skip is None else None
+            onnx_plan = {"onnx": onnx_rel, "convert": [], "input_sets": input_files}
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe") as pool:
+                onnx_future = (pool.submit(_probe, onnx_env, *_prepare(staging, "onnx_probe.py", onnx_plan), limits)
+                               if onnx_rel is not None and not unusable else None)
+                native_future = (pool.submit(_probe, ctx.env, *_prepare(staging, "native_probe.py", native_plan), limits)
+                                 if native_plan is not None else None)
+            onnx_run = None
+            if onnx_future is not None and onnx_rel is not None:
+                onnx_run, reason = _onnx_outcome(onnx_future.result(), onnx_rel, limits, outcome)
+                version = (onnx_run.result or {}).get("onnxruntime") if onnx_run else None
+                record["onnx_runtime"] = f"{onnx_where} (onnxruntime {version})" if version else onnx_where
                 if reason:
                     record["onnx_skipped"] = reason
                 if onnx_where.startswith("model-check"):
                     ctx.notes.append(f"parity: {record['onnx_runtime']}")
-            native_run, native_skip = None, _native_skip(ctx, weights, installed)
-            if native_skip is None:
-                assert weights is not None
-                native_run = _run_native(ctx, staging, weights, input_files, limits, outcome, record)
-            else:
-                record["native_skipped"] = native_skip
+            native_run = None
+            if native_future is not None and native_plan is not None:
+                native_run = _native_outcome(native_future.result(), native_plan, limits, outcome, record)
 
         _compare_all(ctx, inputs, native_run, onnx_run, onnx_rel, outcome)
         ctx.results["parity"] = _parity_record(ctx, inputs, outcome, record)
@@ -249,12 +261,17 @@ def _stage_inputs(staging: Staging, inputs: Inputs) -> list[dict[str, Any]]:
     return plan_sets
 
 
-def _probe(env: Env, staging: Staging, script: str, plan: dict[str, Any], limits: Limits) -> Run:
+def _prepare(staging: Staging, script: str, plan: dict[str, Any]) -> tuple[list[str], Path, list[str]]:
+    """Put a probe and its plan into the staged workdir: (argv, workdir, files to fetch)."""
     name = script.removesuffix(".py")
     plan = {**plan, "result": f"{PROBE_DIR}/{name}.json", "out_file": f"{PROBE_DIR}/{name}.npz"}
     argv = ["python", staging.add_script(script), staging.add_json(f"{name}_plan.json", plan)]
-    completed = env.run(argv, staging.root, limits, fetch=[plan["result"], plan["out_file"]])
-    return Run(read_result(completed.files, plan["result"]), read_arrays(completed.files, plan["out_file"]), completed)
+    return argv, staging.root, [plan["result"], plan["out_file"]]
+
+
+def _probe(env: Env, argv: list[str], workdir: Path, fetch: list[str], limits: Limits) -> Run:
+    completed = env.run(argv, workdir, limits, fetch=fetch)
+    return Run(read_result(completed.files, fetch[0]), read_arrays(completed.files, fetch[1]), completed)
 
 
 def _probe_failure(what: str, completed: Completed, limits: Limits) -> str:
@@ -269,7 +286,8 @@ def _probe_failure(what: str, completed: Completed, limits: Limits) -> str:
 def _convert_pb(ctx: Context, staging: Staging, inputs: Inputs, limits: Limits, outcome: Outcome) -> None:
     """Parse ONNX-style .pb test vectors with model-check's onnx, in a sandboxed child process."""
     files = [pb for case in inputs.pb_cases for pb in case.inputs + case.outputs]
-    run = _probe(host_python(), staging, "onnx_probe.py", {"onnx": None, "convert": files, "input_sets": []}, limits)
+    run = _probe(host_python(), *_prepare(staging, "onnx_probe.py", {"onnx": None, "convert": files, "input_sets": []}),
+                 limits)
     if run.result is None:
         outcome.findings.append(PROBE_FAILED.finding(_probe_failure("reading the .pb test vectors", run.completed, limits)))
         return
@@ -292,9 +310,7 @@ def _convert_pb(ctx: Context, staging: Staging, inputs: Inputs, limits: Limits, 
                                         [a for a in usable if a is not None]))
 
 
-def _run_onnx(env: Env, staging: Staging, onnx_rel: str, input_files: list[dict[str, Any]], limits: Limits,
-              outcome: Outcome) -> tuple[Run | None, str | None]:
-    run = _probe(env, staging, "onnx_probe.py", {"onnx": onnx_rel, "convert": [], "input_sets": input_files}, limits)
+def _onnx_outcome(run: Run, onnx_rel: str, limits: Limits, outcome: Outcome) -> tuple[Run | None, str | None]:
     result = run.result
     if result is None:
         outcome.findings.append(PROBE_FAILED.finding(_probe_failure("the ONNX probe", run.completed, limits), file=onnx_rel))
@@ -313,11 +329,11 @@ def _run_onnx(env: Env, staging: Staging, onnx_rel: str, input_files: list[dict[
     return run, None
 
 
-def _run_native(ctx: Context, staging: Staging, weights: str, input_files: list[dict[str, Any]], limits: Limits,
-                outcome: Outcome, record: dict[str, Any]) -> Run | None:
+def _native_plan(ctx: Context, weights: str | None, input_files: list[dict[str, Any]]) -> dict[str, Any]:
+    assert weights is not None
     architecture = _metadata(ctx, weights).get("architecture")
     in_chans, num_classes = _declared_counts(ctx)
-    plan = {
+    return {
         "weights": weights,
         "factory": ctx.options.native,
         "conventional": "inference" if ctx.pkg.has("inference.py") else None,
@@ -326,7 +342,11 @@ def _run_native(ctx: Context, staging: Staging, weights: str, input_files: list[
         "num_classes": num_classes,
         "input_sets": input_files,
     }
-    run = _probe(ctx.env, staging, "native_probe.py", plan, limits)  # type: ignore[arg-type]
+
+
+def _native_outcome(run: Run, plan: dict[str, Any], limits: Limits, outcome: Outcome,
+                    record: dict[str, Any]) -> Run | None:
+    weights = plan["weights"]
     result = run.result
     if result is None:
         outcome.findings.append(PROBE_FAILED.finding(_probe_failure("the native probe", run.completed, limits), file=weights))
@@ -412,7 +432,14 @@ def _metadata(ctx: Context, weights: str) -> dict[str, Any]:
 def _declared_counts(ctx: Context) -> tuple[int | None, int | None]:
     """Input channels and class count as declared (card, metadata, labels, ONNX), for timm/torchvision."""
     try:
-        from ..facts import CHANNEL_COUNT, CHANNELS, CLASS_COUNT, CLASSES, INPUT_SHAPE, gather
+        from ..facts import (
+            CHANNEL_COUNT,
+            CHANNELS,
+            CLASS_COUNT,
+            CLASSES,
+            INPUT_SHAPE,
+            gather,
+        )
     except ImportError:
         return None, None
     declared = ctx.results.get("declared") or gather(ctx.pkg)

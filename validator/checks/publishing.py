@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from ..facts import LICENSE, MODEL_ID, NAME, VERSION, DeclaredFacts, gather
 from ..model import Area, Finding, Severity
@@ -126,8 +127,8 @@ EXTENSIONS = {
 }
 _URL_NAME = {"sci": "scientific"}
 _UNPREFIXED = {"themes": "themes", "version": "version"}  # top-level (or item properties) fields of an extension
-_TITLE_FORMATS = {"safetensors": re.compile(r"safe\s*tensors", re.I), "onnx": re.compile(r"\bonnx\b", re.I),
-                  "torch": re.compile(r"\b(pytorch|torchscript|\.pth?)\b", re.I)}
+_TITLE_FORMATS = {"safetensors": re.compile(r"safe\s*tensors", re.IGNORECASE), "onnx": re.compile(r"\bonnx\b", re.IGNORECASE),
+                  "torch": re.compile(r"\b(pytorch|torchscript|\.pth?)\b", re.IGNORECASE)}
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -423,8 +424,9 @@ def _extension_fields(record: Record) -> dict[str, tuple[str | int, ...]]:
     MLM's own (e.g. classification:classes inside mlm:output) and are not searched."""
     found: dict[str, tuple[str | int, ...]] = {}
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), record.data)]
-    while stack:
+    while stack:  # depth first, in document order
         path, value = stack.pop()
+        children: list[tuple[tuple[str | int, ...], Any]] = []
         if isinstance(value, dict):
             for key, child in value.items():
                 prefix = key.split(":", 1)[0] if ":" in key else None
@@ -434,10 +436,11 @@ def _extension_fields(record: Record) -> dict[str, tuple[str | int, ...]]:
                 if unprefixed and unprefixed not in found:
                     found[unprefixed] = path + (key,)
                 if prefix != "mlm":
-                    stack.append((path + (key,), child))
+                    children.append((path + (key,), child))
         elif isinstance(value, list):
-            stack.extend((path + (i,), child) for i, child in enumerate(value))
-    return dict(sorted(found.items(), key=lambda item: [str(p) for p in item[1]]))
+            children = [(path + (i,), child) for i, child in enumerate(value)]
+        stack.extend(reversed(children))
+    return found
 
 
 def _expected_kind(family: str) -> kinds.AssetKind | None:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import docker
+from docker.client import DockerClient, from_env
 from docker.errors import APIError, ImageNotFound
 from docker.utils import parse_repository_tag
 
@@ -48,9 +48,9 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # the classic builder colou
 BOOKKEEPING = (" ---> ", "Removing intermediate container")  # build log lines that say nothing about a failure
 
 
-def engine_client(environ: Mapping[str, str], timeout: float | None = API_TIMEOUT_S) -> docker.DockerClient:
+def engine_client(environ: Mapping[str, str], timeout: float | None = API_TIMEOUT_S) -> DockerClient:
     """A client for the engine DOCKER_HOST (or the default socket) names; raises DockerException."""
-    return docker.from_env(environment=dict(environ), timeout=timeout)  # type: ignore[arg-type]
+    return from_env(environment=dict(environ), timeout=timeout)
 
 
 class DockerBuilder:
@@ -89,7 +89,7 @@ class DockerBuilder:
         finally:
             recipe.close()
 
-    def _image_env(self, client: docker.DockerClient, engine: dict[str, Any], recipe: Recipe, options: Options,
+    def _image_env(self, client: DockerClient, engine: dict[str, Any], recipe: Recipe, options: Options,
                    started: float, say: Progress) -> DockerEnv | BuildFailure:
         """The image of `recipe`, from the cache or built now, as an environment."""
         network = options.build_network or default_build_network(client)
@@ -101,7 +101,6 @@ class DockerBuilder:
         cached = _image_exists(client, tag)
         if cached:
             say(f"environment: cached image {tag}")
-            notes.append(f"image {tag} reused from the engine's images")
         else:
             if recipe.generated and (problem := ensure_image(client, recipe.base_images[0])):
                 return BuildFailure(f"the base image {recipe.base_images[0]} is not on this engine and cannot be "
@@ -130,7 +129,7 @@ class DockerBuilder:
         env.description = f"docker image {tag} ({recipe.describe()}; Python {facts.version} at {facts.interpreter})"
         return env
 
-    def _build_image(self, client: docker.DockerClient, recipe: Recipe, tag: str, key: str, network: str,
+    def _build_image(self, client: DockerClient, recipe: Recipe, tag: str, key: str, network: str,
                      options: Options) -> BuildFailure | None:
         limits = install_limits(options)
         deadline = time.monotonic() + limits.wall_s
@@ -200,7 +199,7 @@ class BuildLog:
         return "\n".join(shown[-lines:])
 
 
-def default_build_network(client: docker.DockerClient) -> str:
+def default_build_network(client: DockerClient) -> str:
     """The engine's default build network when it has a bridge; `host` when it has none (dockerd --bridge=none)."""
     try:
         has_bridge = bool(client.networks.list(names=["bridge"]))
@@ -209,7 +208,7 @@ def default_build_network(client: docker.DockerClient) -> str:
     return "default" if has_bridge else "host"
 
 
-def base_image_ids(client: docker.DockerClient, images: Iterable[str]) -> dict[str, str | None]:
+def base_image_ids(client: DockerClient, images: Iterable[str]) -> dict[str, str | None]:
     """The engine's id of each base image (None when absent), so a rebuilt base image means a rebuilt environment."""
     ids: dict[str, str | None] = {}
     for image in images:
@@ -231,7 +230,7 @@ def cache_key(recipe: Recipe, base_ids: Mapping[str, str | None]) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def ensure_image(client: docker.DockerClient, image: str) -> str | None:
+def ensure_image(client: DockerClient, image: str) -> str | None:
     """None when the engine has `image` or could pull it; else why not."""
     if _image_exists(client, image):
         return None
@@ -243,7 +242,7 @@ def ensure_image(client: docker.DockerClient, image: str) -> str | None:
     return None
 
 
-def _image_exists(client: docker.DockerClient, image: str) -> bool:
+def _image_exists(client: DockerClient, image: str) -> bool:
     try:
         client.images.get(image)
     except ImageNotFound:
@@ -251,7 +250,7 @@ def _image_exists(client: docker.DockerClient, image: str) -> bool:
     return True
 
 
-def _remove_untagged_stages(client: docker.DockerClient, key: str) -> None:
+def _remove_untagged_stages(client: DockerClient, key: str) -> None:
     """The untagged images a build labelled with its key left: a generated build's install stage, the
     steps of a failed build (they hold the CA bundle and wheelhouse)."""
     try:

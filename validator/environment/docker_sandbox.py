@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import docker
 import requests
+from docker.client import DockerClient
 from docker.errors import APIError, DockerException, NotFound
 from docker.types import Mount, Ulimit
 from packaging.utils import canonicalize_name
@@ -69,10 +69,11 @@ class ImageFacts:
 class DockerEnv:
     kind = "docker"
 
-    def __init__(self, client: docker.DockerClient, stream_client: Callable[[], docker.DockerClient], image: str,
+    def __init__(self, client: DockerClient, stream_client: Callable[[], DockerClient], image: str,
                  network_mode: str, labels: dict[str, str], cpus: float) -> None:
         self.client = client
-        self._stream_client = stream_client
+        self._make_stream_client = stream_client
+        self._stream_client: DockerClient | None = None
         self.image = image
         self.network_mode = network_mode  # used only when Limits.network
         self.cpus = cpus
@@ -170,7 +171,9 @@ class DockerEnv:
         out, err = CappedBuffer(limits.output_bytes), CappedBuffer(limits.output_bytes)
         # attached before start so no output is missed; a client without read timeout, since a
         # container may stay silent for longer than the API timeout
-        stream = self._stream_client().api.attach(container.id, stdout=True, stderr=True, stream=True, demux=True)
+        if self._stream_client is None:
+            self._stream_client = self._make_stream_client()
+        stream = self._stream_client.api.attach(container.id, stdout=True, stderr=True, stream=True, demux=True)
         reader = threading.Thread(target=_drain, args=(stream, out, err), daemon=True)
         reader.start()
         try:

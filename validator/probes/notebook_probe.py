@@ -44,9 +44,13 @@ def execute(plan: dict[str, Any]) -> dict[str, Any]:
     try:
         import nbformat
         from jupyter_client.kernelspec import KernelSpecManager
-        from jupyter_client.manager import KernelManager
+        from jupyter_client.manager import AsyncKernelManager
         from nbclient import NotebookClient
-        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+        from nbclient.exceptions import (
+            CellExecutionError,
+            CellTimeoutError,
+            DeadKernelError,
+        )
     except Exception as exc:
         return {"status": "unavailable", "reason": f"{type(exc).__name__}: {exc}"}
 
@@ -72,7 +76,7 @@ def execute(plan: dict[str, Any]) -> dict[str, Any]:
         failure.update(index=cell_index, ename=content.get("ename"), evalue=content.get("evalue"),
                        traceback=content.get("traceback") or [])
 
-    manager = KernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(scratch / "kernel"),
+    manager = AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(scratch / "kernel"),
                             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(scratch / "kernels")]))
     client = NotebookClient(notebook, km=manager, timeout=plan["timeout_s"], startup_timeout=120,
                             kernel_name=KERNEL_NAME, allow_errors=False, record_timing=False,

@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-failing", action="store_true", help="publish even when the checks fail (the report says so)")
     parser.add_argument("--schema-dir", metavar="DIR", help="folder of STAC extension schemas (default: the copies bundled with model-check)")
     osc = parser.add_argument_group("Open Science Catalog")
-    osc.add_argument("--product", action="store_true", help="also write the OSC product collection.json (needs --project)")
+    osc.add_argument("--product", action="store_true", help="also write the OSC product collection.json skeleton")
     osc.add_argument("--product-id", help="id of the OSC product (default: the item id)")
     osc.add_argument("--project", help="osc:project, the OSC project id")
     osc.add_argument("--status", choices=OSC_STATUSES, help="osc:status (default: completed)")
@@ -70,14 +70,18 @@ class Outcome:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from ..cli import EXIT_FINDINGS, EXIT_OK, UsageError, options_from_args, resolve_package
+    from ..cli import (
+        EXIT_FINDINGS,
+        EXIT_OK,
+        UsageError,
+        options_from_args,
+        resolve_package,
+    )
     from ..runner import run
     from ..writers import write_reports
 
     root = resolve_package(args.path)
     base_url = _base_url(args.base_url, UsageError)
-    if args.product and not args.project:
-        raise UsageError("--product needs --project: osc:project is required by the OSC extension")
     if (args.variable or args.mission) and not args.project:
         raise UsageError("--variable and --mission are OSC fields: give --project too")
     schemas = load_schemas(Path(args.schema_dir) if args.schema_dir else None)
@@ -133,9 +137,9 @@ def _build(root: Path, report: Report, settings: Any, schemas: SchemaSet, check_
         unchecked += [u for u in product_unchecked if u not in unchecked]
         provenance["collection"] = {"file": "collection.json", **product_prov.to_dict()}
     if errors:
-        omitted = [o["field"] for o in provenance["omitted"]]
+        omitted = [f"  {o['field']}: {o['reason']}" for o in provenance["omitted"]]
         return ("the records do not validate against their schemas:\n" + "\n".join(_schema_line(e) for e in errors[:MAX_LISTED])
-                + (f"\nvalues left out for lack of a source: {', '.join(omitted)}" if omitted else ""))
+                + ("\nvalues left out for lack of a source:\n" + "\n".join(omitted) if omitted else ""))
     return Outcome(built.item, provenance, report_text, collection, unchecked)
 
 
@@ -176,13 +180,15 @@ def _summary(report: Report, outcome: Outcome, written: list[Path], schemas: Sch
     print(f"valid against (offline, {schemas.directory}): {', '.join(validated)}")
     if outcome.unchecked:
         print(f"not validated (no schema in that folder): {', '.join(outcome.unchecked)}")
-    omitted = outcome.provenance["omitted"] + outcome.provenance.get("collection", {}).get("omitted", [])
-    placeholders = outcome.provenance["placeholders"] + outcome.provenance.get("collection", {}).get("placeholders", [])
-    for title, entries in (("left out (no source states them)", omitted), ("placeholders to replace", placeholders)):
+    records = [(outcome.provenance["item"], outcome.provenance)]
+    if "collection" in outcome.provenance:
+        records.append(("collection.json", outcome.provenance["collection"]))
+    for title, kind in (("left out (no source states them)", "omitted"), ("placeholders to replace", "placeholders")):
+        entries = [(name, entry) for name, prov in records for entry in prov[kind]]
         if entries:
             print(f"{title}:")
-            for entry in entries:
-                print(log_line(f"  {entry['field']}: {entry['reason']}"))
+            for name, entry in entries:
+                print(log_line(f"  {name} {entry['field']}: {entry['reason']}"))
     if allowed_failing and report.failing:
         print(f"warning: published with --allow-failing although {len(report.failing)} finding(s) fail the checks "
               f"(see {REPORT_NAME})")

@@ -29,7 +29,19 @@ from stac_model.schema import MLModelProperties
 from ..card import ParsedMarkdown, plain
 from ..card_items import ITEMS_BY_KEY, split_names
 from ..checks.license import parse_spdx
-from ..facts import ARCHITECTURE, CHANNEL_COUNT, CHANNELS, CLASSES, INPUT_SHAPE, LICENSE, MODEL_ID, NAME, REPOSITORY, VERSION, DeclaredFacts
+from ..facts import (
+    ARCHITECTURE,
+    CHANNEL_COUNT,
+    CHANNELS,
+    CLASSES,
+    INPUT_SHAPE,
+    LICENSE,
+    MODEL_ID,
+    NAME,
+    REPOSITORY,
+    VERSION,
+    DeclaredFacts,
+)
 from ..model import Artefact
 from ..package import ModelPackage
 from ..runtime_spec import read_runtime
@@ -133,14 +145,10 @@ class _ItemBuilder:
         return BuiltItem(data, self.prov)
 
     def _item_id(self) -> str:
-        fact = self._fact(MODEL_ID)
-        if fact is not None:
-            self.prov.add(pointer("id"), from_fact(fact))
-            return str(fact.value)
-        field_ = self._card_field(r"^model[ _-]?id$")
-        if field_ is not None:
-            self.prov.add(pointer("id"), Source("model card", self.readme, field_[1]))
-            return field_[0]
+        declared = self._model_id()
+        if declared is not None:
+            self.prov.add(pointer("id"), declared[1])
+            return declared[0]
         name = self._fact(NAME)
         if name is not None:
             slug = re.sub(r"[^a-z0-9]+", "-", str(name.value).lower()).strip("-")
@@ -148,6 +156,14 @@ class _ItemBuilder:
                 self.prov.add(pointer("id"), from_fact(name, "the model name, lower-cased with dashes: no model_id is declared"))
                 return slug
         raise PublishError("the package declares no model id: add model_id to the safetensors metadata or a `Model ID:` line to the README")
+
+    def _model_id(self) -> tuple[str, Source] | None:
+        """The model_id of the metadata, else the card's `Model ID:` line."""
+        fact = self._fact(MODEL_ID)
+        if fact is not None:
+            return str(fact.value), from_fact(fact, "model_id")
+        found = self._card_field(r"^model[ _-]?id$")
+        return (found[0].strip(" `"), Source("model card", self.readme, found[1])) if found else None
 
     def _footprint(self) -> tuple[dict[str, Any] | None, list[float] | None]:
         bbox = self.settings.bbox
@@ -165,7 +181,7 @@ class _ItemBuilder:
         released = self._release_date()
         if released is not None:
             return released
-        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         self.prov.add(pointer("properties", "datetime"), Source("model-check publish", detail="time of publication: "
                                                                  "CITATION.cff gives no date-released"))
         return now
@@ -189,7 +205,7 @@ class _ItemBuilder:
             return None
         line = next((n for n, raw in enumerate(text.splitlines(), 1) if raw.startswith("date-released:")), None)
         self.prov.add(pointer("properties", "datetime"), Source("CITATION.cff", rel, line, "date-released"))
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
 
     # -- title, description, license, version -----------------------------------------------
     def _descriptive(self, item: pystac.Item) -> None:
@@ -250,8 +266,7 @@ class _ItemBuilder:
             props["tasks"] = set(tasks)
             self.prov.add(pointer("properties", "mlm:tasks"), self.prov.sources[pointer("properties", "mlm:output", 0, "tasks")])
         else:
-            self.prov.omit(pointer("properties", "mlm:tasks"), "no task can be read off the package: declare the class names "
-                                                              "(card, labels.json or metadata) of a classification model")
+            self.prov.omit(pointer("properties", "mlm:tasks"), "the task is read off the described output: see /properties/mlm:output")
         if model_input is not None:
             props["input"] = [model_input]
         if model_output is not None:
@@ -271,13 +286,13 @@ class _ItemBuilder:
 
     def _mlm_name(self) -> str | None:
         where = pointer("properties", "mlm:name")
-        fact = self._fact(MODEL_ID)
         name = self._fact(NAME)
-        for candidate in (fact, name):
-            if candidate is not None and _MLM_NAME.match(str(candidate.value)):
-                self.prov.add(where, from_fact(candidate))
-                return str(candidate.value)
-        self.prov.omit(where, "neither the model_id nor the model name fits mlm:name (letters, digits, _ . - and spaces): "
+        candidates = [self._model_id(), (str(name.value), from_fact(name)) if name else None]
+        for candidate in candidates:
+            if candidate is not None and _MLM_NAME.match(candidate[0]):
+                self.prov.add(where, candidate[1])
+                return candidate[0]
+        self.prov.omit(where, "neither the model id nor the model name fits mlm:name (letters, digits, _ . - and spaces): "
                               "add model_id to the safetensors metadata")
         return None
 
@@ -301,7 +316,10 @@ class _ItemBuilder:
         base = ("properties", "mlm:input", 0)
         onnx_rel, onnx = self._onnx()
         channels = self._fact(CHANNELS)
-        name, shape, data_type, source = None, None, None, None
+        name: str | None = None
+        shape: list[int] | None = None
+        data_type: str | None = None
+        source: Source | None = None
         if onnx is not None and len(onnx.inputs) == 1 and onnx.inputs[0].shape is not None:
             spec = onnx.inputs[0]
             name, shape, data_type = spec.name, _mlm_shape(spec.shape), _data_type(spec.elem_type)
@@ -319,7 +337,7 @@ class _ItemBuilder:
             if found is not None and found[0].strip(" `") in DATA_TYPES:
                 data_type = found[0].strip(" `")
                 self.prov.add(pointer(*base, "input", "data_type"), Source("model card", self.readme, found[1]))
-        if shape is None or data_type is None:
+        if shape is None or data_type is None or source is None:
             self.prov.omit(pointer("properties", "mlm:input"), "the input shape or data type is not declared: ship model.onnx, "
                                                               "or state `Input shape:` and `Data type:` in the card")
             return None

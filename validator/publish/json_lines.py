@@ -7,8 +7,8 @@ strictly; this walks it once more along one path, skipping every other value wit
 from __future__ import annotations
 
 import re
-from json.decoder import scanstring
-from typing import Sequence
+from collections.abc import Sequence
+from json.decoder import scanstring  # type: ignore[attr-defined]  # (missing from typeshed)
 
 _WS = re.compile(r"[ \t\n\r]*")
 _SCALAR = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null")

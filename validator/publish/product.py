@@ -15,12 +15,13 @@ from .item import BuiltItem, PublishSettings
 from .provenance import Provenance, Source, pointer
 
 WHOLE_WORLD = [-180.0, -90.0, 180.0, 90.0]
+PROJECT_PLACEHOLDER = "TODO-osc-project-id"  # osc:project is required; without --project the skeleton says so
 
 
 def build_product(built: BuiltItem, settings: PublishSettings) -> tuple[dict[str, Any], Provenance]:
     product_id = built.collection_id
-    if not settings.project or product_id is None:
-        raise ValueError("an OSC product needs a project, and an item built for it")
+    if product_id is None:
+        raise ValueError("the item was not built for an OSC product (PublishSettings.product)")
     item = built.item
     props = item["properties"]
     prov = Provenance()
@@ -39,8 +40,12 @@ def build_product(built: BuiltItem, settings: PublishSettings) -> tuple[dict[str
     else:
         prov.placeholder(pointer("license"), "the package declares no SPDX license: \"other\" is written; state the license in the card")
     status, status_source = settings.osc_status
-    fields: dict[str, Any] = {"osc:type": "product", "osc:project": settings.project, "osc:status": status}
-    prov.add(pointer("osc:project"), Source("--project"))
+    fields: dict[str, Any] = {"osc:type": "product", "osc:project": settings.project or PROJECT_PLACEHOLDER, "osc:status": status}
+    if settings.project:
+        prov.add(pointer("osc:project"), Source("--project"))
+    else:
+        prov.placeholder(pointer("osc:project"), "no --project given: replace it with the id of the OSC project "
+                                                 "(projects/<id>/collection.json of the catalog), or pass --project")
     prov.add(pointer("osc:status"), status_source)
     if settings.variables:
         fields["osc:variables"] = list(settings.variables)
@@ -68,15 +73,16 @@ def _extent(item: dict[str, Any], settings: PublishSettings, prov: Provenance) -
         bbox = WHOLE_WORLD
         prov.placeholder(pointer("extent", "spatial"), "a model has no footprint and STAC requires a bounding box: the whole "
                                                        "world is written; pass --bbox W S E N for the region the model is meant for")
-    start = dt.datetime.fromisoformat(item["properties"]["datetime"].replace("Z", "+00:00"))
+    start = dt.datetime.fromisoformat(item["properties"]["datetime"])
     prov.add(pointer("extent", "temporal"), Source("item", None, None, "from the item's datetime, open-ended"))
     return pystac.Extent(pystac.SpatialExtent([bbox]), pystac.TemporalExtent([[start, None]]))
 
 
 def _links(built: BuiltItem, settings: PublishSettings) -> list[pystac.Link]:
     links = [pystac.Link("item", f"./{built.file_name}", "application/geo+json", built.item["properties"].get("title", built.id))]
-    links.append(pystac.Link("related", f"../../projects/{settings.project}/collection.json", "application/json",
-                             f"Project: {settings.project}"))
+    if settings.project:
+        links.append(pystac.Link("related", f"../../projects/{settings.project}/collection.json", "application/json",
+                                 f"Project: {settings.project}"))
     for theme in settings.themes:
         links.append(pystac.Link("related", f"../../themes/{theme}/catalog.json", "application/json", f"Theme: {theme}"))
     for variable in settings.variables:
