@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +77,11 @@ INFERENCE_RAN = define(
     "The inference example ran from start to finish", GUIDE_RUNS,
     "Nothing to change.",
 )
+NOTEBOOK_RAN = define(
+    "MC971", "notebook-ran", Area.INFERENCE, Severity.INFO,
+    "The notebook ran from start to finish", GUIDE_NOTEBOOK,
+    "Nothing to change.",
+)
 
 PYTHON = ("python", "python3")
 SHELL_SYNTAX = re.compile(r"[|&;<>`$(){}]|\*|\?")
@@ -109,85 +115,111 @@ class InferenceCheck(Check):
         return None
 
     def run(self, ctx: Context) -> Iterable[Finding]:
+        assert ctx.env is not None
+        env = ctx.env
         findings: list[Finding] = []
         record: dict[str, Any] = {"network": ctx.options.network}
+        command = _command(ctx)
         with Staging(ctx.pkg) as staging:
-            command = _command(ctx)
-            if command is not None:
-                findings += self._run_command(ctx, staging, command, record)
-            notebooks = []
-            for rel in _notebooks(ctx):
-                outcome, found = self._run_notebook(ctx, staging, rel)
-                notebooks.append(outcome)
+            jobs = [_prepare_notebook(ctx, staging, rel, index) for index, rel in enumerate(_notebooks(ctx))]
+            # inference.py and the notebooks are independent: run them side by side, each sandboxed.
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="inference") as pool:
+                command_run = (pool.submit(env.run, command.argv, staging.root, _limits(ctx, ctx.options.timeout_s))
+                               if command is not None else None)
+                notebook_runs = [pool.submit(env.run, job.argv, staging.root, _limits(ctx, job.wall_s),
+                                             fetch=[job.result]) if job.problem is None else None for job in jobs]
+            if command is not None and command_run is not None:
+                findings += _command_findings(ctx, command, command_run.result(), record)
+            outcomes = []
+            for job, future in zip(jobs, notebook_runs):
+                outcome, found = _notebook_outcome(ctx, job, future.result() if future is not None else None)
+                outcomes.append(outcome)
                 findings += found
-            record["notebooks"] = notebooks
+            record["notebooks"] = outcomes
         ctx.results["inference"] = record
         return findings
 
-    # -- the inference command --------------------------------------------------------------------
-    def _run_command(self, ctx: Context, staging: Staging, command: Command, record: dict[str, Any]) -> list[Finding]:
-        limits = _limits(ctx, ctx.options.timeout_s)
-        assert ctx.env is not None
-        completed = ctx.env.run(command.argv, staging.root, limits)
-        shown = shlex.join(command.argv)
-        tail = output_tail(completed)
-        record.update(command=shown, source=command.source, returncode=completed.returncode,
-                      duration_s=round(completed.duration_s, 3), output_tail=tail,
-                      network_isolated=completed.network_isolated)
-        where = "inference.py" if ctx.pkg.has("inference.py") else None
-        with_network = " with network access (the package declares network = true)" if ctx.options.network else ""
-        if completed.timed_out or completed.killed_by == "timeout":
-            return [INFERENCE_TIMEOUT.finding(
-                f"`{shown}` ({command.source}) was stopped after {limits.wall_s:g} s{with_network}; output tail:\n{tail}",
-                file=where)]
-        if completed.killed_by == "memory":
-            return [INFERENCE_MEMORY.finding(
-                f"`{shown}` ran out of memory (limit {limits.memory_mb} MiB); output tail:\n{tail}", file=where)]
-        if completed.returncode != 0:
-            if not ctx.options.network and NETWORK_SIGNS.search(completed.stderr + completed.stdout):
-                return [NEEDS_NETWORK.finding(
-                    f"`{shown}` failed (exit status {completed.returncode}) with what looks like a network error; "
-                    f"model-check runs it without network. Bundle the data or declare `network = true` in "
-                    f"model-check.toml. Output tail:\n{tail}", file=where)]
-            cause = f"was killed ({completed.killed_by})" if completed.killed_by else f"exited with status {completed.returncode}"
-            return [INFERENCE_FAILED.finding(f"`{shown}` ({command.source}) {cause}{with_network}; output tail:\n{tail}",
-                                             file=where)]
-        return [INFERENCE_RAN.finding(
-            f"`{shown}` ({command.source}) exited 0 in {completed.duration_s:.1f} s{with_network}; output tail:\n{tail}",
+
+# -- the inference command ------------------------------------------------------------------------
+
+def _command_findings(ctx: Context, command: Command, completed: Completed, record: dict[str, Any]) -> list[Finding]:
+    limits = _limits(ctx, ctx.options.timeout_s)
+    shown = shlex.join(command.argv)
+    tail = output_tail(completed)
+    record.update(command=shown, source=command.source, returncode=completed.returncode,
+                  duration_s=round(completed.duration_s, 3), output_tail=tail,
+                  network_isolated=completed.network_isolated)
+    where = "inference.py" if ctx.pkg.has("inference.py") else None
+    with_network = " with network access (the package declares network = true)" if ctx.options.network else ""
+    if completed.timed_out or completed.killed_by == "timeout":
+        return [INFERENCE_TIMEOUT.finding(
+            f"`{shown}` ({command.source}) was stopped after {limits.wall_s:g} s{with_network}; output tail:\n{tail}",
             file=where)]
-
-    # -- notebooks --------------------------------------------------------------------------------
-    def _run_notebook(self, ctx: Context, staging: Staging, rel: str) -> tuple[dict[str, Any], list[Finding]]:
-        assert ctx.env is not None
-        outcome: dict[str, Any] = {"notebook": rel}
-        layer_path, problem = _layer_for(ctx)
-        if problem:
-            outcome.update(status="not run", reason=problem)
-            return outcome, [NOTEBOOK_UNRUNNABLE.finding(f"{rel} was not run: {problem}", file=rel)]
-        outcome["tool_layer"] = layer_path
-        name = f"notebook_{len(list((staging.root / PROBE_DIR).glob('notebook_*_plan.json')))}"
-        plan = {"notebook": rel, "layer": layer_path, "timeout_s": ctx.options.notebook_timeout_s,
-                "result": f"{PROBE_DIR}/{name}.json"}
-        argv = ["python", staging.add_script("notebook_probe.py"), staging.add_json(f"{name}_plan.json", plan)]
-        wall = max(ctx.options.timeout_s, ctx.options.notebook_timeout_s) + 60  # kernel start-up on top
-        completed = ctx.env.run(argv, staging.root, _limits(ctx, wall), fetch=[plan["result"]])
-        result = read_result(completed.files, plan["result"])
-        outcome["duration_s"] = round(completed.duration_s, 3)
-        if result is None:
-            outcome.update(status="probe failed", output_tail=output_tail(completed))
-            if completed.timed_out:
-                return outcome, [NOTEBOOK_TIMEOUT.finding(f"{rel} did not finish within {wall:g} s in total", file=rel)]
-            return outcome, [NOTEBOOK_UNRUNNABLE.finding(
-                f"running {rel} failed (exit status {completed.returncode}); output tail:\n{output_tail(completed)}",
-                file=rel)]
-        outcome.update({k: result.get(k) for k in ("status", "cell_index", "first_line", "ename", "evalue", "cells")})
-        return outcome, _notebook_findings(ctx, rel, result, completed)
+    if completed.killed_by == "memory":
+        return [INFERENCE_MEMORY.finding(
+            f"`{shown}` ran out of memory (limit {limits.memory_mb} MiB); output tail:\n{tail}", file=where)]
+    if completed.returncode != 0:
+        if not ctx.options.network and NETWORK_SIGNS.search(completed.stderr + completed.stdout):
+            return [NEEDS_NETWORK.finding(
+                f"`{shown}` failed (exit status {completed.returncode}) with what looks like a network error; "
+                f"model-check runs it without network. Bundle the data or declare `network = true` in "
+                f"model-check.toml. Output tail:\n{tail}", file=where)]
+        cause = f"was killed ({completed.killed_by})" if completed.killed_by else f"exited with status {completed.returncode}"
+        return [INFERENCE_FAILED.finding(f"`{shown}` ({command.source}) {cause}{with_network}; output tail:\n{tail}",
+                                         file=where)]
+    return [INFERENCE_RAN.finding(
+        f"`{shown}` ({command.source}) exited 0 in {completed.duration_s:.1f} s{with_network}; output tail:\n{tail}",
+        file=where)]
 
 
-def _notebook_findings(ctx: Context, rel: str, result: dict[str, Any], completed: Completed) -> list[Finding]:
+# -- notebooks ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NotebookJob:
+    rel: str
+    argv: list[str]
+    result: str  # the probe's JSON result, relative to the workdir
+    wall_s: float
+    layer: str | None
+    problem: str | None  # why it cannot run; None when it can
+
+
+def _prepare_notebook(ctx: Context, staging: Staging, rel: str, index: int) -> NotebookJob:
+    layer, problem = _layer_for(ctx)
+    result = f"{PROBE_DIR}/notebook_{index}.json"
+    wall = max(ctx.options.timeout_s, ctx.options.notebook_timeout_s) + 60  # kernel start-up on top
+    if problem:
+        return NotebookJob(rel, [], result, wall, None, problem)
+    plan = {"notebook": rel, "layer": layer, "timeout_s": ctx.options.notebook_timeout_s, "result": result}
+    argv = ["python", staging.add_script("notebook_probe.py"), staging.add_json(f"notebook_{index}_plan.json", plan)]
+    return NotebookJob(rel, argv, result, wall, layer, None)
+
+
+def _notebook_outcome(ctx: Context, job: NotebookJob, completed: Completed | None) -> tuple[dict[str, Any], list[Finding]]:
+    rel = job.rel
+    outcome: dict[str, Any] = {"notebook": rel, "tool_layer": job.layer}
+    if completed is None:
+        outcome.update(status="not run", reason=job.problem)
+        return outcome, [NOTEBOOK_UNRUNNABLE.finding(f"{rel} was not run: {job.problem}", file=rel)]
+    result = read_result(completed.files, job.result)
+    outcome["duration_s"] = round(completed.duration_s, 3)
+    if result is None:
+        outcome.update(status="probe failed", output_tail=output_tail(completed))
+        if completed.timed_out:
+            return outcome, [NOTEBOOK_TIMEOUT.finding(f"{rel} did not finish within {job.wall_s:g} s in total", file=rel)]
+        return outcome, [NOTEBOOK_UNRUNNABLE.finding(
+            f"running {rel} failed (exit status {completed.returncode}); output tail:\n{output_tail(completed)}",
+            file=rel)]
+    outcome.update({k: result.get(k) for k in ("status", "cell_index", "first_line", "ename", "evalue", "cells")})
+    if result.get("status") == "ok":
+        cells = result.get("code_cells")
+        return outcome, [NOTEBOOK_RAN.finding(
+            f"{rel} ran from start to finish ({cells} code cells) in {completed.duration_s:.1f} s", file=rel)]
+    return outcome, _notebook_findings(ctx, rel, result)
+
+
+def _notebook_findings(ctx: Context, rel: str, result: dict[str, Any]) -> list[Finding]:
     status = result.get("status")
-    if status == "ok":
-        return []
     cell = _cell_phrase(result)
     if status == "timeout":
         return [NOTEBOOK_TIMEOUT.finding(

@@ -103,6 +103,11 @@ NO_INPUTS = define(
     "Ship test_data/input_0.npy (and output_0.npy with the expected output), or declare the input shape in the "
     "card (e.g. N,4,128,128).",
 )
+PARITY_PASSED = define(
+    "MC912", "parity-passed", Area.PARITY, Severity.INFO,
+    "The model artefacts agree within the tolerance", GUIDE_PARITY,
+    "Nothing to change.",
+)
 
 ONNXRUNTIME_NAMES = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml",
                      "ort-nightly")
@@ -199,7 +204,9 @@ class ParityCheck(Check):
                 native_run = _native_outcome(native_future.result(), native_plan, limits, outcome, record)
 
         _compare_all(ctx, inputs, native_run, onnx_run, onnx_rel, outcome)
-        ctx.results["parity"] = _parity_record(ctx, inputs, outcome, record)
+        ctx.results["parity"] = parity = _parity_record(ctx, inputs, outcome, record)
+        if parity is not None and parity["passed"]:
+            outcome.findings.append(_passed_finding(ctx, parity, outcome))
         if native_skip is not None:
             ctx.results[f"skip:{self.name}"] = f"native parity skipped: {native_skip}"
         return outcome.findings
@@ -517,6 +524,20 @@ def _parity_record(ctx: Context, inputs: Inputs, outcome: Outcome, record: dict[
         "outputs": [{"kind": kind, "input": input_id, **c.to_dict()} for kind, input_id, c in outcome.comparisons],
         **{k: v for k, v in record.items() if v is not None},
     }
+
+
+def _passed_finding(ctx: Context, parity: dict[str, Any], outcome: Outcome) -> Finding:
+    kinds = sorted({kind for kind, _, _ in outcome.comparisons})
+    sides = []
+    if parity.get("native"):
+        sides.append(f"native model: {parity['native']}" + (f", torch {parity['torch']}" if parity.get("torch") else ""))
+    if parity.get("onnx_runtime"):
+        sides.append(f"ONNX: {parity['onnx_runtime']}")
+    figures = (f"max |diff| {parity['max_abs_diff']:.3g}, max relative diff {parity['max_rel_diff']:.3g}"
+               if parity.get("max_abs_diff") is not None and parity.get("max_rel_diff") is not None else "")
+    return PARITY_PASSED.finding(
+        f"{', '.join(kinds)} agree on {len(parity['inputs'])} input(s) within rtol={ctx.options.rtol:g}, "
+        f"atol={ctx.options.atol:g}" + (f": {figures}" if figures else "") + (f" ({'; '.join(sides)})" if sides else ""))
 
 
 def _tail(text: str, limit: int = 1500) -> str:
