@@ -118,6 +118,8 @@ def test_notebook_runs(tmp_path: Path, light_env) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, notebook=cells)
     report = run_static(root, only=AREAS, env="venv")
     assert problems(report) == []
+    ran = findings(report, rule="MC971")
+    assert len(ran) == 1 and "example_inference.ipynb ran from start to finish (2 code cells)" in ran[0]["message"]
     assert inference_check(report)["status"] == "passed"
 
 
@@ -150,4 +152,5 @@ def test_the_example_runs_inference_and_notebook() -> None:
     assert problems(report) == []
     ran = findings(report, rule="MC970")
     assert len(ran) == 1 and "sample 0:" in ran[0]["message"]
+    assert len(findings(report, rule="MC971")) == 1  # the notebook
     assert inference_check(report)["status"] == "passed"

@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 import probe_packages as pp
 import pytest
-from helpers import EXAMPLE, findings, run_static, tree_state
+from helpers import EXAMPLE, findings, run_configured, run_static, tree_state
 from onnx import numpy_helper
 
 from validator.package import ModelPackage
@@ -117,6 +117,8 @@ def test_parity_passes_and_reports_figures(tmp_path: Path, light_env) -> None:
     assert kinds == {"native vs ONNX", "native vs expected", "ONNX vs expected"}
     assert parity["max_abs_diff"] < 1e-4
     assert [i["id"] for i in parity["inputs"]] == ["test_data/input_0.npy"]
+    summary = findings(report, rule="MC912")
+    assert len(summary) == 1 and "native vs ONNX" in summary[0]["message"]
     assert tree_state(root) == before  # package code ran in a scratch copy
 
 
@@ -155,11 +157,30 @@ def test_strict_load_fails_for_wrong_architecture(tmp_path: Path, light_env) -> 
     assert report["parity"]["outputs"] and {o["kind"] for o in report["parity"]["outputs"]} == {"ONNX vs expected"}
 
 
+def test_factory_named_in_configuration_gets_the_weights_loaded(tmp_path: Path, light_env) -> None:
+    inference = pp.TINY_NET + "\n\ndef make_net():\n    return TinyNet()  # random weights: model-check loads the file\n"
+    root = pp.tiny_package(tmp_path / "pkg", light_env.python, inference=inference)
+    (root / "model-check.toml").write_text('native = "inference:make_net"\n', encoding="utf-8")
+    report = run_configured(root, only=AREAS, env="venv")
+    assert parity_errors(report) == []
+    assert report["parity"]["native"] == "factory inference:make_net (model-check.toml)"
+    assert report["parity"]["passed"] is True
+
+
 def test_no_factory_and_no_architecture_is_reported(tmp_path: Path, light_env) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, factory_width=None)
     report = run_static(root, only=AREAS, env="venv")
     unbuildable = findings(report, rule="MC904")
     assert len(unbuildable) == 1 and "load_model" in unbuildable[0]["message"]
+
+
+def test_inference_module_that_exits_at_import_is_reported(tmp_path: Path, light_env) -> None:
+    inference = "import sys\nprint('running at import')\nsys.exit(2)\n\ndef load_model():\n    pass\n"
+    root = pp.tiny_package(tmp_path / "pkg", light_env.python, inference=inference)
+    report = run_static(root, only=AREAS, env="venv")
+    unbuildable = findings(report, rule="MC904")
+    assert len(unbuildable) == 1, report["findings"]
+    assert "import of inference.py" in unbuildable[0]["message"] and "SystemExit: 2" in unbuildable[0]["message"]
 
 
 def test_random_inputs_without_test_vectors(tmp_path: Path, light_env) -> None:

@@ -198,9 +198,10 @@ def _prepare_notebook(ctx: Context, staging: Staging, rel: str, index: int) -> N
 def _notebook_outcome(ctx: Context, job: NotebookJob, completed: Completed | None) -> tuple[dict[str, Any], list[Finding]]:
     rel = job.rel
     outcome: dict[str, Any] = {"notebook": rel, "tool_layer": job.layer}
-    if completed is None:
+    if completed is None:  # model-check could not provide a kernel: not the package's fault, yet not a pass
         outcome.update(status="not run", reason=job.problem)
-        return outcome, [NOTEBOOK_UNRUNNABLE.finding(f"{rel} was not run: {job.problem}", file=rel)]
+        return outcome, [NOTEBOOK_UNRUNNABLE.finding(f"{rel} was not run: {job.problem}", file=rel,
+                                                     severity=Severity.WARNING)]
     result = read_result(completed.files, job.result)
     outcome["duration_s"] = round(completed.duration_s, 3)
     if result is None:

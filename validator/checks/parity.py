@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..environment.base import Completed, Env, Limits
+from ..facts import CHANNEL_COUNT, CHANNELS, CLASS_COUNT, CLASSES, INPUT_SHAPE, gather
 from ..model import Area, Finding, Severity
 from ..parity import Comparison, compare
 from ..probes import PROBE_DIR, Staging, host_python, read_arrays, read_result
@@ -205,10 +206,12 @@ class ParityCheck(Check):
 
         _compare_all(ctx, inputs, native_run, onnx_run, onnx_rel, outcome)
         ctx.results["parity"] = parity = _parity_record(ctx, inputs, outcome, record)
-        if parity is not None and parity["passed"]:
-            outcome.findings.append(_passed_finding(ctx, parity, outcome))
-        if native_skip is not None:
-            ctx.results[f"skip:{self.name}"] = f"native parity skipped: {native_skip}"
+        passed = _passed_finding(ctx, parity, outcome) if parity is not None and parity["passed"] else None
+        if native_skip is not None:  # a skipped check (the runner keeps the reason when nothing is wrong)
+            done = f"; {passed.message}" if passed is not None else ""
+            ctx.results[f"skip:{self.name}"] = f"native parity skipped: {native_skip}{done}"
+        elif passed is not None:
+            outcome.findings.append(passed)
         return outcome.findings
 
 
@@ -438,17 +441,6 @@ def _metadata(ctx: Context, weights: str) -> dict[str, Any]:
 
 def _declared_counts(ctx: Context) -> tuple[int | None, int | None]:
     """Input channels and class count as declared (card, metadata, labels, ONNX), for timm/torchvision."""
-    try:
-        from ..facts import (
-            CHANNEL_COUNT,
-            CHANNELS,
-            CLASS_COUNT,
-            CLASSES,
-            INPUT_SHAPE,
-            gather,
-        )
-    except ImportError:
-        return None, None
     declared = ctx.results.get("declared") or gather(ctx.pkg)
     in_chans = next((int(s[1]) for s in (f.value for f in declared.of(INPUT_SHAPE)) if len(s) > 1 and str(s[1]).isdigit()),
                     None) or declared.first(CHANNEL_COUNT) or (len(declared.first(CHANNELS) or []) or None)

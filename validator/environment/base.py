@@ -17,7 +17,7 @@ class Limits:
     cpu_s: int = 1200  # RLIMIT_CPU
     memory_mb: int = 8192  # RLIMIT_AS (venv) / --memory (docker)
     file_size_mb: int = 2048  # RLIMIT_FSIZE
-    processes: int = 256  # RLIMIT_NPROC (venv, per user namespace) / --pids-limit (docker)
+    processes: int = 1024  # RLIMIT_NPROC (venv, per user namespace) / --pids-limit (docker)
     output_bytes: int = 1_000_000  # stdout/stderr kept (head and tail); the rest is dropped
     network: bool = False  # only when the package declared it needs the network
 

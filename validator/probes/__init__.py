@@ -1,15 +1,16 @@
 """Probe scripts (run with the package environment's Python) and how to stage a run of one.
 
-A probe run needs one folder: a copy of the package plus, under `_model_check/`, the probe script,
-its plan and its input arrays. `Staging` builds that folder; the environment then copies it again
-into its own scratch directory, so neither the package nor this folder is ever written by package
-code. Results come back as files named in `fetch`: a JSON result and one .npz of arrays.
+A probe run needs one folder: the package's files plus, under `_model_check/`, the probe script,
+its plan and its input arrays. `Staging` builds that folder (hard links to the package's regular
+files where it can); the environment then copies it into its own scratch directory, so package code
+never sees, let alone writes, the package or this folder. Results come back as files named in `fetch`: a JSON result and one .npz of arrays.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -43,7 +44,10 @@ class Staging:
         for rel in pkg.files:
             target = self.root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(pkg.path(rel), target)
+            try:  # a hard link is enough: package code only ever sees the environment's own copy
+                os.link(pkg.path(rel), target)
+            except OSError:
+                shutil.copyfile(pkg.path(rel), target)
         (self.root / PROBE_DIR).mkdir(exist_ok=True)
 
     def __enter__(self) -> Staging:

@@ -102,7 +102,7 @@ def candidates(plan: dict[str, Any], weights_path: str, state: dict[str, Any]):
     if conventional:
         try:
             module = importlib.import_module(conventional)
-        except Exception:
+        except (Exception, SystemExit):  # package code may call sys.exit at import
             yield f"import of {conventional}.py", raise_again(tail())
             module = None
         if module is not None:
@@ -161,7 +161,7 @@ def try_candidate(how: str, build, state: dict[str, Any], torch) -> tuple[dict[s
     attempt: dict[str, Any] = {"how": how, "built": False, "loaded": False}
     try:
         model = build()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         # A factory that loads the weights itself fails inside load_state_dict: the weights do not fit.
         attempt.update(error=f"{type(exc).__name__}: {exc}"[:2000], traceback=tail(),
                        state_dict_error="loading state_dict" in str(exc))
@@ -219,7 +219,7 @@ def run_set(model, index: int, input_set: dict[str, Any], arrays: dict[str, Any]
             key = f"s{index}_o{position}"
             arrays[key] = array
             record["outputs"].append({"name": name, "key": key, "shape": list(array.shape), "dtype": str(array.dtype)})
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         record.update(error=f"{type(exc).__name__}: {exc}"[:2000], traceback=tail())
     return record
 
