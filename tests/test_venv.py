@@ -176,6 +176,27 @@ def test_environment_runs_package_code_in_a_scratch_copy(tmp_path: Path) -> None
     assert (pkg / "data.txt").read_text() == "original" and not (pkg / "out").exists()
 
 
+@pytest.mark.skipif(not sandbox_support().read_only_root, reason="this machine cannot mount the file system read-only in the sandbox")
+def test_package_code_cannot_tamper_with_the_cached_environment(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path / "pkg", "six==1.16.0\n")
+    env = build(pkg, tmp_path / "cache")
+    assert isinstance(env, VenvEnv), env
+    assert list(env.prefix.rglob("six*.pyc")), "bytecode is compiled at build time"
+    code = ("import pathlib, six, sys\n"
+            "target = pathlib.Path(six.__file__)\n"
+            "try:\n    target.write_text('raise SystemExit(\"poisoned\")')\n    print('WROTE')\n"
+            "except OSError as exc:\n    print('DENIED', exc.errno)\n")
+    done = env.run(["python", "-c", code], pkg, Limits(wall_s=60))
+    assert done.returncode == 0, done.stderr
+    assert "DENIED" in done.stdout and "WROTE" not in done.stdout
+    assert "poisoned" not in (env.prefix / "lib").joinpath(*_six_path(env)).read_text()
+
+
+def _six_path(env: VenvEnv) -> tuple[str, ...]:
+    found = next(env.prefix.glob("lib/python*/site-packages/six.py"))
+    return found.relative_to(env.prefix / "lib").parts
+
+
 def test_failed_install_leaves_no_cache_entry(tmp_path: Path) -> None:
     pkg = make_package(tmp_path / "pkg", "six==1.16.0\nmc-no-such-distribution-anywhere==1.0\n")
     cache = tmp_path / "cache"

@@ -24,7 +24,8 @@ class HostEnv:
         self.description = f"{self.kind} at {prefix} (Python {info.python})"
 
     def environment_variables(self) -> dict[str, str]:
-        return {"PATH": f"{self.prefix / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}"}
+        return {"PATH": f"{self.prefix / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
+                "PYTHONDONTWRITEBYTECODE": "1"}
 
     def run(self, argv: Sequence[str], workdir_files: Path, limits: Limits, fetch: Sequence[str] = ()) -> Completed:
         if not argv:
@@ -32,8 +33,10 @@ class HostEnv:
         command = [str(self.python) if argv[0] == "python" else argv[0], *argv[1:]]
         workdir = scratch_copy(workdir_files)
         try:
-            # the prefix stays writable for Python's lazily written bytecode caches
-            completed = run_sandboxed(command, workdir, limits, self.environment_variables(), [self.prefix])
+            # The prefix is NOT writable: a package must not tamper with a cached environment that
+            # later runs (of other packages with the same runtime) reuse. Its bytecode was compiled
+            # at build time.
+            completed = run_sandboxed(command, workdir, limits, self.environment_variables())
             return replace(completed, argv=tuple(argv), files=fetch_files(workdir, fetch, limits.file_size_mb * MIB))
         finally:
             remove_tree(workdir)

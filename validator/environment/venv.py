@@ -38,7 +38,7 @@ from .host_env import HostEnv
 from .pipconfig import InstallerSettings, installer_settings, read_pip_settings
 from .sandbox import SECRET_NAME, remove_tree, run_sandboxed, scratch_copy
 
-CACHE_FORMAT = "model-check-venv-1"  # change it when the layout of cached environments changes
+CACHE_FORMAT = "model-check-venv-2"  # change it when the layout of cached environments changes (2: bytecode compiled at build)
 MARKER = "model-check-env.json"  # written last, before the rename: its presence means complete
 STALE_TMP_S = 24 * 3600
 TAIL_LINES = 40
@@ -176,7 +176,8 @@ def venv_argv(uv: str, python: str, target: Path) -> list[str]:
 def install_argv(uv: str, python: Path | str, requirements: str, settings: InstallerSettings,
                  torch_backend: str | None) -> list[str]:
     """The `uv pip install` command line for a package's requirements file (relative to the workdir)."""
-    argv = [uv, "pip", "install", "--python", str(python), "-r", requirements, *settings.args]
+    # Bytecode is compiled now, so package code runs with the environment mounted read-only.
+    argv = [uv, "pip", "install", "--python", str(python), "--compile-bytecode", "-r", requirements, *settings.args]
     if torch_backend:
         argv += ["--torch-backend", torch_backend]
     return argv
