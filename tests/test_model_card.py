@@ -101,7 +101,9 @@ ITEM_REMOVALS: dict[str, Edit] = {
     "MC215": edits(sections("### Nodata handling"), reword(("with a NaN patch", "with a gap"))),
     "MC216": edits(sections("### Spatial and temporal assumptions"),
                    reword(("## Caveats, domain limits, uncertainty, and bias", "## Caveats, uncertainty, and bias"),
-                          ("No temporal or spatial context", "No context"))),
+                          ("No temporal or spatial context", "No context"),
+                          ("Night-time tiles have no COD", "Some tiles have no COD"),
+                          ("region, season, satellite", "satellite"))),
     "MC217": edits(sections("## Outputs"),
                    reword(("returns logits over", "returns scores over"),
                           ("the predicted classes and probabilities", "the predicted classes"),
@@ -359,3 +361,32 @@ def test_no_readme_skips_the_card_check_with_a_reason(pkg_copy: Path) -> None:
     assert findings(report, area="model-card") == []
     record = next(c for c in report["checks"] if c["area"] == "model-card")
     assert record["status"] == "skipped" and "MC101" in record["reason"]
+
+
+def test_a_hugging_face_style_card_is_read_as_authors_write_it() -> None:
+    """Front matter, several `**Key:** value` fields on one line, a channel table whose names are
+    expressions, a numbered class list under a lead-in sentence, prose for the assumptions."""
+    from validator.card import parse_markdown
+    from validator.card_items import CARD_ITEMS, read_card
+
+    path = Path(__file__).parent / "fixtures" / "cards" / "hf_style.md"
+    facts = read_card(parse_markdown(path.read_text(encoding="utf-8"), "README.md"))
+    missing = [item.key for item in CARD_ITEMS if item.key not in facts.found]
+    assert missing == []
+    assert facts.version is not None and facts.version.value == "0.1.0"
+    assert facts.found["authors"].value.startswith("Jane Doe")
+    assert facts.found["project"].value == "EarthCODE cloud regimes"
+    assert facts.channels is not None and facts.channels[0] == ["BT15 - BT14", "BT14 - BT11", "BT14", "COD"]
+    assert facts.classes is not None and facts.classes[0][0] == "Solid stratus" and len(facts.classes[0]) == 6
+    assert facts.license is not None and facts.license.value == "apache-2.0"
+    assert facts.inference_command is not None and facts.inference_command.value == "python inference.py"
+
+
+def test_list_items_keep_expressions_and_drop_descriptions() -> None:
+    from validator.card_items import _strip_item
+
+    assert _strip_item("1. BT15 - BT14 (K)") == "BT15 - BT14"
+    assert _strip_item("**BT14** - brightness temperature at 11.2 µm") == "BT14"
+    assert _strip_item("BT15 - BT14 - brightness temperature difference") == "BT15 - BT14"
+    assert _strip_item("`COD` cloud optical depth") == "COD"
+    assert _strip_item("0: Solid stratus") == "Solid stratus"

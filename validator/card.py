@@ -105,12 +105,17 @@ def plain(text: str) -> str:
     return _EMPHASIS.sub("", text).strip()
 
 
+# Several fields on one line: "**Version:** 0.1 · **Authors:** A, B | **Contact:** x@y".
+_FIELD_SEPARATOR = re.compile(r"\s+[·•|]\s+(?=(?:\*\*|__)?[A-Za-z][\w /()&.,'+-]{0,60}?(?:\*\*|__)?\s*[:：])")
+
+
 def _fields_from_lines(text: str, first_line: int) -> list[Field]:
     found = []
     for offset, raw in enumerate(text.splitlines()):
-        match = _FIELD.match(raw)
-        if match and len(match.group(1).split()) <= 6 and "://" not in match.group(1):
-            found.append(Field(plain(match.group(1)), plain(match.group(2)), first_line + offset))
+        for part in _FIELD_SEPARATOR.split(raw):
+            match = _FIELD.match(part)
+            if match and len(match.group(1).split()) <= 6 and "://" not in match.group(1):
+                found.append(Field(plain(match.group(1)), plain(match.group(2)), first_line + offset))
     return found
 
 

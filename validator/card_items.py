@@ -78,7 +78,8 @@ CARD_ITEMS: tuple[CardItem, ...] = (
     CardItem("spatial_temporal", "MC216", "spatial or temporal assumptions", Severity.ERROR,
              r"spatial|temporal|geospatial|resolution|projection|coverage|domain",
              r"^(spatial|temporal|spatial resolution|temporal resolution|projection|crs|coverage|region|spatial/temporal assumptions)$",
-             r"\b(spatial|temporal|resolution|projection|CRS|pixel size|footprint|geographic(al)? (domain|coverage|region))\b"),
+             r"\b(spatial|temporal|resolution|projection|CRS|pixel size|footprint|geographic(al)? (domain|coverage|region)|grid|daytime|night-?time|"
+             r"season(al)?|time (range|period|window)|latitudes?|longitudes?)\b|\b\d+(\.\d+)?\s?(km|m|°)\b"),
     CardItem("output", "MC217", "output meaning", Severity.ERROR, r"^outputs?\b|output (meaning|description|format|tensor)|^predictions?$",
              r"^(outputs?|output meaning|output (tensor|description|format)|returns)$", r"\b(logits|probabilit(y|ies)|output (is|are|tensor))\b"),
     CardItem("classes", "MC218", "class names or output variables in order", Severity.ERROR,
@@ -219,11 +220,19 @@ def _name_column(header: tuple[str, ...]) -> int | None:
 
 
 def _strip_item(text: str) -> str:
-    """`0: Solid stratus`, `Solid stratus (0)`, `**BT14** — brightness…` to the name only."""
+    """`0: Solid stratus`, `Solid stratus (0)`, `**BT14** — brightness…` to the name only; a name
+    that is itself an expression (`BT15 - BT14`) stays whole."""
     text = text.strip()
-    text = re.sub(r"^(\d+|[a-z])\s*[:.)=-]\s+", "", text)
-    text = re.sub(r"^`([^`]+)`.*$", r"\1", text)
-    text = re.split(r"\s+[—–]\s+|\s+-\s+|:\s+|\s+\(", text, maxsplit=1)[0]
+    text = re.sub(r"^(\d+|[a-z])\s*[:.)=]\s+", "", text)
+    text = re.sub(r"^(\d+)\s+-\s+", "", text)
+    if m := re.match(r"^`([^`]+)`", text):
+        return m.group(1).strip()
+    text = re.sub(r"\s*[(\[][^)\]]*[)\]]\s*$", "", text)  # a trailing "(K)" or "[0]"
+    text = re.split(r":\s+|\s+[—–]\s+|\s+\(", text, maxsplit=1)[0]
+    if " - " in text:
+        left, right = text.rsplit(" - ", 1)
+        if len(right.split()) >= 2 and re.search(r"[a-z]{3,}", right):
+            text = left  # "Name - a description"
     return text.strip(" `*_")
 
 
