@@ -147,6 +147,7 @@ class VenvBuilder:
         finally:
             remove_tree(workdir)
             remove_tree(building)
+        compile_bytecode_in_background(final)
         return VenvEnv(final, info(False))
 
     def installer_settings(self, options: Options) -> InstallerSettings:
@@ -169,6 +170,22 @@ class VenvBuilder:
         return None
 
 
+def compile_bytecode_in_background(prefix: Path) -> subprocess.Popen[bytes] | None:
+    """Write the environment's bytecode while the checks go on.
+
+    Package code runs with the environment mounted read-only (so it cannot tamper with a cached
+    environment that later runs reuse), and could then not cache bytecode itself. Compiling is
+    not executing: `-I -S` skips site-packages' .pth files, the only code that would run. Writes are
+    atomic, so a run reading the environment meanwhile, or an interrupted compile, is harmless.
+    """
+    try:
+        return subprocess.Popen([str(prefix / "bin" / "python"), "-I", "-S", "-m", "compileall", "-q", "-j", "0",
+                                 str(prefix / "lib")], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError:
+        return None
+
+
 def venv_argv(uv: str, python: str, target: Path) -> list[str]:
     return [uv, "venv", "--relocatable", "--no-project", "--python", python, str(target)]
 
@@ -176,8 +193,7 @@ def venv_argv(uv: str, python: str, target: Path) -> list[str]:
 def install_argv(uv: str, python: Path | str, requirements: str, settings: InstallerSettings,
                  torch_backend: str | None) -> list[str]:
     """The `uv pip install` command line for a package's requirements file (relative to the workdir)."""
-    # Bytecode is compiled now, so package code runs with the environment mounted read-only.
-    argv = [uv, "pip", "install", "--python", str(python), "--compile-bytecode", "-r", requirements, *settings.args]
+    argv = [uv, "pip", "install", "--python", str(python), "-r", requirements, *settings.args]
     if torch_backend:
         argv += ["--torch-backend", torch_backend]
     return argv
