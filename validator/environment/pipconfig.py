@@ -75,7 +75,7 @@ def _pip_config_list(python: str) -> dict[str, str] | None:
         key, sep, literal = line.partition("=")
         if not sep:
             continue
-        try:
+        try:  # pip prints each value as a Python string literal; this is pip's output, never package content
             value = ast.literal_eval(literal)
         except (ValueError, SyntaxError):
             continue
