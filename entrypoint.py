@@ -8,6 +8,10 @@ items, never pasted into shell text.
 
 In the action, `env: auto` means docker: package code runs only in sibling containers, never in
 this one, which holds the runner's docker socket and workflow-command files.
+
+What a package may ask for is the workflow's to grant: `allow-network` (the package's
+`network = true`) and `allow-package-indexes` (index options in its runtime files) are off unless
+the workflow sets them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -50,6 +55,8 @@ class Inputs:
     config: str
     token: str
     torch_backend: str
+    allow_network: bool = False  # grant package code network when the package's configuration asks for it
+    allow_package_indexes: bool = False  # follow package indexes the package's runtime files name
 
 
 def _boolean(name: str, value: str) -> bool:
@@ -84,6 +91,8 @@ def read_inputs(environ: Mapping[str, str]) -> Inputs:
         config=get("config"),
         token=get("github-token"),
         torch_backend=get("torch-backend", "cpu"),
+        allow_network=_boolean("allow-network", get("allow-network", "false")),
+        allow_package_indexes=_boolean("allow-package-indexes", get("allow-package-indexes", "false")),
     )
 
 
@@ -130,6 +139,9 @@ def check_argv(folder: str, inputs: Inputs, report: str) -> list[str]:
                         ("--torch-backend", inputs.torch_backend)):
         if value:
             argv += [flag, value]
+    for flag, allowed in (("--allow-network", inputs.allow_network), ("--allow-package-indexes", inputs.allow_package_indexes)):
+        if allowed:
+            argv.append(flag)
     return argv
 
 
@@ -152,6 +164,22 @@ def child_env(environ: Mapping[str, str], token: str | None = None) -> dict[str,
     return env
 
 
+def run_child(argv: list[str], cwd: Path, env: dict[str, str]) -> int:
+    """Run a model-check command, passing SIGTERM / SIGINT on to it: when the runner stops this
+    container, the child still removes the package's containers before it exits."""
+    child = subprocess.Popen(argv, cwd=cwd, env=env)
+
+    def forward(signum: int, _frame: object) -> None:
+        child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(environ: Mapping[str, str] = os.environ) -> int:
     workspace = Path(environ.get("GITHUB_WORKSPACE") or os.getcwd())
     try:
@@ -168,7 +196,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
         report = f"{REPORT_DIR}/{report_name(folder, taken)}"
         print(f"::group::model-check {folder.replace('%', '%25').replace(':', '%3A')}", flush=True)
         with stop_commands():  # the output quotes the package: no workflow commands from it
-            code = subprocess.run(check_argv(folder, inputs, report), cwd=workspace, env=child_env(environ)).returncode
+            code = run_child(check_argv(folder, inputs, report), workspace, child_env(environ))
         print("::endgroup::", flush=True)
         if code in (0, 1) and (workspace / report).is_file():
             reports.append(report)
@@ -178,7 +206,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
                                             "model-check")), flush=True)
     if not reports:
         return EXIT_USAGE
-    posted = subprocess.run(post_argv(reports, inputs), cwd=workspace, env=child_env(environ, inputs.token)).returncode
+    posted = run_child(post_argv(reports, inputs), workspace, child_env(environ, inputs.token))
     return max(worst, posted)
 
 

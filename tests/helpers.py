@@ -15,7 +15,7 @@ from unittest import mock
 
 from validator import runner
 from validator.checks import ALL_CHECKS
-from validator.config import LoadedConfig, Options, merge, read_package_config
+from validator.config import LoadedConfig, Options, configure, read_package_config
 from validator.report import Report, validate_report
 
 CliResult = tuple[int, str, str]  # exit code, stdout, stderr
@@ -52,11 +52,11 @@ def run_static(root: Path, only: Sequence[str] | None = None, **options: Any) ->
     return _run(root, Options(**options), None, only)
 
 
-def run_configured(root: Path, only: Sequence[str] | None = None, **flags: Any) -> dict[str, Any]:
-    """Like the CLI: the package's model-check.toml / [tool.model-check], overridden by `flags`."""
+def run_configured(root: Path, only: Sequence[str] | None = None, allow_network: bool = False, **flags: Any) -> dict[str, Any]:
+    """Like the CLI: the package's model-check.toml / [tool.model-check], bounded by `flags` (config.configure)."""
     flags.setdefault("env", "none")
     loaded = read_package_config(root)
-    return _run(root, merge(loaded.values, flags), loaded, only)
+    return _run(root, configure(loaded, flags, allow_network), loaded, only)
 
 
 def _run(root: Path, options: Options, config: LoadedConfig | None, only: Sequence[str] | None) -> dict[str, Any]:

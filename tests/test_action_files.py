@@ -22,7 +22,8 @@ from helpers import REPO
 ACTION = REPO / "action.yml"
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 DOCS = REPO / "docs" / "workflows.md"
-INPUTS = {"path", "env", "fail-on", "comment", "annotations", "sarif", "rtol", "atol", "config", "github-token", "torch-backend"}
+INPUTS = {"path", "env", "fail-on", "comment", "annotations", "sarif", "rtol", "atol", "config", "github-token", "torch-backend",
+          "allow-network", "allow-package-indexes"}
 OUTPUTS = {"status", "errors", "warnings", "report"}
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 

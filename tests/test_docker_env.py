@@ -198,7 +198,8 @@ def test_the_packages_own_dockerfile_is_built_under_auto(engine: object, tmp_pat
                   'ENTRYPOINT ["/bin/false"]\n')  # model-check runs its own command, not the image's entrypoint
     inference = "import numpy, sys\nprint('numpy', numpy.__version__, 'at', sys.executable)\n"
     pkg = package(tmp_path / "pkg", inference, requirements="numpy==2.4.6\n", files={"Dockerfile": dockerfile})
-    report = check(pkg, "own Dockerfile, build + check", env="auto")
+    # its RUN step downloads: on an engine without a bridge network that takes the host's network, asked for here
+    report = check(pkg, "own Dockerfile, build + check", env="auto", build_network="host")
     environment = report.environment or {}
     assert environment.get("kind") == "docker", report.findings
     assert environment["runtime_file"] == "Dockerfile"
@@ -400,10 +401,11 @@ def test_ca_bundle_and_wheelhouse_reach_every_stage_of_the_packages_dockerfile()
     assert with_build_inputs(original, ca=False, wheelhouse=False) == original
 
 
-def test_generated_dockerfile_keeps_the_ca_bundle_in_the_install_stage() -> None:
-    text = requirements_dockerfile("python:3.11-slim-bookworm", "requirements.txt", ca=True, wheelhouse=False)
+def test_generated_dockerfile_installs_downloaded_wheels_without_index_settings() -> None:
+    text = requirements_dockerfile("python:3.11-slim-bookworm", "requirements.txt")
     install, final = text.split("\nFROM python:3.11-slim-bookworm\n")
-    assert "ca-bundle.pem" in install and "ca-bundle.pem" not in final
+    assert '"--no-index", "--only-binary=:all:", "--find-links", "/tmp/model-check/.model-check-build/downloaded"' in install
+    assert "PIP_INDEX_URL" not in text and "ca-bundle.pem" not in text and "ARG PIP" not in text
     assert "COPY --from=install /opt/venv /opt/venv" in final
 
 
@@ -457,3 +459,32 @@ def test_environment_yml_gets_a_micromamba_dockerfile(tmp_path: Path) -> None:
     assert recipe.runtime_file == "environment.yml" and recipe.python_requested == "3.11"
     assert recipe.base_images[0].startswith("mambaorg/micromamba:")
     assert '["micromamba", "create", "--yes", "--prefix", "/opt/venv", "--file", "environment.yml"]' in dockerfile
+
+
+def test_fetches_a_dockerfile_makes_the_engine_do_are_judged() -> None:
+    from validator.environment.docker_fetches import refused_fetches
+
+    dockerfile = "\n".join([
+        "ARG URL=http://127.0.0.1:8080/x",
+        "FROM local/python:3.11-bookworm AS build",
+        "ARG URL",
+        "ENV REGISTRY=mirror.internal.example:5000",
+        "ADD $URL /x",                                     # 5: remote ADD, through a variable
+        "ADD --chown=$UID:$GID local.txt /y",              # local source: fine, whatever the flags
+        "COPY --from=${REGISTRY}/tools /bin/tool /bin/",   # 7: a registry that resolves to a private address
+        "COPY --from=build /a /b",                         # a stage of this file
+        'ADD ["https://example.com/model.onnx", "/m"]',    # 9: any remote ADD, public or not
+        "ADD $FROM_THE_BASE_IMAGE /z",                     # 10: a variable the file does not define
+        "ONBUILD ADD git@github.com:x/y.git /z",           # 11: triggered by a later stage
+        "COPY --from=docker.io/library/python:3.11 /usr/bin/python3 /p",  # a public registry
+        "COPY . /app",
+    ])
+
+    def resolve(host: str) -> list[str]:
+        return {"mirror.internal.example": ["10.1.2.3"], "docker.io": ["198.51.100.7"]}[host]
+
+    refused = refused_fetches(dockerfile, resolve)
+    assert [item.line for item in refused] == [5, 7, 9, 10, 11]
+    assert "fetched by the Docker engine itself" in refused[0].reason and "127.0.0.1:8080" in refused[0].reason
+    assert "10.1.2.3, a private-use address" in refused[1].reason
+    assert "$FROM_THE_BASE_IMAGE" in refused[3].reason

@@ -119,3 +119,36 @@ def test_a_whole_action_run(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -
     outside = re.sub(r"^::stop-commands::([0-9a-f]+)$.*?^::\1::$", "", out, flags=re.M | re.S)
     commands = [line for line in outside.splitlines() if line.lstrip().startswith("::")]
     assert commands and all(re.match(r"::(group|endgroup)\b", line) for line in commands), commands
+
+
+def test_stopping_the_action_container_reaches_the_check(tmp_path: Path) -> None:
+    """The runner stops a Docker action with SIGTERM to the entrypoint: it must reach `model-check check`,
+    whose handler removes the package's containers (tests/test_docker_escape.py), instead of dying with it."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    marker_file = tmp_path / "child-got-sigterm"
+    ready = tmp_path / "child-ready"
+    child = (f"import signal, sys, time, pathlib\n"
+             f"signal.signal(signal.SIGTERM, lambda *_: (pathlib.Path({str(marker_file)!r}).write_text('x'), sys.exit(0)))\n"
+             f"pathlib.Path({str(ready)!r}).write_text('x')\n"
+             f"time.sleep(60)\n")
+    parent = (f"import importlib.util, sys, pathlib\n"
+              f"spec = importlib.util.spec_from_file_location('ep', {str(REPO / 'entrypoint.py')!r})\n"
+              f"ep = importlib.util.module_from_spec(spec); sys.modules['ep'] = ep; spec.loader.exec_module(ep)\n"
+              f"sys.exit(ep.run_child([sys.executable, '-c', {child!r}], pathlib.Path('.'), {{'PATH': '/usr/bin:/bin'}}))\n")
+    process = subprocess.Popen([sys.executable, "-c", parent], cwd=tmp_path,
+                               env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
+    try:
+        for _ in range(600):
+            if ready.exists():
+                break
+            time.sleep(0.05)
+        assert ready.exists(), "the child never started"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+    assert marker_file.exists(), "SIGTERM to the entrypoint did not reach the check it runs"

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from helpers import EXAMPLE
+from validator import runner
+from validator.config import configure, read_package_config
 from validator.release_gate import apply_gate, gate, same_version, tag_version
 from validator.model import Artefact, CheckStatus, Severity
 from validator.report import Report
@@ -63,21 +65,55 @@ def test_no_version_anywhere(tmp_path: Path) -> None:
     assert [f.rule for f in gate(_report(), "v1.0.0", folder)] == ["MC861"]
 
 
+def _checked(package: Path, config: Path | None = None) -> Report:
+    """The report of a real (static) run on `package`, as `model-check check` writes it and the gate reads it."""
+    loaded = read_package_config(package, config)
+    options = configure(loaded, {"env": "none"})
+    return Report.from_dict(runner.run(package, options, loaded).to_dict())
+
+
 def test_lowered_and_disabled_rules_fail_the_release(package: Path) -> None:
     (package / "model-check.toml").write_text(
         'disable = ["MC608"]\n\n[severity]\nMC202 = "warning"\ncard-version = "error"\n', encoding="utf-8")
-    found = gate(_report(), "v0.1.0", package)
+    report = _checked(package)
+    found = gate(report, "v0.1.0", package)
     lowered = [f for f in found if f.rule == "MC862"]
-    assert len(lowered) == 2
+    assert len(lowered) == 2 == len(report.relaxations)  # the report's list is what the gate reads
     assert {(f.file, f.line) for f in lowered} == {("model-check.toml", 1), ("model-check.toml", 4)}
-    assert any("lowers MC202" in f.message for f in lowered) and any("disables MC608" in f.message for f in lowered)
+    assert any("lowers MC202 card-version (severity error->warning)" in f.message for f in lowered)
+    assert any("model-check.toml:1 disables MC608" in f.message for f in lowered)
+
+
+def test_a_relaxation_of_a_non_security_rule_is_honoured_but_not_released(package: Path) -> None:
+    (package / "model-check.toml").write_text('[severity]\nmodel-id-unmentioned = "info"\n', encoding="utf-8")
+    report = _checked(package)
+    assert [(r.rule, r.change, r.source, r.origin) for r in report.relaxations] == [
+        ("MC608", "severity warning->info", "model-check.toml:2", "package")]
+    [finding] = [f for f in gate(report, "v0.1.0", package) if f.rule == "MC862"]
+    assert (finding.file, finding.line) == ("model-check.toml", 2)
+
+
+def test_raising_a_severity_is_no_relaxation(package: Path) -> None:
+    (package / "model-check.toml").write_text('[severity]\nMC310 = "error"\n', encoding="utf-8")
+    report = _checked(package)
+    assert report.relaxations == [] and [f for f in gate(report, "v0.1.0", package) if f.rule == "MC862"] == []
 
 
 def test_explicit_config_outside_the_package(package: Path, tmp_path: Path) -> None:
     config = tmp_path / "ci.toml"
     config.write_text('[severity]\nMC202 = "info"\n', encoding="utf-8")
-    [finding] = gate(_report(), "v0.1.0", package, config)
+    report = _checked(package, config)
+    assert [(r.rule, r.origin, r.line) for r in report.relaxations] == [("MC202", "--config", 2)]
+    [finding] = gate(report, "v0.1.0", package, config)
     assert finding.rule == "MC862" and finding.file is None and str(config) in finding.message
+
+
+def test_the_gate_reads_the_report_not_the_folder(package: Path) -> None:
+    """One source of truth: a configuration written after the run does not change the gate's verdict."""
+    report = _checked(package)
+    (package / "model-check.toml").write_text('disable = ["MC608"]\n', encoding="utf-8")
+    assert [f for f in gate(report, "v0.1.0", package) if f.rule == "MC862"] == []
+    assert [f.rule for f in gate(_checked(package), "v0.1.0", package)] == ["MC862"]
 
 
 def test_report_without_manifest(package: Path) -> None:

@@ -187,7 +187,9 @@ def test_only_the_run_folders_are_writable(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "wrote here.txt" in done.stdout and "tmp.txt" in done.stdout.split("refused")[0]
     assert f"wrote {granted / 'ok.txt'}" in done.stdout
-    assert f"refused {elsewhere / 'no.txt'} Read-only file system" in done.stdout
+    # bubblewrap does not even show the folder; the unshare fallback shows it read-only
+    reason = "No such file or directory" if support.hidden_files else "Read-only file system"
+    assert f"refused {elsewhere / 'no.txt'} {reason}" in done.stdout
     assert (work / "here.txt").is_file() and (granted / "ok.txt").is_file()
     assert not (elsewhere / "no.txt").exists()
 
@@ -255,3 +257,25 @@ def test_without_namespaces_it_still_runs_limited_and_says_the_network_is_open(
     assert slept.timed_out and slept.killed_by == "timeout"
     weaknesses = sandbox.SandboxSupport(False, False, False, "refused").weaknesses()
     assert any("network" in w for w in weaknesses) and any("write outside" in w for w in weaknesses)
+    assert any("file system is not isolated" in w and "install bubblewrap" in w for w in weaknesses)
+    assert "memory is bounded per process (RLIMIT_AS), not per process tree" in weaknesses
+
+
+def test_without_bubblewrap_the_unshare_fallback_runs_and_says_what_is_lost(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where bwrap is missing, the older unshare sandbox runs the code (network cut, file system
+    read-only) and weaknesses() says the file system can be read, for the report (MC353)."""
+    from validator.environment import sandbox
+
+    real_which = sandbox.shutil.which
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real_which(name, *a, **k))
+    support = sandbox.sandbox_support.__wrapped__()
+    if not support.namespaces:
+        pytest.skip(f"unshare is refused here too: {support.problem}")
+    assert support.mechanism == "unshare" and not support.hidden_files
+    assert "bubblewrap (bwrap) is not installed" in support.problem
+    assert any("file system is not isolated" in w for w in support.weaknesses())
+    monkeypatch.setattr(sandbox, "sandbox_support", lambda: support)
+    done = python("import os; print(os.path.exists('/etc/passwd'), os.path.exists(os.getcwd()))", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]  # the host's file system, as weaknesses() says

@@ -2,12 +2,19 @@
 
 The parser knows Markdown structure only; what the guideline asks a card to contain is in
 card_items.py. Every element keeps its 1-based line so findings can point at it.
+
+The card is untrusted text (up to the package's 10 MB text limit): links, images, code spans and
+emphasis are read from markdown-it-py's own inline tokens, never by regular expressions over the
+raw Markdown, and the few expressions left run in linear time on any input (no overlapping
+quantifiers at a start position the engine retries; tests/test_untrusted_text.py feeds them
+adversarial Markdown).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import yaml
 from markdown_it import MarkdownIt
@@ -92,30 +99,72 @@ class ParsedMarkdown:
     fields: list[Field]
     front_matter: dict[str, object]
 
+    @cached_property
+    def prose_lines(self) -> list[tuple[int, str]]:
+        """Numbered non-blank lines outside code fences, headings left out (a heading is evidence
+        only with content under it): what the card's text searches read, computed once."""
+        found = []
+        in_fence = False
+        for number, line in enumerate(self.lines, start=1):
+            stripped = line.lstrip()
+            if stripped.startswith(("```", "~~~")):
+                in_fence = not in_fence
+            elif stripped and not in_fence and not stripped.startswith("#"):
+                found.append((number, line))
+        return found
 
-# `Key: value` with an optional bold/italic key; keys are short phrases.
+
+# `Key: value` on a line of plain text (markup already gone); keys are short phrases. The key is
+# bounded (61 characters), so a start position costs at most 61 tries of the `\s*` after it.
 _FIELD = re.compile(r"^\s*(?:[-*+]\s+)?(?:\*\*|__|\*|_)?([A-Za-z][\w /()&.,'+-]{0,60}?)(?:\*\*|__|\*|_)?\s*[:：](?:\*\*|__)?\s+(\S.*)$")
-_EMPHASIS = re.compile(r"(\*\*|__|`)")
-_LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
+_MD = MarkdownIt("commonmark").enable("table")
 
 
 def plain(text: str) -> str:
-    """Inline Markdown to plain text: links keep text and target, emphasis and ticks go."""
-    text = _LINK.sub(lambda m: f"{m.group(1)} {m.group(2)}" if m.group(2) and m.group(2) not in m.group(1) else m.group(1), text)
-    return _EMPHASIS.sub("", text).strip()
+    """Inline Markdown to plain text, read from markdown-it's inline tokens: links and images keep
+    their text and target, code spans their content; emphasis, ticks and escapes go."""
+    tokens = _MD.parseInline(text)
+    return _render_plain(tokens[0].children or []).strip() if tokens else ""
 
 
-# Several fields on one line: "**Version:** 0.1 · **Authors:** A, B | **Contact:** x@y".
-_FIELD_SEPARATOR = re.compile(r"\s+[·•|]\s+(?=(?:\*\*|__)?[A-Za-z][\w /()&.,'+-]{0,60}?(?:\*\*|__)?\s*[:：])")
+def _render_plain(children: list[Token]) -> str:
+    """The plain text of an inline token's children; soft and hard breaks stay line breaks (a
+    newline inside a code span becomes a space, as in the rendered card)."""
+    parts: list[str] = []
+    link_starts: list[tuple[int, str]] = []  # (index in parts, href) of each open link
+    for child in children:
+        kind = child.type
+        if kind in ("text", "code_inline", "html_inline"):
+            parts.append(child.content)
+        elif kind in ("softbreak", "hardbreak"):
+            parts.append("\n")
+        elif kind == "image":
+            parts.append(_with_target(child.content, str(child.attrs.get("src") or "")))
+        elif kind == "link_open":
+            link_starts.append((len(parts), str(child.attrs.get("href") or "")))
+        elif kind == "link_close" and link_starts:
+            start, href = link_starts.pop()
+            parts[start:] = [_with_target("".join(parts[start:]), href)]
+    return "".join(parts)
+
+
+def _with_target(text: str, target: str) -> str:
+    return f"{text} {target}" if target and target not in text else text
+
+
+# Several fields on one line: "Version: 0.1 · Authors: A, B | Contact: x@y". The separator starts
+# where a whitespace run starts (the lookbehind), so a long run is scanned once, not once per space.
+_FIELD_SEPARATOR = re.compile(r"(?<!\s)\s+[·•|]\s+(?=(?:\*\*|__)?[A-Za-z][\w /()&.,'+-]{0,60}?(?:\*\*|__)?\s*[:：])")
 
 
 def _fields_from_lines(text: str, first_line: int) -> list[Field]:
+    """`Key: value` statements in plain text (see _render_plain), with the line of each."""
     found = []
     for offset, raw in enumerate(text.splitlines()):
         for part in _FIELD_SEPARATOR.split(raw):
             match = _FIELD.match(part)
             if match and len(match.group(1).split()) <= 6 and "://" not in match.group(1):
-                found.append(Field(plain(match.group(1)), plain(match.group(2)), first_line + offset))
+                found.append(Field(match.group(1).strip(), match.group(2).strip(), first_line + offset))
     return found
 
 
@@ -131,7 +180,7 @@ def _split_front_matter(source: str) -> tuple[dict[str, object], list[Field], in
         return {}, [], 0
     try:
         data = yaml.safe_load("\n".join(lines[1:end]))
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # RecursionError: a nesting bomb
         return {}, [], end + 1
     if not isinstance(data, dict):
         return {}, [], end + 1
@@ -149,7 +198,7 @@ def parse_markdown(source: str, path: str) -> ParsedMarkdown:
     front, front_fields, skip = _split_front_matter(source)
     lines = source.splitlines()
     body = "\n" * skip + "\n".join(lines[skip:]) if skip else source
-    tokens = MarkdownIt("commonmark").enable("table").parse(body)
+    tokens = _MD.parse(body)
 
     preamble = Section("", 0, 1)
     sections = [preamble]
@@ -167,7 +216,7 @@ def parse_markdown(source: str, path: str) -> ParsedMarkdown:
         line = (tok.map[0] + 1) if tok.map else 0
         if tok.type == "heading_open":
             level = int(tok.tag[1])
-            text = plain(tokens[i + 1].content)
+            text = _inline_plain(tokens[i + 1]).strip()
             section = Section(text, level, line)
             if level == 1 and title is None:
                 title = (text, line)
@@ -192,9 +241,9 @@ def parse_markdown(source: str, path: str) -> ParsedMarkdown:
         if tok.type in ("fence", "code_block"):
             current().code.append(CodeBlock(tok.info.strip(), tok.content, line))
         elif tok.type == "paragraph_open" and tokens[i + 1].type == "inline":
-            content = tokens[i + 1].content
-            current().paragraphs.append((plain(content), line))
-            lead_in = plain(content)
+            content = _inline_plain(tokens[i + 1])
+            current().paragraphs.append((content.strip(), line))
+            lead_in = content.strip()
             found = _fields_from_lines(content, line)
             current().fields.extend(found)
             all_fields.extend(found)
@@ -205,6 +254,10 @@ def parse_markdown(source: str, path: str) -> ParsedMarkdown:
         following = [s.line for s in sections[index + 1:] if s.level and s.level <= max(section.level, 1)]
         section.end_line = (following[0] - 1) if following else total
     return ParsedMarkdown(path, lines, title, sections, all_fields, front)
+
+
+def _inline_plain(tok: Token) -> str:
+    return _render_plain(tok.children or [])
 
 
 def _read_list(tokens: list[Token], i: int, section: Section, all_fields: list[Field], lead_in: str = "") -> int:
@@ -223,8 +276,8 @@ def _read_list(tokens: list[Token], i: int, section: Section, all_fields: list[F
                 break
         elif tok.type == "inline" and tok.map:
             line = tok.map[0] + 1
-            first = tok.content.split("\n", 1)[0]
-            items.append((plain(first), line))
+            first = _inline_plain(tok).split("\n", 1)[0]
+            items.append((first.strip(), line))
             found = _fields_from_lines(first, line)
             section.fields.extend(found)
             all_fields.extend(found)
@@ -252,7 +305,7 @@ def _read_table(tokens: list[Token], i: int, section: Section, all_fields: list[
             cells = []
             row_line = (tok.map[0] + 1) if tok.map else row_line
         elif tok.type == "inline":
-            cells.append(plain(tok.content))
+            cells.append(_inline_plain(tok).strip())
         elif tok.type == "tr_close":
             if in_head:
                 header = cells

@@ -4,6 +4,12 @@ An item is present when a `Field: value` names it, a heading names it and has co
 items that are usually written in prose) a pattern finds it in the text. Each definition below
 says which of these apply. Values the later checks compare (name, version, shape, channels,
 classes, license, repository, tag, commit, inference command) are extracted here too.
+
+Every pattern here runs over untrusted text and is linear in it: no two quantifiers that can match
+the same characters back to back (two `\\s*` around an optional character), whitespace runs
+entered only where they start (a `(?<!\\s)` lookbehind), and what is short in real cards
+(shapes, placeholders) matched with bounded quantifiers, so no start position the engine retries
+can scan the rest of the line.
 """
 
 from __future__ import annotations
@@ -16,10 +22,10 @@ from .model import Severity
 
 _PLACEHOLDER = re.compile(
     r"^\s*(todo|tbd|tba|fixme|xxx+|\?+|\.\.\.|…|lorem ipsum.*|coming soon|to be (added|completed|determined|defined|done|written)"
-    r"|\[?more information needed\]?|\[?needs? more information\]?|fill (this )?in.*|insert .*here|<[^>]+>|\{\{.*\}\}|\[[a-z _-]+\])\s*[.!]?\s*$",
+    r"|\[?more information needed\]?|\[?needs? more information\]?|fill (this )?in.*|insert .*here|<[^>]+>|\{\{.*\}\}|\[[a-z _-]+\])\s*(?:[.!]\s*)?$",
     re.IGNORECASE,
 )
-_PLACEHOLDER_ANYWHERE = re.compile(r"\[More Information Needed\]|\bTODO\b|\bTBD\b|\bFIXME\b|\{\{[^}]*\}\}")
+_PLACEHOLDER_ANYWHERE = re.compile(r"\[More Information Needed\]|\bTODO\b|\bTBD\b|\bFIXME\b|\{\{[^}]{0,200}\}\}")
 
 
 def is_placeholder(text: str) -> bool:
@@ -42,15 +48,15 @@ I = re.IGNORECASE
 CARD_ITEMS: tuple[CardItem, ...] = (
     CardItem("name", "MC201", "model name", Severity.ERROR, r"^model name$", r"^(model[ _-]?)?name$|^model$|^title$|^model[ _-]id$"),
     CardItem("version", "MC202", "model version", Severity.ERROR, r"^version", r"^(model )?version$|^release$|^model version$",
-             r"\bversion\s*[:=]?\s*v?\d+\.\d+"),
+             r"\bversion\s*(?:[:=]\s*)?v?\d+\.\d+"),
     CardItem("authors", "MC203", "authors", Severity.ERROR, r"^(authors?|credits|contributors|team|creators?)\b",
              r"^(authors?|creators?|developers?|developed by|created by|maintained by|contributors)$"),
     CardItem("project", "MC204", "project", Severity.ERROR, r"^project\b|^funding", r"^(project|project name|earthcode project|funding|programme|program)$"),
     CardItem("contact", "MC205", "contact information", Severity.ERROR, r"^contact|^support|^maintainers?|point of contact",
              r"^(contact|contacts|contact information|e-?mail|maintainers?|point of contact|support)$",
-             r"[\w.+-]+@[\w-]+\.[\w.-]+"),
+             r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.-]+"),
     CardItem("predicts", "MC206", "what the model predicts", Severity.ERROR,
-             r"what .*predict|^(model )?(overview|description|summary|details)|^about|^purpose|^task|^model$",
+             r"what .{0,80}predict|^(model )?(overview|description|summary|details)|^about|^purpose|^task|^model$",
              r"^(predicts|prediction|task|what it predicts|model type|purpose|description|summary)$",
              r"\b(predicts?|classif(ies|y|ication)|segments?|segmentation|regress(es|ion)|estimates?|detects?|forecasts?)\b"),
     CardItem("use_case", "MC207", "the scientific use case", Severity.ERROR,
@@ -117,8 +123,10 @@ ITEMS_BY_KEY = {item.key: item for item in CARD_ITEMS}
 # Items whose evidence must carry a structured value (a heading alone is not enough).
 _NEEDS_VALUE = {"input_shape", "classes", "channels", "inference_command"}
 
+# Bounded quantifiers: a shape is short, and each start position of the search costs a constant.
 _SHAPE = re.compile(
-    r"[\[(]?\s*([NBnb]|batch|-1|\?|\d+)\s*[,x×]\s*(\d+)\s*[,x×]\s*(\d+)\s*(?:[,x×]\s*(\d+)\s*)?[\])]?"
+    r"[\[(]?\s{0,8}([NBnb]|batch|-1|\?|\d{1,9})\s{0,8}[,x×]\s{0,8}(\d{1,9})\s{0,8}[,x×]\s{0,8}(\d{1,9})"
+    r"\s{0,8}(?:[,x×]\s{0,8}(\d{1,9})\s{0,8})?[\])]?"
 )
 _SEMVER = re.compile(r"\bv?\d+(?:\.\d+){1,3}(?:[-+.]?[A-Za-z0-9.]+)?\b")
 _URL = re.compile(r"https?://[^\s)>\]\"'`]+")
@@ -174,14 +182,8 @@ def _matching_sections(card: ParsedMarkdown, pattern: str) -> list[Section]:
 
 def _text_line(card: ParsedMarkdown, pattern: str) -> Evidence | None:
     rx = re.compile(pattern, I)
-    in_fence = False
-    for number, line in enumerate(card.lines, start=1):
-        if line.lstrip().startswith(("```", "~~~")):
-            in_fence = not in_fence
-            continue
-        if line.lstrip().startswith("#") and not in_fence:
-            continue  # a heading is evidence only with content under it (see _find_item)
-        if not in_fence and (m := rx.search(line)):
+    for number, line in card.prose_lines:
+        if m := rx.search(line):
             return Evidence(number, m.group(0), "text")
     return None
 
@@ -227,8 +229,8 @@ def _strip_item(text: str) -> str:
     text = re.sub(r"^(\d+)\s+-\s+", "", text)
     if m := re.match(r"^`([^`]+)`", text):
         return m.group(1).strip()
-    text = re.sub(r"\s*[(\[][^)\]]*[)\]]\s*$", "", text)  # a trailing "(K)" or "[0]"
-    text = re.split(r":\s+|\s+[—–]\s+|\s+\(", text, maxsplit=1)[0]
+    text = _without_trailing_remark(text)  # a trailing "(K)" or "[0]"
+    text = re.split(r":\s+|(?<!\s)\s+[—–]\s+|(?<!\s)\s+\(", text, maxsplit=1)[0]
     if " - " in text:
         left, right = text.rsplit(" - ", 1)
         if len(right.split()) >= 2 and re.search(r"[a-z]{3,}", right):
@@ -236,8 +238,20 @@ def _strip_item(text: str) -> str:
     return text.strip(" `*_")
 
 
+def _without_trailing_remark(text: str) -> str:
+    """Drop a bracketed remark that ends the text, with the whitespace before it: the last opening
+    bracket after the last closing one before the final `)` or `]` (no regex: one pass)."""
+    body = text.rstrip()
+    if not body.endswith((")", "]")):
+        return text
+    inner = body[:-1]
+    after = max(inner.rfind(")"), inner.rfind("]")) + 1
+    opens = [i for i in (inner.find("(", after), inner.find("[", after)) if i >= 0]
+    return inner[:min(opens)].rstrip() if opens else text
+
+
 def split_names(value: str) -> list[str]:
-    parts = re.split(r"\s*[,;]\s*", value.strip().strip("[]"))
+    parts = (p.strip() for p in re.split(r"[,;]", value.strip().strip("[]")))
     return [p.strip(" `'\"") for p in parts if p.strip(" `'\"")]
 
 
@@ -435,7 +449,21 @@ def _inference_command(card: ParsedMarkdown) -> Evidence | None:
     entry = _first_field(card, "inference_command")
     if entry is not None and (".py" in entry.value or ".ipynb" in entry.value or "python" in entry.value):
         return Evidence(entry.line, entry.value.strip("` "), "field")
-    ev = _text_line(card, r"`[^`]*\b(python3?\s+\S+\.py|jupyter \S+ \S+\.ipynb)[^`]*`|\b\S+\.ipynb\b")
-    if ev is not None:
-        return Evidence(ev.line, ev.value.strip("`"), "text")
+    for number, line in card.prose_lines:
+        if found := _command_in_line(line):
+            return Evidence(number, found, "text")
     return None
+
+
+_CODE_SPAN = re.compile(r"`([^`]*)`")
+_RUN_COMMAND = re.compile(r"\bpython3?\s+\S+\.py|\bjupyter \S+ \S+\.ipynb")
+_NOTEBOOK_PATH = re.compile(r"(?<![\w./-])[\w./-]+\.ipynb\b")  # starts where a path-like run starts
+
+
+def _command_in_line(line: str) -> str | None:
+    """The first inline code span that runs a script or notebook, or a notebook path, in a line."""
+    spans = [(m.start(), m.group(1)) for m in _CODE_SPAN.finditer(line) if _RUN_COMMAND.search(m.group(1))]
+    path = _NOTEBOOK_PATH.search(line)
+    if path is not None and not (spans and spans[0][0] < path.start()):
+        return path.group(0)
+    return spans[0][1] if spans else None

@@ -15,7 +15,7 @@ from typing import Sequence
 from rich.console import Console
 
 from . import __version__
-from .config import ENV_MODES, merge, read_package_config
+from .config import ENV_MODES, configure, is_python_version, read_package_config
 from .model import Severity
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -33,6 +33,12 @@ def _float_in_unit(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError("must be in [0, 1)")
     return value
+
+
+def _python_version(text: str) -> str:
+    if not is_python_version(text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Python version such as 3.11 or 3.12.1")
+    return text.strip()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,15 +73,24 @@ def add_check_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--rtol", type=_float_in_unit, help="relative tolerance of the parity check (default 1e-4)")
     run.add_argument("--atol", type=_float_in_unit, help="absolute tolerance of the parity check (default 1e-4)")
     run.add_argument("--config", metavar="FILE", help="configuration file instead of the package's model-check.toml")
-    run.add_argument("--timeout", type=float, dest="timeout_s", help="wall-clock limit in seconds of each sandboxed step")
-    run.add_argument("--memory-mb", type=int, help="memory limit of each sandboxed step (MiB)")
+    run.add_argument("--timeout", type=float, dest="timeout_s",
+                     help="wall-clock limit in seconds of each sandboxed step (default 600; a package can only lower it)")
+    run.add_argument("--notebook-timeout", type=float, dest="notebook_timeout_s",
+                     help="per-cell limit in seconds of the example notebook (default 300; a package can only lower it)")
+    run.add_argument("--memory-mb", type=int, help="memory limit of each sandboxed step (MiB; default 8192; a package can only lower it)")
     run.add_argument("--network", action="store_true", default=None, help="allow the inference step network access (never secrets)")
+    run.add_argument("--allow-network", action="store_true",
+                     help="grant package code network access when the package's configuration asks for it (network = true)")
+    run.add_argument("--allow-package-indexes", action="store_true",
+                     help="follow package indexes and find-links the package's runtime files name (never on loopback, "
+                          "link-local or private addresses); without it such a runtime is not built")
     env = parser.add_argument_group("environment")
     env.add_argument("--cache-dir", help="where rebuilt environments are cached")
     env.add_argument("--torch-backend", help="install torch for this backend, e.g. cpu (uv --torch-backend)")
-    env.add_argument("--python", help="Python version to build the environment for")
+    env.add_argument("--python", type=_python_version, help="Python version to build the environment for, e.g. 3.11")
     env.add_argument("--base-image", help="base image of generated Dockerfiles")
-    env.add_argument("--build-network", help="network of docker image builds (default: the engine's bridge, else host)")
+    env.add_argument("--build-network", help="network of docker image builds (default: the engine's bridge; on an engine "
+                     "without one, none: `host` gives builds the host's network, loopback included)")
     env.add_argument("--ca-bundle", help="CA bundle handed to installers (corporate proxies)")
     env.add_argument("--wheelhouse", help="folder of wheels handed to installers (air-gapped builds)")
 
@@ -91,6 +106,7 @@ def options_from_args(args: argparse.Namespace, root: Path):
         "rtol": args.rtol,
         "atol": args.atol,
         "timeout_s": args.timeout_s,
+        "notebook_timeout_s": args.notebook_timeout_s,
         "memory_mb": args.memory_mb,
         "network": args.network,
         "cache_dir": args.cache_dir,
@@ -100,8 +116,9 @@ def options_from_args(args: argparse.Namespace, root: Path):
         "build_network": args.build_network,
         "ca_bundle": args.ca_bundle,
         "wheelhouse": args.wheelhouse,
+        "allow_package_indexes": args.allow_package_indexes or None,
     }
-    return merge(loaded.values, flags), loaded
+    return configure(loaded, flags, allow_network=args.allow_network), loaded
 
 
 def resolve_package(path_text: str) -> Path:
@@ -146,7 +163,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
         import json
 
         print(json.dumps([{"id": r.id, "name": r.name, "area": r.area.value, "severity": r.severity.value, "title": r.title,
-                           "rationale": r.rationale, "help": r.help} for r in rules], indent=2))
+                           "rationale": r.rationale, "help": r.help, "security": r.security} for r in rules], indent=2))
     elif args.format == "markdown":
         print(rules_markdown())
     else:
@@ -162,9 +179,10 @@ def cmd_rules(args: argparse.Namespace) -> int:
 def rules_markdown() -> str:
     from .rules import all_rules
 
-    lines = ["| Rule | Name | Area | Severity | What it finds | Why (guideline) |", "|---|---|---|---|---|---|"]
+    lines = ["| Rule | Name | Area | Severity | What it finds | Why (guideline) | Security |", "|---|---|---|---|---|---|---|"]
     for r in all_rules():
-        lines.append(f"| <a id=\"{r.id.lower()}\"></a>{r.id} | {r.name} | {r.area.value} | {r.severity.value} | {r.title} | {r.rationale} |")
+        lines.append(f"| <a id=\"{r.id.lower()}\"></a>{r.id} | {r.name} | {r.area.value} | {r.severity.value} | {r.title} | "
+                     f"{r.rationale} | {'security' if r.security else ''} |")
     return "\n".join(lines)
 
 

@@ -228,7 +228,7 @@ def _from_citation(pkg: ModelPackage, table: DeclaredFacts) -> None:
         return
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # RecursionError: a nesting bomb
         return
     if not isinstance(data, dict):
         return

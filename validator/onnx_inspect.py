@@ -1,4 +1,4 @@
-"""Summaries of ONNX graphs, parsed in a child process with memory, CPU and wall-clock limits.
+"""Summaries of ONNX graphs, parsed in a sandboxed child process with memory, CPU and wall-clock limits.
 
 `inspect_onnx` never raises: a crash, a timeout or a malformed file becomes an `OnnxProblem` in
 the summary. The parsing itself lives in validator.onnx_child; external-data references are
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .environment.base import Limits
+from .environment.sandbox import MIB, remove_tree, run_sandboxed
 from .onnx_external import ExternalRef
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ BASE_MEMORY = 2 * 2**30  # address space of the child besides the model (Python,
 MEMORY_PER_BYTE = 3  # the file's bytes, the parsed proto, the checker's copy
 CPU_SECONDS = 120
 WALL_SECONDS = 180.0
+OUTPUT_BYTES = 64 * 2**20  # the JSON summary must come back whole
 # Start the child with Python's isolated mode (-I: no current folder, user site or PYTHON* variables
 # on the path, so a package file named onnx.py is never imported) and find model-check explicitly.
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from validator.onnx_child import main; sys.exit(main(sys.argv[2:]))"
@@ -88,16 +91,22 @@ def inspect_onnx(pkg: ModelPackage, rel: str) -> OnnxSummary:
 
 
 def _inspect(path: Path, root: Path, rel: str) -> OnnxSummary:
+    """Run the parser in the sandbox of package code: it sees the package (read-only, .git hidden) and
+    model-check's own code and libraries, nothing else of the machine, and none of its environment."""
     memory = BASE_MEMORY + MEMORY_PER_BYTE * path.stat().st_size
-    argv = [sys.executable, "-I", "-B", "-c", _BOOT, str(Path(__file__).resolve().parents[1]),
-            str(path), str(root), str(memory), str(CPU_SECONDS)]
+    code = Path(__file__).resolve().parent
+    argv = [sys.executable, "-I", "-B", "-c", _BOOT, str(code.parent), str(path), str(root), str(memory), str(CPU_SECONDS)]
+    limits = Limits(wall_s=WALL_SECONDS, cpu_s=CPU_SECONDS, memory_mb=-(-memory // MIB), processes=256,
+                    output_bytes=OUTPUT_BYTES)
+    workdir = Path(tempfile.mkdtemp(prefix="model-check-onnx-"))
     try:
-        done = subprocess.run(argv, cwd="/", stdin=subprocess.DEVNULL, capture_output=True, timeout=WALL_SECONDS,
-                              check=False)
-    except subprocess.TimeoutExpired:
+        done = run_sandboxed(argv, workdir, limits, readable=[code, root, path])
+    finally:
+        remove_tree(workdir)
+    if done.timed_out:
         return _failed(rel, "timeout", f"parsing took longer than {WALL_SECONDS:.0f} s and was stopped")
     if done.returncode != 0:
-        return _failed(rel, "crashed", _crash_message(done.returncode, memory, done.stderr))
+        return _failed(rel, "crashed", _crash_message(done.returncode, memory, done.stderr, done.killed_by))
     try:
         data = json.loads(done.stdout)
         return _summary(rel, data)
@@ -105,8 +114,10 @@ def _inspect(path: Path, root: Path, rel: str) -> OnnxSummary:
         return _failed(rel, "crashed", f"the ONNX inspector gave no usable answer ({exc}); {_tail(done.stderr)}")
 
 
-def _crash_message(returncode: int, memory: int, stderr: bytes) -> str:
-    if returncode < 0:
+def _crash_message(returncode: int | None, memory: int, stderr: str, killed_by: str | None = None) -> str:
+    if killed_by == "memory":
+        return f"the ONNX parser ran out of memory (limit {memory // 2**20:,} MiB): {_tail(stderr)}"
+    if returncode is not None and returncode < 0:
         try:
             name = signal.Signals(-returncode).name
         except ValueError:
@@ -121,8 +132,8 @@ def _crash_message(returncode: int, memory: int, stderr: bytes) -> str:
     return f"the ONNX parser exited with status {returncode}: {_tail(stderr)}"
 
 
-def _tail(stderr: bytes, limit: int = 400) -> str:
-    text = stderr.decode("utf-8", "replace").strip()
+def _tail(stderr: str, limit: int = 400) -> str:
+    text = stderr.strip()
     return text[-limit:] if text else "no error output"
 
 

@@ -153,6 +153,10 @@ class ModelPackage:
         self._text_cache[rel] = result
         return result
 
+    def texts_read(self) -> list[str]:
+        """The files read as text so far, in the order they were first read."""
+        return list(self._text_cache)
+
     def _read_text(self, rel: str, limit: int) -> TextRead:
         special = self.is_special(rel)
         if special is not None:

@@ -1,12 +1,20 @@
 """Static scan of pickle-bearing files: raw pickle streams, zip checkpoints, NumPy object arrays.
 
-Nothing is ever unpickled. The imports (GLOBAL / STACK_GLOBAL opcodes) are listed and judged by
-picklescan, which the Hugging Face Hub runs on every uploaded file: a small library with a
-maintained denylist of dangerous globals that reads opcodes from a stream we control (so reading
-stays bounded). fickling decompiles pickles into Python ASTs for forensics (heavier, and its
-verdicts are heuristic severity scores); modelscan wraps a similar denylist in a CLI framework
-with its own settings and report format. A denylist only knows what it lists, so a clean result
-is worded "no known-dangerous imports", never "safe".
+Nothing is ever unpickled. The imports (GLOBAL / INST / STACK_GLOBAL opcodes) are listed by
+picklescan, which the Hugging Face Hub runs on every uploaded file: a small library that reads
+opcodes from a stream we control (so reading stays bounded) and resolves STACK_GLOBAL's operands
+(an operand it cannot resolve comes back as "unknown"). fickling decompiles pickles into Python
+ASTs for forensics (heavier, heuristic verdicts); modelscan wraps a denylist in a CLI framework.
+
+The verdict is an ALLOWLIST, not picklescan's denylist: a denylist only knows what it lists (a
+payload through distutils.spawn.spawn passed it). ALLOWED_GLOBALS holds the (module, name) pairs
+that plain tensor, state-dict and NumPy array pickles need, checked against what torch.save (torch
+2.13) and numpy 2 really write: torch's tensor and storage rebuilders, storage and dtype names,
+collections.OrderedDict, NumPy's array reconstruction, and builtins that only hold data. Every
+other import, an operand picklescan could not resolve, and copyreg's extension codes (EXT1/2/4,
+which import without naming a module) are "disallowed". Pairs are compared whole: ("torch",
+"_utils._rebuild_tensor_v2") reaches the same function through attribute lookup but is not on the
+list. Even an all-allowlisted pickle is only "plain data as far as its imports show", never "safe".
 
 picklescan treats a stream it cannot parse as "not a pickle" (no error flag) unless it found
 imports first, so each pickle's framing is checked here too: a pickle that does not parse to its
@@ -35,6 +43,39 @@ NPY_HEADER_LIMIT = 1024 * 1024  # np.load(allow_pickle=True) lifts numpy's own 1
 LEGACY_TORCH_PICKLES = 5  # magic number, protocol, sys info, object, storage keys (torch.save before 1.6)
 PICKLE_NAMES = (".pkl", ".pickle")
 
+_STORAGE_TYPES = ("BFloat16", "Bool", "Byte", "Char", "ComplexDouble", "ComplexFloat", "Double", "Float", "Half", "Int",
+                  "Long", "Short")
+_QUANTIZED_STORAGES = ("QInt32Storage", "QInt8Storage", "QUInt2x4Storage", "QUInt4x2Storage", "QUInt8Storage")
+_TORCH_DTYPES = ("bfloat16", "bits16", "bits1x8", "bits2x4", "bits4x2", "bits8", "bool", "complex128", "complex32",
+                 "complex64", "float16", "float32", "float4_e2m1fn_x2", "float64", "float8_e4m3fn", "float8_e4m3fnuz",
+                 "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu", "int1", "int16", "int2", "int3", "int32", "int4",
+                 "int5", "int6", "int64", "int7", "int8", "qint32", "qint8", "quint2x4", "quint4x2", "quint8", "uint1",
+                 "uint16", "uint2", "uint3", "uint32", "uint4", "uint5", "uint6", "uint64", "uint7", "uint8")
+_QSCHEMES = ("per_channel_affine", "per_channel_affine_float_qparams", "per_channel_symmetric", "per_tensor_affine",
+             "per_tensor_symmetric")
+# torch._utils' rebuilders of tensor data (not _rebuild_from_type_v2 / _rebuild_wrapper_subclass,
+# which rebuild tensor subclasses from a type and state the pickle supplies).
+_TORCH_REBUILDERS = ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
+                     "_rebuild_parameter_with_state", "_rebuild_qtensor", "_rebuild_sparse_tensor",
+                     "_rebuild_nested_tensor", "_rebuild_meta_tensor_no_storage",
+                     "_rebuild_device_tensor_from_cpu_tensor", "_rebuild_device_tensor_from_numpy")
+_DATA_BUILTINS = ("set", "frozenset", "bytearray", "complex", "slice", "range")
+ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    [("torch._utils", name) for name in _TORCH_REBUILDERS]
+    + [(module, f"{kind}Storage") for module in ("torch", "torch.cuda") for kind in _STORAGE_TYPES]
+    + [(module, f"{kind}Tensor") for module in ("torch", "torch.cuda", "torch.sparse", "torch.cuda.sparse")
+       for kind in _STORAGE_TYPES if not kind.startswith("Complex")]
+    + [("torch", name) for name in _QUANTIZED_STORAGES + _TORCH_DTYPES + _QSCHEMES + ("Size", "device", "Tensor")]
+    + [("torch.storage", "TypedStorage"), ("torch.storage", "UntypedStorage"), ("torch.nn.parameter", "Parameter"),
+       ("torch.serialization", "_get_layout")]
+    + [("collections", "OrderedDict"), ("collections", "Counter"), ("_codecs", "encode")]  # encode: protocol-2 bytes
+    + [(module, name) for module in ("builtins", "__builtin__") for name in _DATA_BUILTINS] + [("__builtin__", "xrange")]
+    + [(f"numpy.{core}.{module}", name) for core in ("core", "_core")
+       for module, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))]
+    + [("numpy", "ndarray"), ("numpy", "dtype")]
+)
+EXTENSION_OPCODES = ("EXT1", "EXT2", "EXT4")
+
 # picklescan logs every finding as a warning; the findings are reported by model-check instead.
 _picklescan_log = logging.getLogger("picklescan")
 _picklescan_log.addHandler(logging.NullHandler())
@@ -48,8 +89,9 @@ class PickleReport:
     rel: str
     form: str  # how the pickle is stored, e.g. "a zip checkpoint in torch.save format"
     members: list[str] = field(default_factory=list)  # pickle-bearing zip members
-    dangerous: set[str] = field(default_factory=set)  # "module.name" on picklescan's denylist
-    imports: set[str] = field(default_factory=set)  # every other import
+    disallowed: set[str] = field(default_factory=set)  # "module.name" outside ALLOWED_GLOBALS, extension codes
+    dangerous: set[str] = field(default_factory=set)  # the disallowed ones picklescan's denylist also names
+    imports: set[str] = field(default_factory=set)  # the allowlisted imports
     unscanned: list[str] = field(default_factory=list)  # what could not be scanned, and why
     holds_pickle: bool = True  # False for a zip in which no pickle was found (only unreadable members)
 
@@ -82,7 +124,7 @@ def _scan_stream(report: PickleReport, stream: BoundedReader, file_id: str, wher
     stream.seek(0)
     if legacy:
         report.form = "a torch.save checkpoint in the legacy (pre-1.6) pickle format"
-    problem = _framing_problem(stream, LEGACY_TORCH_PICKLES if legacy else 1, where)
+    problem = _framing_problem(report, stream, LEGACY_TORCH_PICKLES if legacy else 1, where)
     stream.seek(0)
 
     def run() -> scanner.ScanResult:
@@ -95,13 +137,15 @@ def _scan_stream(report: PickleReport, stream: BoundedReader, file_id: str, wher
     _record(report, run, where, problem)
 
 
-def _framing_problem(stream: BoundedReader, count: int, where: str) -> str | None:
-    """Why the first `count` pickles of `stream` cannot be read to their STOP opcode, if they cannot."""
+def _framing_problem(report: PickleReport, stream: BoundedReader, count: int, where: str) -> str | None:
+    """Why the first `count` pickles of `stream` cannot be read to their STOP opcode, if they cannot.
+    Records the extension-registry opcodes (imports picklescan does not list) on the way."""
     for index in range(count):
         label = where if count == 1 else f"pickle {index + 1} of {count} in {where}"
         try:
-            for _ in pickletools.genops(stream):
-                pass  # genops returns after the STOP opcode
+            for opcode, arg, _ in pickletools.genops(stream):  # genops returns after the STOP opcode
+                if opcode.name in EXTENSION_OPCODES:
+                    report.disallowed.add(f"extension code {arg} (an import through copyreg's extension registry)")
         except Exception as exc:  # noqa: BLE001  (pickletools raises several types on damaged data)
             if stream.hit_limit:
                 return f"{label} runs past the first {SCAN_LIMIT:,} bytes, which is all model-check scans of a pickle"
@@ -120,10 +164,12 @@ def _record(report: PickleReport, run: Callable[[], scanner.ScanResult], where: 
         return
     for found in result.globals:
         name = f"{found.module}.{found.name}"
-        if found.safety is scanner.SafetyLevel.Dangerous:
-            report.dangerous.add(name)
-        else:
+        if (found.module, found.name) in ALLOWED_GLOBALS:
             report.imports.add(name)
+        else:
+            report.disallowed.add(name)
+            if found.safety is scanner.SafetyLevel.Dangerous:
+                report.dangerous.add(name)
     if result.scan_err and problem is None:
         report.unscanned.append(f"picklescan stopped at a parse error in {where}; only the part before it was scanned")
 
@@ -153,7 +199,7 @@ def _npy_holds_objects(stream: BinaryIO) -> bool:
 
 def _scan_npy_body(report: PickleReport, stream: BoundedReader, file_id: str, where: str) -> None:
     start = stream.tell()
-    problem = _framing_problem(stream, 1, where)
+    problem = _framing_problem(report, stream, 1, where)
     stream.seek(start)
     _record(report, lambda: scanner.scan_pickle_bytes(stream, file_id), where, problem)
 
@@ -237,4 +283,4 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-__all__ = ["PickleReport", "SCAN_LIMIT", "scan_pickles"]
+__all__ = ["ALLOWED_GLOBALS", "PickleReport", "SCAN_LIMIT", "scan_pickles"]

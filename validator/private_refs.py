@@ -29,7 +29,9 @@ _PATHS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(_NOT_AFTER + r"/(?:mnt|media)/" + _USER), "a mounted drive"),
 )
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s'\"<>`)\]}]*")
-_REMOTE = re.compile(r"\b[\w.-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*):")  # git@host:org/repo
+# git@host:org/repo; the user part starts where a run of its characters starts (the lookbehind), so
+# a long run without "@" is scanned once, not once per character.
+_REMOTE = re.compile(r"(?<![\w.-])[\w.-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*):")
 _BARE_IP = re.compile(r"(?<![\w.:=/@-])(\d{1,3}(?:\.\d{1,3}){3})(?![\w.])")
 _QUOTED_LOCALHOST = re.compile(r"""(?<=['"])localhost(?=['":])""")
 PRIVATE_SUFFIXES = (".local", ".localdomain", ".internal", ".intranet", ".lan", ".corp", ".home.arpa", ".localhost")

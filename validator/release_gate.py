@@ -2,7 +2,9 @@
 
 - the tag equals every version the package declares (model card, safetensors metadata,
   CITATION.cff, …), a leading `v` and a `path/` prefix of monorepo tags aside;
-- no configuration lowers a rule's severity or disables a rule;
+- no configuration lowers a rule's severity or disables a rule: the package's own model-check.toml
+  / pyproject.toml or the caller's --config, as the report lists them (`Report.relaxations`, the one
+  record of what a run relaxed, made by config.configure);
 - the report carries the sha256 manifest of the artefacts.
 
 Each miss is a finding (area publishing, MC860–MC869) added to the report before it is posted.
@@ -16,10 +18,9 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from .config import read_package_config
 from .model import Area, CheckRecord, CheckStatus, Finding, Severity
 from .report import Report
-from .rules import INTERNAL_ERROR, Rule, all_rules, define
+from .rules import INTERNAL_ERROR, define, get_rule
 
 _WHY = ("A published model is cited by its version (guideline: model card, weights metadata and CITATION.cff "
         "state it); a release must publish exactly what was validated, checked as strictly as ever.")
@@ -36,8 +37,9 @@ VERSION_MISSING = define(
 )
 SEVERITY_LOWERED = define(
     "MC862", "release-severity-lowered", Area.PUBLISHING, Severity.ERROR,
-    "The configuration lowers or disables rules for a release", _WHY,
-    "Fix what the lowered rules find instead; releases are checked with every rule at its default severity or above.",
+    "A configuration (the package's or --config) lowers or disables rules for a release", _WHY,
+    "Remove the disable / severity entry and fix what the rule finds instead; releases are checked with every rule "
+    "at its default severity or above.",
 )
 MANIFEST_MISSING = define(
     "MC863", "release-manifest-missing", Area.PUBLISHING, Severity.ERROR,
@@ -73,38 +75,18 @@ def same_version(declared: str, tag: str) -> bool:
         return False
 
 
-def _rule_named(key: str) -> Rule | None:
-    return next((r for r in all_rules() if key in (r.id, r.name)), None)
-
-
-def _config_line(source: Path | None, key: str) -> int | None:
-    if source is None or not source.is_file():
-        return None
-    try:
-        lines = source.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return next((n for n, text in enumerate(lines, 1) if key in text), None)
-
-
-def _config_findings(root: Path, explicit: Path | None) -> list[Finding]:
-    loaded = read_package_config(root, explicit)
-    if loaded.source is None:
-        return []
-    source = explicit if explicit is not None else root / loaded.source
-    inside = explicit is None
-    where = "" if inside else f" ({explicit})"
-    file = loaded.source if inside else None
+def _relaxation_findings(report: Report) -> list[Finding]:
+    """One MC862 per rule the report says a configuration disabled or lowered."""
     findings = []
-    for key, level in sorted(loaded.values.get("severity", {}).items()):
-        rule = _rule_named(key)
-        if rule is not None and level.rank < rule.severity.rank:
-            findings.append(SEVERITY_LOWERED.finding(
-                f"the configuration{where} lowers {rule.id} {rule.name} from {rule.severity.value} to {level.value}",
-                file=file, line=_config_line(source, key) if inside else None))
-    for key in sorted(loaded.values.get("disable", ())):
-        findings.append(SEVERITY_LOWERED.finding(f"the configuration{where} disables {key}",
-                                                 file=file, line=_config_line(source, key) if inside else None))
+    for relaxation in report.relaxations:
+        rule = get_rule(relaxation.rule)
+        named = f"{relaxation.rule} {rule.name}" if rule else relaxation.rule
+        what = f"disables {named}" if relaxation.change == "disabled" else f"lowers {named} ({relaxation.change})"
+        if relaxation.origin == "package":
+            findings.append(SEVERITY_LOWERED.finding(f"the package's configuration {relaxation.source} {what}",
+                                                     file=relaxation.file, line=relaxation.line))
+        else:  # the caller's file lies outside the package: no location in it
+            findings.append(SEVERITY_LOWERED.finding(f"the configuration given with --config ({relaxation.source}) {what}"))
     return findings
 
 
@@ -126,13 +108,16 @@ def _version_findings(root: Path, tag: str) -> list[Finding]:
 
 
 def gate(report: Report, tag: str, root: Path, config: Path | None = None) -> list[Finding]:
-    """The gating findings for `report`, whose package lies at `root`."""
+    """The gating findings for `report`, whose package lies at `root`.
+
+    `config` (the run's --config) is accepted for callers of the earlier interface: the report
+    itself names every relaxation and the file that made it."""
     if not root.is_dir():
         return [PACKAGE_UNREADABLE.finding(f"the package folder {report.package_path!r} is not in the checkout")]
     findings: list[Finding] = []
     try:
         findings += _version_findings(root, tag)
-        findings += _config_findings(root, config)
+        findings += _relaxation_findings(report)
     except Exception as exc:  # gating must not end the run: report it like a crashed check
         tail = " | ".join(traceback.format_exc(limit=-2).strip().splitlines()[-2:])
         findings.append(replace(INTERNAL_ERROR.finding(f"release gating crashed: {type(exc).__name__}: {exc} ({tail})"),

@@ -9,6 +9,7 @@ from importlib import resources
 from typing import Any
 
 from . import __version__
+from .config import Relaxation
 from .model import Area, Artefact, CheckRecord, CheckStatus, Finding, Severity
 
 SCHEMA_VERSION = 1
@@ -26,6 +27,7 @@ class Report:
     parity: dict[str, Any] | None = None
     environment: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    relaxations: list[Relaxation] = field(default_factory=list)  # rules a configuration disabled or lowered
 
     @property
     def failing(self) -> list[Finding]:
@@ -60,6 +62,7 @@ class Report:
             "checks": [c.to_dict() for c in self.checks],
             "artefacts": [a.to_dict() for a in self.artefacts],
             "parity": self.parity,
+            "relaxations": [r.to_dict() for r in self.relaxations],
         }
         if self.environment is not None:
             data["environment"] = self.environment
@@ -82,6 +85,7 @@ class Report:
             parity=data.get("parity"),
             environment=data.get("environment"),
             notes=list(data.get("notes", [])),
+            relaxations=[Relaxation.from_dict(r) for r in data.get("relaxations", [])],
         )
         report.findings = [
             Finding(f["rule"], Area(f["area"]), Severity(f["severity"]), f["message"], f.get("file"), f.get("line"), f.get("help", ""))

@@ -14,6 +14,18 @@ GUIDELINE = "EarthCODE, FAIR ML Model Packaging"
 DOCS_URL = "https://github.com/earthcode/model-check/blob/main/README.md"
 
 
+# Safety-relevant rules outside the security area (which is security as a whole). A package's own
+# configuration cannot switch these off or lower them: MC001 a crashed check (an area left
+# unchecked), MC002/MC003 the configuration's own problems and refused requests, MC109 a file no
+# scanner could read, MC303 includes from outside the package, MC304 the package's own package
+# sources, MC353 a weakened sandbox, MC354 a refused package source, MC384 a refused fetch of a
+# Dockerfile, MC402 a pickle disguised as safetensors, MC502 a parser crash or memory bomb, MC510
+# ONNX external data pointing out, MC862 the release gate's refusal of relaxations, MC004 a static
+# check abandoned at the static checks' time budget.
+SECURITY_RULES = ("MC001", "MC002", "MC003", "MC004", "MC109", "MC303", "MC304", "MC353", "MC354", "MC384", "MC402",
+                  "MC502", "MC510", "MC862")
+
+
 @dataclass(frozen=True)
 class Rule:
     id: str
@@ -23,6 +35,11 @@ class Rule:
     title: str  # one line: what is wrong
     rationale: str  # why, quoting or citing the guideline
     help: str  # what the author should change
+
+    @property
+    def security(self) -> bool:
+        """A rule whose finding a package's own configuration can never disable or lower."""
+        return self.area is Area.SECURITY or self.id in SECURITY_RULES
 
     @property
     def help_uri(self) -> str:
@@ -88,4 +105,15 @@ INTERNAL_ERROR = define(
     "A check crashed inside model-check",
     "model-check must report on every area; a crash leaves an area unchecked.",
     "This is a bug in model-check, not in your package: please report it with the message.",
+)
+STATIC_TIME_BUDGET = define(
+    "MC004",
+    "static-check-time-budget",
+    Area.LAYOUT,
+    Severity.ERROR,
+    "A static check did not finish within the static checks' time budget",
+    "model-check must report on every area in bounded time: the static checks share a time budget, and a file "
+    "that keeps one running past it leaves that check and the ones after it unfinished.",
+    "Look at the file and check named in the message (typically an oversized or machine-generated README, "
+    "notebook or text file): shrink it to what a person would read, or split it, and run model-check again.",
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
@@ -28,7 +29,9 @@ _INDEX_OPTIONS = {"index_url": "index-url", "extra_index_urls": "extra-index-url
                   "trusted_hosts": "trusted-host", "-i": "index-url", "--index-url": "index-url",
                   "--extra-index-url": "extra-index-url", "-f": "find-links", "--find-links": "find-links",
                   "--trusted-host": "trusted-host"}
-_CONDA_PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(?:::)?\s*(==?|\s)\s*([^\s=*<>!,|]+)(?:[= ]\S+)?$")
+# name, then "=" / "==" with optional spaces or just spaces, then a version (one whitespace quantifier
+# per path: linear on untrusted text)
+_CONDA_PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(?:::)?(?:\s*==?\s*|\s+)([^\s=*<>!,|]+)(?:[= ]\S+)?$")
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,8 @@ class RuntimeSpec:
     pins: list[Pin] = field(default_factory=list)
     problems: list[SpecProblem] = field(default_factory=list)
     python: tuple[str, str, int | None] | None = None  # (version, file, line)
-    index_options: list[tuple[str, str, str, int]] = field(default_factory=list)  # (option, value, file, line)
+    # Package sources the package adds: (option, value, file, line); option as pip spells it, or "channel".
+    index_options: list[tuple[str, str, str, int]] = field(default_factory=list)
     base_images: list[tuple[str, str, int]] = field(default_factory=list)
     files_read: list[str] = field(default_factory=list)
     constraints: dict[str, Pin] = field(default_factory=dict)  # exact pins of -c files, by name
@@ -90,6 +94,8 @@ def read_runtime(pkg: ModelPackage) -> RuntimeSpec:
     docker = pkg.find("Dockerfile")
     if docker is not None:
         _read_dockerfile(pkg, docker, spec)
+    if req is not None:
+        _read_uv_config(pkg, spec)
     # A requirement without an exact version is pinned all the same when a -c file pins it exactly.
     spec.pins = [replace(p, pinned=True, reason="") if not p.pinned and p.source == "pip" and p.name in spec.constraints
                  else p for p in spec.pins]
@@ -97,7 +103,7 @@ def read_runtime(pkg: ModelPackage) -> RuntimeSpec:
         rel = pkg.find(name)
         text = pkg.read_text(rel).text if rel else None
         if rel and text and spec.python is None:
-            m = re.search(r"(\d+\.\d+(?:\.\d+)?)", text)
+            m = re.search(r"(?<!\d)(\d+\.\d+(?:\.\d+)?)", text)
             if m:
                 spec.python = (m.group(1), rel, 1 + text[: m.start()].count("\n"))
     return spec
@@ -151,6 +157,40 @@ def _read_requirements(pkg: ModelPackage, rel: str, spec: RuntimeSpec, seen: set
         spec.pins.append(Pin(canonicalize_name(req.name), text, rel, line, pinned, reason))
 
 
+# Settings of uv's own configuration that add package sources, as the pip option they stand for.
+_UV_SOURCE_KEYS = {"index-url": "index-url", "extra-index-url": "extra-index-url", "find-links": "find-links",
+                   "allow-insecure-host": "trusted-host"}
+
+
+def _read_uv_config(pkg: ModelPackage, spec: RuntimeSpec) -> None:
+    """uv reads uv.toml and [tool.uv] of pyproject.toml in the folder it runs in, the package's copy: their
+    index settings are package sources like the options of requirements.txt."""
+    for name in ("uv.toml", "pyproject.toml"):
+        read = pkg.read_text(name) if pkg.has(name) else None
+        if read is None or read.text is None:
+            continue
+        try:
+            data = tomllib.loads(read.text)
+        except tomllib.TOMLDecodeError:
+            continue  # uv refuses it too: the build fails
+        tool = data.get("tool") if name == "pyproject.toml" else None
+        table = data if name == "uv.toml" else (tool.get("uv") if isinstance(tool, dict) else None)
+        if not isinstance(table, dict):
+            continue
+        lines = read.text.splitlines()
+        found: list[tuple[str, str]] = []
+        for scope in (table, table.get("pip")):
+            for key, option in _UV_SOURCE_KEYS.items():
+                value = scope.get(key) if isinstance(scope, dict) else None
+                found += [(option, str(v)) for v in (value if isinstance(value, list) else [value] if value is not None else [])]
+        indexes = table.get("index")
+        found += [("index", str(entry["url"])) for entry in (indexes if isinstance(indexes, list) else [])
+                  if isinstance(entry, dict) and "url" in entry]
+        for option, value in found:
+            line = next((n for n, text in enumerate(lines, 1) if value in text), None)
+            spec.index_options.append((option, value, name, line or 1))
+
+
 def _follow_include(pkg: ModelPackage, rel: str, target: str, key: str, line: int, spec: RuntimeSpec, seen: set[str]) -> None:
     base = PurePosixPath(rel).parent
     joined = (pkg.root / base / target).resolve()
@@ -180,6 +220,9 @@ def _read_environment(pkg: ModelPackage, rel: str, spec: RuntimeSpec) -> None:
         return
     try:
         node = yaml.compose(read.text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        spec.problems.append(SpecProblem("yaml", f"{rel} is nested too deeply to read", rel))
+        return
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         spec.problems.append(SpecProblem("yaml", f"{rel} is not valid YAML: {getattr(exc, 'problem', exc)}", rel, mark.line + 1 if mark else None))
@@ -191,6 +234,11 @@ def _read_environment(pkg: ModelPackage, rel: str, spec: RuntimeSpec) -> None:
     channels = mapping.get("channels")
     if not isinstance(channels, yaml.SequenceNode) or not channels.value:
         spec.problems.append(SpecProblem("channels", "no channels are named: conda resolves against whatever the user has configured", rel))
+    else:  # a channel given as a URL or path is a package source of the package's own, like an index option
+        for channel in channels.value:
+            text = str(channel.value).strip() if isinstance(channel, yaml.ScalarNode) else ""
+            if "://" in text or text.startswith(("/", ".", "~", "file:")):
+                spec.index_options.append(("channel", text, rel, channel.start_mark.line + 1))
     deps = mapping.get("dependencies")
     if not isinstance(deps, yaml.SequenceNode):
         spec.problems.append(SpecProblem("yaml", "no dependencies list", rel))
@@ -212,7 +260,7 @@ def _conda_pin(text: str, rel: str, line: int, spec: RuntimeSpec) -> None:
     m = _CONDA_PIN.match(text.split("::")[-1])
     pinned = bool(m) and not any(op in text for op in (">", "<", "*", "|", ","))
     if name.lower() == "python":
-        version = re.search(r"(\d+\.\d+(?:\.\d+)?)", text)
+        version = re.search(r"(?<!\d)(\d+\.\d+(?:\.\d+)?)", text)
         if version:
             spec.python = (version.group(1), rel, line)
     reason = "" if pinned else ("no version given" if not re.search(r"\d", text) else f"{text!r} is a range or wildcard, not an exact version")
@@ -296,13 +344,19 @@ def _docker_run(command: str, rel: str, line: int, spec: RuntimeSpec) -> None:
         text = " ".join(words)
         if _PIP_INSTALL.match(text):
             start = next(i for i, w in enumerate(words) if w == "install") + 1
-            skip = False
+            skip = ""
             for word in words[start:]:
                 if skip:
-                    skip = False
+                    if skip in _INDEX_OPTIONS:  # a package source, judged like those of requirements.txt
+                        spec.index_options.append((_INDEX_OPTIONS[skip], word, rel, line))
+                    skip = ""
                     continue
                 if word in _PIP_VALUE_OPTIONS:
-                    skip = True
+                    skip = word
+                    continue
+                flag, equals, value = word.partition("=")
+                if equals and flag in _INDEX_OPTIONS:
+                    spec.index_options.append((_INDEX_OPTIONS[flag], value, rel, line))
                     continue
                 if word.startswith("-") or word in (".", "./") or word.endswith((".whl", ".txt")) or "$" in word:
                     continue

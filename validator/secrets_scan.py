@@ -13,6 +13,12 @@ mapped back): rows of numbers (CSV data) and long base64 payloads (images in not
 detect-secrets costs up to a millisecond per line, even a blank one: unscreened, a 2 MB CSV or a
 notebook with one plot took 15 s. Past MAX_LINES lines of a file, the rest is not scanned and the
 caller is told so.
+
+detect-secrets' own expressions are not linear (its keyword detector's `\\w*` after a keyword and
+its `(?=[^\\v'"]*)` lookahead rescan the rest of the line from every keyword: a 4,000-character
+line of `api_key` repeated took 25 s). A line longer than PIECE_CHARS reaches it in overlapping
+pieces (one line each in the copy, mapped back to the line), so one call of its expressions is
+bounded; the static phase's time budget (runner.STATIC_BUDGET_S) bounds the file as a whole.
 The secret values found never leave this module: callers get the type, file and line.
 """
 
@@ -32,6 +38,8 @@ UNUSED_PLUGINS = ("Base64HighEntropyString", "HexHighEntropyString", "IPPublicDe
 # Found by variable names such as `password = "..."`: likely, not certain, to be a credential.
 HEURISTIC_TYPES = frozenset({"Secret Keyword"})
 MAX_LINES = 20_000  # lines of one file handed to detect-secrets (about 20 s of prose at worst)
+PIECE_CHARS = 1_000  # longer lines are handed over in pieces of this length...
+PIECE_OVERLAP = 250  # ...overlapping by this much, so a credential on a boundary is whole in one piece
 
 _NUMERIC_ROW = re.compile(r"[\s\d.,;:|+\-eE\"'\[\]()]*")
 
@@ -88,9 +96,18 @@ def screen(text: str) -> tuple[str, list[int]]:
     numbers: list[int] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not _cannot_hold_secret(line):
-            kept.append(line)
-            numbers.append(number)
+            for piece in _pieces(line):
+                kept.append(piece)
+                numbers.append(number)
     return "\n".join(kept) + "\n", numbers
+
+
+def _pieces(line: str) -> list[str]:
+    """The line, or overlapping pieces of PIECE_CHARS characters that together cover it."""
+    if len(line) <= PIECE_CHARS:
+        return [line]
+    step = PIECE_CHARS - PIECE_OVERLAP
+    return [line[start:start + PIECE_CHARS] for start in range(0, len(line) - PIECE_OVERLAP, step)]
 
 
 def _original_line(numbers: list[int], line: int) -> int | None:

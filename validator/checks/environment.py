@@ -1,6 +1,8 @@
 """Area runtime (dynamic part): rebuild the package's runtime in a clean environment.
 
-Picks a builder (validator.environment.select), builds or reuses the cached environment, sets
+First decides whether the package's own package sources may be followed (validator.package_sources:
+every builder goes through here), then picks a builder (validator.environment.select), builds or
+reuses the cached environment, sets
 `ctx.env` for the checks that run package code, and stores the report's `environment` object:
 kind, Python, cache key, whether it was cached, build time, every installed distribution,
 the torch backend and notes.
@@ -18,8 +20,10 @@ from ..environment.docker_rules import DOCKER_ENGINE_UNREACHABLE
 from ..environment.select import docker_builder, select_builder
 from ..model import Area, Finding, Severity
 from ..rules import define, get_rule
+from ..package_sources import Refused, describe, refused_sources
 from ..runtime_spec import RuntimeSpec, read_runtime
 from .base import Check, Context
+from .runtime_files import redact
 
 RECREATE = "The guideline: 'the runtime can be recreated from the published environment file or container'."
 BUILD_FAILED = define(
@@ -53,6 +57,17 @@ SANDBOX_WEAKENED = define(
     "runner job rather than a container job), or use --env docker.",
 )
 
+SOURCE_REFUSED = define(
+    "MC354", "package-source-refused", Area.RUNTIME, Severity.ERROR,
+    "The runtime names a package source model-check does not follow, so the environment was not built",
+    "Installing fetches from every index, link and URL the runtime files name, with network, next to a CI token: "
+    "a package's own sources are followed only when the caller allows them, and never on this machine or its "
+    "private network.",
+    "Install from PyPI or conda-forge (or the index the caller configured) instead. If you run model-check and trust "
+    "the package's index, pass --allow-package-indexes (action input allow-package-indexes: true); sources on "
+    "loopback, link-local, private-use or unspecified addresses and local paths are refused even then.",
+)
+
 LISTED = 25  # distributions named in a finding before "and N more"
 # Left out by `pip freeze` by default: unpinned, they are reported at info level only.
 INSTALLER_TOOLS = frozenset({"pip", "setuptools", "wheel", "distribute"})
@@ -68,6 +83,16 @@ class EnvironmentCheck(Check):
 
     def run(self, ctx: Context) -> Iterable[Finding]:
         spec: RuntimeSpec = ctx.results.get("runtime_spec") or read_runtime(ctx.pkg)
+        refused = refused_sources(spec, ctx.options.allow_package_indexes)
+        if refused:  # before any builder: none of them fetches from these
+            ctx.results["environment"] = {
+                "kind": ctx.options.env, "python": None, "cache_key": None, "cached": False, "build_s": 0.0, "installed": {},
+                "torch_backend": ctx.options.torch_backend, "notes": [],
+                "error": redact(f"not built: {len(refused)} package source(s) refused: " + "; ".join(describe(refused))),
+            }
+            for item in refused:
+                yield _source_finding(item, ctx.options.allow_package_indexes)
+            return
         builder = select_builder(ctx.pkg, ctx.options)
         if isinstance(builder, str):
             if ctx.options.env == "docker":  # asked for explicitly: an error, not a skip
@@ -111,6 +136,20 @@ class EnvironmentCheck(Check):
             yield _unpinned_finding(packages, info.runtime_file)
         if tools:
             yield _unpinned_finding(tools, info.runtime_file, Severity.INFO)
+
+
+def _source_finding(refused: Refused, allowed: bool) -> Finding:
+    source = refused.source
+    if source.added and not allowed:
+        advice = ("install from PyPI or conda-forge (or the caller's configured index) instead, or, if you run "
+                  "model-check and trust this source, pass --allow-package-indexes (action input allow-package-indexes)")
+    elif source.kind == "include":
+        advice = "ship the included file inside the package and name it by a relative path"
+    else:
+        advice = ("package sources on loopback, link-local, private-use or unspecified addresses and local paths are "
+                  "never followed, even with --allow-package-indexes; publish the package where users can reach it")
+    message = f"{source.shown}: {refused.reason}. The environment was not built (no package code ran): {advice}."
+    return SOURCE_REFUSED.finding(redact(message), file=source.file, line=source.line)
 
 
 def _environment_record(description: str, info: BuildInfo, installed: dict[str, str]) -> dict[str, Any]:

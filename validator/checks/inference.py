@@ -54,7 +54,8 @@ NEEDS_NETWORK = define(
     "The guideline: no credentials, private paths, or unpublished data are required to run inference. "
     "model-check runs package code without network unless the package declares it needs it.",
     "Bundle the inputs the example needs (e.g. test_data/), or declare `network = true` in model-check.toml "
-    "if it must download public data.",
+    "if it must download public data (the person running the check then allows it with --allow-network, action "
+    "input allow-network).",
 )
 NOTEBOOK_FAILED = define(
     "MC960", "notebook-failed", Area.INFERENCE, Severity.ERROR,
@@ -150,7 +151,7 @@ def _command_findings(ctx: Context, command: Command, completed: Completed, reco
                   duration_s=round(completed.duration_s, 3), output_tail=tail,
                   network_isolated=completed.network_isolated)
     where = "inference.py" if ctx.pkg.has("inference.py") else None
-    with_network = " with network access (the package declares network = true)" if ctx.options.network else ""
+    with_network = " with network access (allowed by the caller)" if ctx.options.network else ""
     if completed.timed_out or completed.killed_by == "timeout":
         return [INFERENCE_TIMEOUT.finding(
             f"`{shown}` ({command.source}) was stopped after {limits.wall_s:g} s{with_network}; output tail:\n{tail}",
@@ -162,8 +163,8 @@ def _command_findings(ctx: Context, command: Command, completed: Completed, reco
         if not ctx.options.network and NETWORK_SIGNS.search(completed.stderr + completed.stdout):
             return [NEEDS_NETWORK.finding(
                 f"`{shown}` failed (exit status {completed.returncode}) with what looks like a network error; "
-                f"model-check runs it without network. Bundle the data or declare `network = true` in "
-                f"model-check.toml. Output tail:\n{tail}", file=where)]
+                f"model-check runs it without network. Bundle the data, or declare `network = true` in "
+                f"model-check.toml and run the check with --allow-network. Output tail:\n{tail}", file=where)]
         cause = f"was killed ({completed.killed_by})" if completed.killed_by else f"exited with status {completed.returncode}"
         return [INFERENCE_FAILED.finding(f"`{shown}` ({command.source}) {cause}{with_network}; output tail:\n{tail}",
                                          file=where)]
@@ -231,7 +232,8 @@ def _notebook_findings(ctx: Context, rel: str, result: dict[str, Any]) -> list[F
         if not ctx.options.network and NETWORK_SIGNS.search(str(result.get("traceback")) + error):
             return [NEEDS_NETWORK.finding(
                 f"{rel}: {cell} fails with what looks like a network error ({error}); model-check runs notebooks "
-                f"without network. Bundle the data or declare `network = true` in model-check.toml.", file=rel)]
+                f"without network. Bundle the data, or declare `network = true` in model-check.toml and run the check "
+                f"with --allow-network.", file=rel)]
         return [NOTEBOOK_FAILED.finding(f"{rel}: {cell} raises {error}\n{traceback_tail}", file=rel)]
     reason = str(result.get("reason") or status)
     if status == "kernel-died":

@@ -30,7 +30,8 @@ INCLUDE = define(
 INDEX_OPTION = define(
     "MC304", "requirement-index-option", Area.RUNTIME, Severity.WARNING, "The runtime names its own package index or links",
     "The guideline: no credentials, private paths, or unpublished data are required to run inference.",
-    "Make sure every user can reach this index without credentials, or publish the packages on PyPI / conda-forge.",
+    "Make sure every user can reach this index without credentials, or publish the packages on PyPI / conda-forge. "
+    "model-check builds the environment from it only when the caller passes --allow-package-indexes (MC354).",
 )
 EDITABLE = define(
     "MC305", "requirement-editable", Area.RUNTIME, Severity.ERROR, "An editable (-e) install in the runtime",

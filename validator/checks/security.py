@@ -1,9 +1,10 @@
 """Area security: pickles (found by content), credentials, private paths and hosts, links out of
 the package, and archives whose entries would escape the folder they are extracted into.
 
-Everything here is static: nothing is unpickled, extracted, imported or executed. Scanners'
-clean results are heuristics, so messages say "no known-dangerous imports", never "safe", and
-whatever could not be scanned is reported as such.
+Everything here is static: nothing is unpickled, extracted, imported or executed. A pickle's
+imports are judged against an allowlist of what plain tensor and array data need (pickle_scan.py):
+anything else is an error. Scanners' clean results are heuristics, so messages never say "safe",
+and whatever could not be scanned is reported as such.
 """
 
 from __future__ import annotations
@@ -29,20 +30,24 @@ NO_PRIVATE = "The guideline's checklist: no credentials, private paths, or unpub
 CLEAN_ENV = "The guideline: the published artefact should run from a clean environment without manual setup steps."
 MAX_PER_FILE = 10  # findings of one rule in one file; the rest are summed up in one more finding
 
+PLAIN_DATA = ("the globals plain tensor, state-dict and NumPy array pickles need (torch's tensor and storage "
+              "rebuilders, collections.OrderedDict, NumPy's array reconstruction, data-only builtins such as set)")
 PICKLE_FILE = define(
     "MC701", "pickle-file", Area.SECURITY, Severity.WARNING,
-    "A pickle-based file is published (no known-dangerous imports found)",
-    f"{SAFE_WEIGHTS}. Loading a pickle runs whatever it imports; a static scan only knows the imports on its list.",
+    "A pickle-based file is published (it imports only what plain tensor and array data need)",
+    f"{SAFE_WEIGHTS}. Loading a pickle runs whatever it imports; this one imports only {PLAIN_DATA}, but users "
+    "still load it with a loader that would run anything else.",
     "Publish the weights as model.safetensors (and the graph as model.onnx) and drop the pickle, or keep it only "
     "with the loading code and a note on how to load it safely (e.g. torch.load(..., weights_only=True)).",
 )
 PICKLE_DANGEROUS = define(
     "MC702", "pickle-dangerous-import", Area.SECURITY, Severity.ERROR,
-    "A pickle imports functions that can run code when it is loaded",
-    f"{SAFE_WEIGHTS}. picklescan (the scanner the Hugging Face Hub uses) lists these imports as dangerous: "
-    "unpickling the file calls them.",
+    "A pickle imports globals outside the allowlist of plain tensor and array data (they can run code when loaded)",
+    f"{SAFE_WEIGHTS}. model-check allows a pickle only {PLAIN_DATA}: unpickling imports anything else the file "
+    "names and can call it, and a list of known-dangerous functions (picklescan's) cannot know them all.",
     "Do not publish this file. Rebuild the artefact from trusted code and save the weights with "
-    "safetensors.torch.save_file; if you did not create the file yourself, treat your machine as exposed.",
+    "safetensors.torch.save_file (or export ONNX); if you did not create the file yourself, treat your machine as "
+    "exposed.",
 )
 PICKLE_UNSCANNED = define(
     "MC703", "pickle-not-scanned", Area.SECURITY, Severity.ERROR,
@@ -156,17 +161,19 @@ class SecurityCheck(Check):
         rel = report.rel
         noun = "pickled member" if len(report.members) == 1 else "pickled members"
         inside = f" ({_listing(noun, report.members)})" if report.members else ""
-        if report.dangerous:
+        if report.disallowed:
+            known = sorted(report.dangerous)
+            denylisted = f" ({_listing('', known)} on picklescan's list of dangerous imports)" if known else ""
             yield PICKLE_DANGEROUS.finding(
-                f"{rel} is {report.form}{inside} that imports {', '.join(sorted(report.dangerous))}: on picklescan's "
-                "list of dangerous imports, called as soon as the file is unpickled (torch.load, pickle.load, "
-                "np.load(allow_pickle=True))", file=rel)
+                f"{rel} is {report.form}{inside} that imports {_listing('', sorted(report.disallowed), 10)}"
+                f"{denylisted}: outside the allowlist of what plain tensor and array data need, imported and callable "
+                "as soon as the file is unpickled (torch.load, pickle.load, np.load(allow_pickle=True))", file=rel)
         elif report.holds_pickle:
             scope = " in the part it could read" if report.unscanned else ""
-            imports = f"; it imports {_listing('', sorted(report.imports))}" if report.imports else ""
+            imports = (f"it imports only what plain tensor and array data need{scope}: "
+                       f"{_listing('', sorted(report.imports))}" if report.imports else f"it imports nothing{scope}")
             yield PICKLE_FILE.finding(
-                f"{rel} is {report.form}{inside}: loading it unpickles, which can run code. picklescan found "
-                f"no known-dangerous imports{scope}{imports}", file=rel)
+                f"{rel} is {report.form}{inside}: loading it unpickles, which can run code; {imports}", file=rel)
         for reason in report.unscanned[:MAX_PER_FILE]:
             yield PICKLE_UNSCANNED.finding(f"{rel} ({report.form}) could not be scanned: {reason}", file=rel)
         if len(report.unscanned) > MAX_PER_FILE:

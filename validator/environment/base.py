@@ -15,9 +15,9 @@ from typing import Protocol, Sequence
 class Limits:
     wall_s: float = 600.0  # wall-clock limit; the whole process group is killed after it
     cpu_s: int = 1200  # RLIMIT_CPU
-    memory_mb: int = 8192  # RLIMIT_AS (venv) / --memory (docker)
+    memory_mb: int = 8192  # whole run: a cgroup where the machine has one, plus RLIMIT_AS per process (host) / --memory (docker)
     file_size_mb: int = 2048  # RLIMIT_FSIZE
-    processes: int = 1024  # RLIMIT_NPROC (venv, per user namespace) / --pids-limit (docker)
+    processes: int = 1024  # tasks of the run: cgroup pids.max, plus RLIMIT_NPROC (host) / --pids-limit (docker)
     output_bytes: int = 1_000_000  # stdout/stderr kept (head and tail); the rest is dropped
     network: bool = False  # only when the package declared it needs the network
 
@@ -26,7 +26,7 @@ class Limits:
 class Completed:
     argv: tuple[str, ...]
     returncode: int | None  # None: killed by the wall-clock limit
-    stdout: str  # capped, decoded with errors="replace"; NOT yet escaped for logs or Markdown
+    stdout: str  # capped, decoded with errors="replace", secrets redacted; NOT yet escaped for logs or Markdown
     stderr: str
     duration_s: float
     timed_out: bool = False

@@ -16,7 +16,7 @@ import os
 import stat
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -66,6 +66,30 @@ class TarBuilder:
             executable = bool(info.st_mode & stat.S_IXUSR)
             self._tar.addfile(self._info(name, tarfile.REGTYPE, 0o755 if executable else 0o644, info.st_size), handle)
         return True
+
+    def add_archive(self, handle: IO[bytes], rename: Callable[[str], str | None]) -> int:
+        """The folders and regular files of another tar archive (read as a stream), each under `rename(name)`,
+        left out where that is None; links and special files always left out. Returns the files added."""
+        added = 0
+        with tarfile.open(fileobj=handle, mode="r|") as archive:
+            for member in archive:
+                name = rename(member.name)
+                if name is None or not (member.isdir() or member.isreg()):
+                    continue
+                parts = PurePosixPath(name).parts
+                if not parts or name.startswith("/") or ".." in parts:
+                    continue
+                if member.isdir():
+                    self.add_dir(name)
+                    continue
+                source = archive.extractfile(member)
+                if source is None:
+                    continue
+                self._parent(name)
+                mode = 0o755 if member.mode & stat.S_IXUSR else 0o644
+                self._tar.addfile(self._info(name, tarfile.REGTYPE, mode, member.size), source)
+                added += 1
+        return added
 
     def add_tree(self, prefix: str, root: Path) -> int:
         """Every regular file and folder under `root` (symlinks and special files left out), under

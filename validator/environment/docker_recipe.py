@@ -4,13 +4,21 @@ images, build arguments and interpreter; decided from the package and the option
 - The package's own Dockerfile: the context is the package (its .dockerignore applied here, since
   the engine's classic builder leaves that to the client), plus model-check's CA bundle and
   wheelhouse when there are any, made available to its RUN steps (dockerfile_gen.with_build_inputs).
+  Its ADD/COPY instructions are judged first (docker_fetches): what the engine itself would fetch
+  from loopback, link-local or private addresses, or from any URL, is refused (rule MC384).
 - requirements.txt / environment.yml: a generated Dockerfile on `--base-image` (default: the
   official slim Python image of the package's Python, or micromamba's for environment.yml); the
   context holds only the runtime files, so editing a README does not rebuild the image.
+- requirements.txt in two steps, so that no package code runs with network or near a credential:
+  `Download`, pip download of wheels only (`--only-binary=:all:`: no source distribution is built,
+  so no package code runs) in a locked-down container of the base image, the one place that sees
+  the index settings (credentials included) and the network; then the image build, without
+  network, installs those wheels (`--no-index`). Build arguments and image layers hold no index
+  setting.
 
 The CA bundle is `--ca-bundle`, else the file PIP_CERT or SSL_CERT_FILE names on this machine. The
-machine's pip index settings reach generated builds when they are http(s) URLs; local paths and
-file:// indexes are not visible to a build (that is what --wheelhouse is for), which a note says.
+machine's pip index settings reach the download when they are http(s) URLs; local paths and
+file:// indexes are not visible to it (that is what --wheelhouse is for), which a note says.
 """
 
 from __future__ import annotations
@@ -28,14 +36,27 @@ from ..package import ModelPackage
 from ..runtime_spec import RuntimeSpec
 from .builder import BuildFailure
 from .docker_context import TarBuilder
-from .docker_rules import DOCKER_BUILD_FAILED
-from .dockerfile_gen import (CA_FILE, DEFAULT_CONDA_BASE, EXTRA_DIR, INDEX_ARGS, PREFIX, WHEELHOUSE_DIR,
-                             conda_dockerfile, default_python_base, requirements_dockerfile, with_build_inputs)
+from .docker_fetches import refused_fetches
+from .docker_rules import DOCKER_BUILD_FAILED, DOCKER_FETCH_REFUSED
+from .dockerfile_gen import (CA_FILE, DEFAULT_CONDA_BASE, EXTRA_DIR, PREFIX, WHEELHOUSE_DIR, conda_dockerfile,
+                             default_python_base, requirements_dockerfile, with_build_inputs)
 from .pipconfig import PipSettings, read_pip_settings, redact
 
 MAX_CA_BYTES = 16 * 1024 * 1024
 TORCH_FAMILY = {"torch", "torchvision", "torchaudio"}
 GENERATED_DOCKERFILE = f"{EXTRA_DIR}/Dockerfile"
+INDEX_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST")
+
+
+@dataclass(frozen=True)
+class Download:
+    """pip download of the wheels a generated build installs, in a container of the base image; run in the
+    build context's files (requirements, CA bundle, wheelhouse), saving into a folder of its own."""
+
+    args: tuple[str, ...]  # after `pip download`: -r FILE, --only-binary, --find-links, …
+    env: dict[str, str]  # pip's index settings, credentials included: seen by this container only
+    key: tuple[str, ...]  # what of it belongs in the cache key (no credentials)
+    ca_file: str | None = None  # the CA bundle's path in the context, for pip
 
 
 @dataclass
@@ -52,6 +73,7 @@ class Recipe:
     notes: tuple[str, ...] = ()
     torch_backend: str | None = None  # set when the generated build installs CPU-only (etc.) torch wheels
     keyed_stages: bool = False  # the Dockerfile labels its stages with the MODEL_CHECK_KEY build argument
+    download: Download | None = None  # wheels to download before the build (generated requirements builds)
 
     def describe(self) -> str:
         if self.generated:
@@ -132,6 +154,14 @@ def _own_dockerfile(pkg: ModelPackage, dockerfile: str, spec: RuntimeSpec, optio
     read = pkg.read_text(dockerfile)
     if read.text is None:
         return BuildFailure(read.problem or f"{dockerfile} cannot be read", file=dockerfile, rule=DOCKER_BUILD_FAILED.id)
+    try:
+        refused = refused_fetches(read.text)
+    except Exception as exc:  # third-party parser on package text
+        return BuildFailure(f"{dockerfile} cannot be parsed: {exc}", file=dockerfile, rule=DOCKER_BUILD_FAILED.id)
+    if refused:
+        return BuildFailure("the image was not built (no package code ran): " + "; ".join(
+            f"{dockerfile}:{item.line}: `{item.instruction}`: {item.reason}" for item in refused),
+            file=dockerfile, rule=DOCKER_FETCH_REFUSED.id)
     notes = list(inputs.notes)
     tar = _context(inputs)
     ignored = _dockerignore(pkg)
@@ -176,27 +206,33 @@ def _generated_requirements(pkg: ModelPackage, requirements: str, spec: RuntimeS
     notes = list(inputs.notes)
     if not requested and not options.base_image:
         notes.append(f"the package names no Python version: {base} (model-check's own Python) was used")
-    build_args, pip_notes = _index_build_args(pip, inputs.wheelhouse is not None)
+    env, key, pip_notes = _index_settings(pip, inputs.wheelhouse is not None)
     notes += pip_notes
-    pip_args: tuple[str, ...] = ()
+    args = ["-r", requirements, "--only-binary=:all:"]
+    if inputs.wheelhouse is not None:
+        args += ["--find-links", WHEELHOUSE_DIR]
     torch_backend = None
     if options.torch_backend and TORCH_FAMILY & {pin.name for pin in spec.pins}:
         torch_backend = options.torch_backend
-        pip_args = ("--extra-index-url", f"https://download.pytorch.org/whl/{options.torch_backend}")
+        args += ["--extra-index-url", f"https://download.pytorch.org/whl/{options.torch_backend}"]
         notes.append(f"torch installed from the PyTorch {options.torch_backend} index (pip --extra-index-url): the tested "
                      "environment differs from a GPU user's only by the torch build")
     if options.build_network == "none":
-        pip_args += ("--no-index",)
-        notes.append("the image build has no network (--build-network none): pip installs from the wheelhouse only (--no-index)")
+        args.append("--no-index")
+        notes.append("no network for the download (--build-network none): pip takes wheels from the wheelhouse only (--no-index)")
+    notes.append("requirements are installed from wheels only, downloaded beforehand by pip in a locked-down "
+                 "container (no source distribution is built, so no package code runs during the build); the image "
+                 "build itself has no network")
     tar = _context(inputs)
     other_definitions = {pkg.find("environment.yml", "environment.yaml"), pkg.find("Dockerfile")}
     for rel in [f for f in spec.files_read if f not in other_definitions and pkg.has(f)] or [requirements]:
         tar.add_file(rel, pkg.path(rel))
-    text = requirements_dockerfile(base, requirements, inputs.ca is not None, inputs.wheelhouse is not None, pip_args)
+    text = requirements_dockerfile(base, requirements)
     tar.add_bytes(GENERATED_DOCKERFILE, text.encode("utf-8"))
     context, digest = tar.finish()
+    download = Download(tuple(args), env, (*key, *args), CA_FILE if inputs.ca is not None else None)
     return Recipe(requirements, GENERATED_DOCKERFILE, context, digest, (base,), True, (f"{PREFIX}/bin/python",), requested,
-                  build_args, tuple(notes), torch_backend, keyed_stages=True)
+                  {}, tuple(notes), torch_backend, keyed_stages=True, download=download)
 
 
 def _generated_conda(pkg: ModelPackage, conda_file: str, spec: RuntimeSpec, options: Options,
@@ -212,9 +248,10 @@ def _generated_conda(pkg: ModelPackage, conda_file: str, spec: RuntimeSpec, opti
                   _requested_python(spec, options), notes=notes, keyed_stages=True)
 
 
-def _index_build_args(pip: PipSettings, has_wheelhouse: bool) -> tuple[dict[str, str], list[str]]:
-    """This machine's pip index settings as build arguments, where a build can reach them."""
-    args: dict[str, str] = {}
+def _index_settings(pip: PipSettings, has_wheelhouse: bool) -> tuple[dict[str, str], tuple[str, ...], list[str]]:
+    """This machine's pip index settings for the download container, where it can reach them: the variables
+    (credentials included), the same without credentials for the cache key, and notes."""
+    env: dict[str, str] = {}
     passed: list[str] = []
     left_out: list[str] = []
 
@@ -223,25 +260,27 @@ def _index_build_args(pip: PipSettings, has_wheelhouse: bool) -> tuple[dict[str,
 
     if pip.index_url:
         if reachable(pip.index_url):
-            args["PIP_INDEX_URL"] = pip.index_url
+            env["PIP_INDEX_URL"] = pip.index_url
             passed.append(f"index-url {redact(pip.index_url)}")
         else:
             left_out.append(pip.index_url)
     extra = [url for url in pip.extra_index_urls if reachable(url)]
     left_out += [url for url in pip.extra_index_urls if not reachable(url)]
     if extra:
-        args["PIP_EXTRA_INDEX_URL"] = " ".join(extra)
+        env["PIP_EXTRA_INDEX_URL"] = " ".join(extra)
         passed.append("extra-index-url " + " ".join(redact(url) for url in extra))
     if pip.trusted_hosts:
-        args["PIP_TRUSTED_HOST"] = " ".join(pip.trusted_hosts)
+        env["PIP_TRUSTED_HOST"] = " ".join(pip.trusted_hosts)
         passed.append("trusted-host " + " ".join(pip.trusted_hosts))
     left_out += list(pip.find_links)
     notes = []
     if passed:
-        notes.append(f"pip configuration of this machine passed to the image build (read from {pip.source}): " + "; ".join(passed))
+        notes.append(f"pip configuration of this machine used for the download of wheels (read from {pip.source}): "
+                     + "; ".join(passed) + "; it is not in the image or its build arguments")
     if left_out and not has_wheelhouse:
         notes.append("this machine's pip configuration names local indexes or wheel folders ("
                      + ", ".join(redact(item) for item in left_out)
-                     + ") that an image build cannot see; pass them with --wheelhouse if the build needs them")
-    assert set(args) <= set(INDEX_ARGS)
-    return args, notes
+                     + ") that the download cannot see; pass them with --wheelhouse if the build needs them")
+    assert set(env) <= set(INDEX_VARIABLES)
+    key = tuple(f"{name}={redact(value)}" for name, value in sorted(env.items()))
+    return env, key, notes

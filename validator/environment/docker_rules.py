@@ -41,3 +41,12 @@ DOCKER_NO_PYTHON = define(
     "and its probes, with the Python of the published container.",
     "Install Python in the image so that `python` or `python3` is on PATH (or base it on an official Python image).",
 )
+DOCKER_FETCH_REFUSED = define(
+    "MC384", "docker-fetch-refused", Area.RUNTIME, Severity.ERROR,
+    "The package's Dockerfile makes the Docker engine fetch something model-check does not let it fetch",
+    "The engine fetches `ADD <url>` sources and `COPY --from` images itself, on the host's network, next to "
+    "model-check's CI token and the machine's local services, whatever network the build's RUN steps have.",
+    "Download files in a RUN step (curl, wget, pip), which runs within the build's limits and network, or ship them "
+    "in the package; take `COPY --from` images from a public registry; define every variable an ADD or COPY uses in "
+    "the Dockerfile itself.",
+)

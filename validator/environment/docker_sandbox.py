@@ -1,22 +1,34 @@
 """A built image as an `Env`: every command runs in a fresh, locked-down container of it.
 
 Each run gets its own container, removed afterwards, with:
-- no network (`network_mode="none"`) unless `Limits.network`; then the engine's build network;
-- a read-only root file system, tmpfs at /tmp (HOME and TMPDIR point there), all capabilities
-  dropped, no-new-privileges, user 65534 (nobody), no docker socket, no bind mounts, no variables
-  from this machine (so no GITHUB_TOKEN): only the image's own ENV plus HOME/TMPDIR;
+- no network (`network_mode="none"`) unless `Limits.network`; then the engine's bridge network
+  (never the host's: on an engine without a bridge, network stays off and the notes say so);
+- nothing of the image but its files and ENV: our own entrypoint and command, user 65534 (nobody),
+  its HEALTHCHECK disabled (the engine would run it inside the container);
+- a read-only root file system, all capabilities dropped, no-new-privileges, no docker socket, no
+  bind mounts, no variables from this machine (so no GITHUB_TOKEN): only the image's own ENV plus
+  HOME/TMPDIR;
 - memory (no swap), pids, CPU count, CPU time, file size and core dump limits from `Limits`;
-- the working files put in with `put_archive` before start, into a volume of its own at
-  /workspace (an archive cannot reach a tmpfs before start, and a read-only root takes no files);
-  the workdir is /workspace/package, owned by the container's user;
+- a bounded scratch area: one tmpfs volume of its own (the working files plus
+  `Limits.file_size_mb`), mounted at /workspace (the workdir is /workspace/package, owned by the
+  container's user) and at /tmp (HOME and TMPDIR). The engine mounts such a volume only while a
+  container uses it, so a small watchdog container of the same image holds it: the working files
+  go in through it (`put_archive`) before the command starts, results come back through it
+  (`get_archive`) after, and it watches the free space: when the scratch area fills up, the
+  command is stopped and the run reports it (killed_by "… scratch area … is full", returncode -9
+  even when the command ended by itself first), instead of a full disk. The package's files live
+  in memory there (tmpfs), once;
 - stdout/stderr streamed from an attach made before start into head+tail capped buffers (the
-  engine keeps no log: log driver "none"), results fetched with `get_archive`;
-- a wall clock: at the deadline the container is killed (then removed, with its volume).
+  engine keeps no log: log driver "none"), secrets of this process redacted from them;
+- a wall clock: at the deadline the container is killed (then removed, with its volume);
+- every container and volume labelled `model-check.run=<id>`, removed on every exit path
+  (docker_cleanup).
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import tarfile
 import tempfile
 import threading
@@ -34,18 +46,44 @@ from docker.types import Mount, Ulimit
 from packaging.utils import canonicalize_name
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from ..redact import redact
 from .base import Completed, Limits
 from .builder import BuildInfo
+from .docker_cleanup import labels as run_labels
 from .docker_context import TarBuilder
 from .sandbox import MIB, CappedBuffer
 
-WORKSPACE = "/workspace"  # the per-run volume
+WORKSPACE = "/workspace"  # the per-run scratch volume
 WORKDIR = f"{WORKSPACE}/package"  # the scratch copy of the working files
+TMP = "/tmp"  # the same volume again: HOME and TMPDIR
 USER = 65534  # nobody
 MAX_CPUS = 4
 READER_GRACE_S = 5.0  # how long output is still read after the container ended
+NO_HEALTHCHECK = {"test": ["NONE"]}  # the image's HEALTHCHECK would run inside the container
+WATCHDOG_MEMORY_MB = 64
+WATCHDOG_PIDS = 8
+SCRATCH_FULL_EXIT = 3  # the watchdog's exit status when the scratch area is full
+# The watchdog runs the image's interpreter without its site (no .pth file or sitecustomize of the package's
+# environment runs). An image the package built itself can still lie through it: the bound is the kernel's
+# (tmpfs size) either way, only the finding depends on the watchdog.
+WATCHDOG_FLAGS = ("-I", "-S")
 ENGINE_ERRORS = (DockerException, requests.exceptions.RequestException, Urllib3Error, OSError)
 _MEMORY_SIGNS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out of memory")
+
+# The watchdog holds the scratch volume mounted and watches its free space: it exits with
+# SCRATCH_FULL_EXIT when less than 1 MiB (1 % of a smaller area) is left. argv: the folder to watch,
+# and "once" to look once (exit 0: not full).
+WATCHDOG_SCRIPT = """
+import os, sys, time
+while True:
+    s = os.statvfs(sys.argv[1])
+    if s.f_bavail * s.f_frsize < min(1 << 20, s.f_blocks * s.f_frsize // 100):
+        print("scratch area full", flush=True)
+        sys.exit(%d)
+    if sys.argv[2:] == ["once"]:
+        sys.exit(0)
+    time.sleep(0.2)
+""" % SCRATCH_FULL_EXIT
 
 # Run with the image's interpreter: its version and every installed distribution.
 INSPECT_SCRIPT = """
@@ -75,10 +113,10 @@ class DockerEnv:
         self._make_stream_client = stream_client
         self._stream_client: DockerClient | None = None
         self.image = image
-        self.network_mode = network_mode  # used only when Limits.network
+        self.network_mode = network_mode  # used only when Limits.network: a bridge network, or "none"
         self.cpus = cpus
         self.run_id = uuid.uuid4().hex[:12]  # labels every container and volume of this environment
-        self.labels = {**labels, "model-check.env-run": self.run_id}
+        self.labels = {**labels, **run_labels(), "model-check.env-run": self.run_id}
         self.interpreter = "python"
         self.info: BuildInfo | None = None
         self.description = f"docker image {image}"
@@ -106,7 +144,7 @@ class DockerEnv:
         with tempfile.TemporaryDirectory(prefix="model-check-inspect-") as empty:
             for interpreter in interpreters:
                 done = self._run((interpreter, "-c", "…"), [interpreter, "-c", INSPECT_SCRIPT], Path(empty),
-                                 Limits(wall_s=120, cpu_s=120, memory_mb=1024, processes=64), ())
+                                 Limits(wall_s=120, cpu_s=120, memory_mb=1024, processes=64, file_size_mb=64), ())
                 facts = _parse_facts(done.stdout)
                 if done.returncode == 0 and facts is not None:
                     self.interpreter = interpreter
@@ -116,41 +154,77 @@ class DockerEnv:
                                                         [f"exit status {done.returncode}"])[-1])
         return "; ".join(problems)
 
-    # -- one container ----------------------------------------------------------------------------
+    # -- one run: a watchdog holding the scratch volume, and the command's container ---------------
     def _run(self, argv: tuple[str, ...], command: list[str], workdir_files: Path, limits: Limits,
              fetch: Sequence[str]) -> Completed:
         started = time.monotonic()
         isolated = not limits.network
-        volume = container = None
+        volume = watchdog = container = None
         try:
-            volume = self.client.volumes.create(labels=self.labels)
+            with WorkdirArchive(workdir_files) as (archive, size):
+                scratch_mb = -(-size // MIB) + limits.file_size_mb
+                volume = self.client.volumes.create(driver="local", labels=self.labels, driver_opts={
+                    "type": "tmpfs", "device": "tmpfs", "o": f"size={scratch_mb}m,uid={USER},gid={USER},mode=0700"})
+                watchdog = self.client.containers.create(self.image, **self._watchdog_options(command[0], volume.name))
+                try:
+                    watchdog.start()
+                    watchdog.reload()
+                except APIError as exc:
+                    return _not_started(argv, command, exc, started, isolated)
+                if watchdog.status != "running":
+                    return Completed(argv, 127, "", f"cannot start {command[0]} in the image", time.monotonic() - started,
+                                     network_isolated=isolated)
+                watchdog.put_archive(WORKSPACE, archive)
             container = self.client.containers.create(self.image, **self._container_options(command, volume.name, limits))
-            with WorkdirArchive(workdir_files) as archive:
-                container.put_archive(WORKSPACE, archive)
-            completed = self._start_and_wait(argv, command, container, limits, started)
+            completed = self._start_and_wait(argv, command, container, watchdog, limits, started, scratch_mb)
             if fetch:
-                completed = replace(completed, files=_fetch(container, fetch, limits.file_size_mb * MIB))
-            return completed
+                completed = replace(completed, files=_fetch(watchdog, fetch, limits.file_size_mb * MIB))
+            return replace(completed, stdout=redact(completed.stdout), stderr=redact(completed.stderr))
         except ENGINE_ERRORS as exc:
             return Completed(argv, 125, "", f"the Docker engine could not run the command: {_explain(exc)}",
                              time.monotonic() - started, network_isolated=isolated)
         finally:
-            _remove(container, volume)
+            _remove(container, watchdog, volume)
+
+    def _locked_down(self, volume: str, targets: Sequence[str]) -> dict[str, Any]:
+        """What every container of a run shares: no network, nothing of this machine, nothing of the image's
+        entrypoint, user or healthcheck, a read-only root, no capabilities, the scratch volume."""
+        return {
+            "user": f"{USER}:{USER}",
+            "read_only": True,
+            "mounts": [Mount(target=target, source=volume, type="volume") for target in targets],
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "healthcheck": NO_HEALTHCHECK,
+            "log_config": {"type": "none"},
+            "labels": self.labels,
+            "stdin_open": False,
+            "tty": False,
+        }
+
+    def _watchdog_options(self, interpreter: str, volume: str) -> dict[str, Any]:
+        return {
+            **self._locked_down(volume, (WORKSPACE,)),
+            "entrypoint": [interpreter, *WATCHDOG_FLAGS, "-c", WATCHDOG_SCRIPT, WORKSPACE],
+            "command": [],
+            "working_dir": "/",
+            "environment": {"PYTHONDONTWRITEBYTECODE": "1"},
+            "network_mode": "none",
+            "mem_limit": f"{WATCHDOG_MEMORY_MB}m",
+            "memswap_limit": f"{WATCHDOG_MEMORY_MB}m",
+            "pids_limit": WATCHDOG_PIDS,
+            "nano_cpus": int(0.25 * 1e9),
+        }
 
     def _container_options(self, command: list[str], volume: str, limits: Limits) -> dict[str, Any]:
         memory = f"{limits.memory_mb}m"
         return {
+            **self._locked_down(volume, (WORKSPACE, TMP)),
             "entrypoint": command[:1],  # the image's ENTRYPOINT is not ours to run
             "command": command[1:],
             "working_dir": WORKDIR,
-            "user": f"{USER}:{USER}",
-            "environment": {"HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"},
+            "environment": {"HOME": TMP, "TMPDIR": TMP, "PYTHONDONTWRITEBYTECODE": "1"},
             "network_mode": self.network_mode if limits.network else "none",
-            "read_only": True,
-            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={limits.memory_mb}m,mode=1777"},
-            "mounts": [Mount(target=WORKSPACE, source=volume, type="volume")],
-            "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"],
             "mem_limit": memory,
             "memswap_limit": memory,
             "pids_limit": limits.processes,
@@ -160,14 +234,10 @@ class DockerEnv:
                 Ulimit(name="fsize", soft=limits.file_size_mb * MIB, hard=limits.file_size_mb * MIB),
                 Ulimit(name="core", soft=0, hard=0),
             ],
-            "log_config": {"type": "none"},
-            "labels": self.labels,
-            "stdin_open": False,
-            "tty": False,
         }
 
-    def _start_and_wait(self, argv: tuple[str, ...], command: list[str], container: Any, limits: Limits,
-                        started: float) -> Completed:
+    def _start_and_wait(self, argv: tuple[str, ...], command: list[str], container: Any, watchdog: Any, limits: Limits,
+                        started: float, scratch_mb: int) -> Completed:
         out, err = CappedBuffer(limits.output_bytes), CappedBuffer(limits.output_bytes)
         # attached before start so no output is missed; a client without read timeout, since a
         # container may stay silent for longer than the API timeout
@@ -176,22 +246,20 @@ class DockerEnv:
         stream = self._stream_client.api.attach(container.id, stdout=True, stderr=True, stream=True, demux=True)
         reader = threading.Thread(target=_drain, args=(stream, out, err), daemon=True)
         reader.start()
+        scratch_full = threading.Event()
         try:
             try:
                 container.start()
             except APIError as exc:
-                missing = "executable file not found" in str(exc) or "no such file or directory" in str(exc)
-                return Completed(argv, 127 if missing else 125, "", f"cannot start {command[0]} in the image: {_explain(exc)}",
-                                 time.monotonic() - started, network_isolated=not limits.network)
+                return _not_started(argv, command, exc, started, not limits.network)
+            guard = threading.Thread(target=self._guard_scratch, args=(watchdog, container, scratch_full), daemon=True)
+            guard.start()
             timed_out = False
             try:
                 status = self.client.api.wait(container.id, timeout=max(1.0, started + limits.wall_s - time.monotonic()))
             except (requests.exceptions.RequestException, Urllib3Error):
                 timed_out = True
-                try:
-                    container.kill()
-                except APIError:
-                    pass  # it ended meanwhile
+                _kill(container)
                 status = self.client.api.wait(container.id, timeout=60)
             reader.join(READER_GRACE_S)
         finally:
@@ -202,8 +270,60 @@ class DockerEnv:
         code = int(status.get("StatusCode", -1))
         returncode = None if timed_out else (128 - code if 128 < code <= 128 + 64 else code)  # signal N -> -N
         stderr = err.text()
+        killed_by = _killed_by(returncode, timed_out, oom, stderr)
+        if not timed_out and (scratch_full.is_set() or self._scratch_full_now(watchdog, command[0])):
+            # filling the scratch area counts as being stopped at a limit, even when the command ended by itself
+            # before the watchdog stopped it: a run that ends at its bound is not a success
+            killed_by = f"the scratch area of {scratch_mb} MiB (working files, /tmp) is full"
+            returncode = returncode or -int(signal.SIGKILL)
         return Completed(argv, returncode, out.text(), stderr, time.monotonic() - started, timed_out,
-                         _killed_by(returncode, timed_out, oom, stderr), not limits.network)
+                         killed_by, not limits.network)
+
+    def _scratch_full_now(self, watchdog: Any, interpreter: str) -> bool:
+        """Whether the scratch area is full now (a command may fill it and end before the watchdog looks)."""
+        for _ in range(3):
+            try:
+                watchdog.reload()
+                state = watchdog.attrs.get("State", {})
+                if not state.get("Running"):  # it saw the area full and ended
+                    return int(state.get("ExitCode", -1)) == SCRATCH_FULL_EXIT
+                done = watchdog.exec_run([interpreter, *WATCHDOG_FLAGS, "-c", WATCHDOG_SCRIPT, WORKSPACE, "once"],
+                                         user=f"{USER}:{USER}")
+                if done.exit_code in (0, SCRATCH_FULL_EXIT):
+                    return done.exit_code == SCRATCH_FULL_EXIT
+            except APIError:
+                pass  # it ended between the two calls
+            except ENGINE_ERRORS:
+                return False
+            time.sleep(0.1)
+        return False
+
+    def _guard_scratch(self, watchdog: Any, container: Any, full: threading.Event) -> None:
+        """Wait for the watchdog: its exit means the scratch area is full (or the run is over)."""
+        try:
+            client = self._make_stream_client()
+            try:
+                status = client.api.wait(watchdog.id)
+            finally:
+                client.close()
+        except ENGINE_ERRORS:
+            return
+        if int(status.get("StatusCode", -1)) == SCRATCH_FULL_EXIT:
+            full.set()
+            _kill(container)
+
+
+def _not_started(argv: tuple[str, ...], command: list[str], exc: APIError, started: float, isolated: bool) -> Completed:
+    missing = "executable file not found" in str(exc) or "no such file or directory" in str(exc)
+    return Completed(argv, 127 if missing else 125, "", f"cannot start {command[0]} in the image: {_explain(exc)}",
+                     time.monotonic() - started, network_isolated=isolated)
+
+
+def _kill(container: Any) -> None:
+    try:
+        container.kill()
+    except APIError:
+        pass  # it ended meanwhile
 
 
 def _drain(stream: Any, out: CappedBuffer, err: CappedBuffer) -> None:
@@ -228,15 +348,17 @@ def _killed_by(returncode: int | None, timed_out: bool, oom: bool, stderr: str) 
 
 
 class WorkdirArchive:
-    """The working files as a tar of `package/`, owned by the container's user."""
+    """The working files as a tar of `package/`, owned by the container's user; with its size in bytes."""
 
     def __init__(self, root: Path) -> None:
         self.tar = TarBuilder(owner=USER)
         self.tar.add_tree("package", root)
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> tuple[Any, int]:
         self.file, _ = self.tar.finish()
-        return self.file
+        size = self.file.seek(0, 2)
+        self.file.seek(0)
+        return self.file, size
 
     def __exit__(self, *exc: object) -> None:
         self.file.close()
@@ -251,7 +373,7 @@ def _fetch(container: Any, names: Sequence[str], cap: int) -> dict[str, bytes]:
             continue
         try:
             chunks, stat = container.get_archive(f"{WORKDIR}/{rel}")
-        except NotFound:
+        except APIError:  # absent; or the scratch area is gone with a watchdog that stopped
             continue
         if int(stat.get("size", 0)) > cap or int(stat.get("mode", 0)) & (1 << 31 | 1 << 27):  # folder or symlink
             continue
@@ -281,8 +403,9 @@ def _read_capped(chunks: Any, budget: int) -> Any:
     return spool
 
 
-def _remove(container: Any, volume: Any) -> None:
-    for thing, options in ((container, {"force": True, "v": True}), (volume, {"force": True})):
+def _remove(container: Any, watchdog: Any, volume: Any) -> None:
+    for thing, options in ((container, {"force": True, "v": True}), (watchdog, {"force": True, "v": True}),
+                           (volume, {"force": True})):
         if thing is None:
             continue
         try:

@@ -16,6 +16,7 @@ from .sandbox import MIB, remove_tree, run_sandboxed, scratch_copy
 
 class HostEnv:
     kind: str = "host"
+    also_readable: tuple[Path, ...] = ()  # shown read-only beside the prefix (the notebook tool layers)
 
     def __init__(self, prefix: Path, info: BuildInfo) -> None:
         self.prefix = prefix
@@ -33,10 +34,10 @@ class HostEnv:
         command = [str(self.python) if argv[0] == "python" else argv[0], *argv[1:]]
         workdir = scratch_copy(workdir_files)
         try:
-            # The prefix is NOT writable: a package must not tamper with a cached environment that
+            # The prefix is seen read-only: a package must not tamper with a cached environment that
             # later runs (of other packages with the same runtime) reuse. Its bytecode was compiled
             # at build time.
-            completed = run_sandboxed(command, workdir, limits, self.environment_variables())
+            completed = run_sandboxed(command, workdir, limits, self.environment_variables(), readable=[self.prefix, *self.also_readable])
             return replace(completed, argv=tuple(argv), files=fetch_files(workdir, fetch, limits.file_size_mb * MIB))
         finally:
             remove_tree(workdir)

@@ -65,7 +65,8 @@ def read_pip_settings(python: str = sys.executable) -> PipSettings:
 def _pip_config_list(python: str) -> dict[str, str] | None:
     """`pip config list` as {"section.key": value}, or None when pip cannot be run."""
     try:
-        result = subprocess.run([python, "-m", "pip", "config", "list"], check=False, capture_output=True, text=True, timeout=60)
+        result = subprocess.run([python, "-m", "pip", "config", "list"], check=False, capture_output=True, text=True,
+                                timeout=60, env=_pip_environment(os.environ), stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if result.returncode != 0:
@@ -81,6 +82,13 @@ def _pip_config_list(python: str) -> dict[str, str] | None:
             continue
         values[key.strip()] = str(value)
     return values
+
+
+def _pip_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What pip needs to find its configuration: PATH, HOME, locale, XDG folders, VIRTUAL_ENV and the
+    PIP_* variables; never the whole environment."""
+    kept = ("PATH", "HOME", "LANG", "LC_ALL", "VIRTUAL_ENV")
+    return {name: value for name, value in environ.items() if name in kept or name.startswith(("PIP_", "XDG_"))}
 
 
 def installer_settings(pip: PipSettings, environ: Mapping[str, str], ca_bundle: str | None = None,

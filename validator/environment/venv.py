@@ -2,32 +2,46 @@
 
 - Python: the version the package names (or --python) when uv finds one on this machine;
   otherwise the machine's own, and the environment check says so.
-- Cache: one folder per key, the sha256 of the requirements files, Python, platform and installer
-  settings. Built as `<key>.tmp-<random>` (a relocatable venv) and renamed into place only when
-  complete, so a half-built environment is never reused.
-- Installer: uv with the machine's pip configuration translated (pipconfig) and, on request,
-  CPU-only torch wheels (`--torch-backend`). Installing runs package-supplied code (sdists), so
-  uv runs in the sandbox too: same rlimits, no secrets; the network is allowed for it alone.
+- Installing, in the sandbox (validator.environment.installer says what each kind of install sees):
+  1. wheels only: `uv pip install --no-build`; no package code runs, so uv may use (and write) its
+     shared cache and hardlink from it. Requirements with an editable install skip this: uv builds
+     editables whatever the flags.
+  2. when something must be built (an sdist, a local path, a VCS URL, an editable): a fresh folder
+     with a private uv cache, the only folder the build can write. Install-time code runs there
+     without credentials, under the sandbox's limits, with network access (this machine cannot
+     restrict it to the package indexes), and the report says all of it.
+  Bytecode is compiled in the sandbox by the environment's interpreter (`-I -S`: no .pth file
+  runs), with only the environment writable, before the environment is recorded. After each step,
+  bin/python must still be the link `uv venv` made, or the build fails.
+- Cache: one folder per key (the sha256 of the requirements files, Python, platform and installer
+  settings), for environments of wheels from package indexes only. An environment that ran
+  install-time code, holds a distribution installed from a URL or a path, or whose requirements
+  name a local package source depends on more than its key: it is private to this run
+  (<cache>/private/<random>, removed at exit) and never reused.
+  A cached environment carries a manifest (validator.environment.manifest) and is verified before
+  reuse: bin/python the link the builder made, every entry as recorded; otherwise it is rebuilt
+  and the report says why.
+- Nothing of a package environment runs outside the sandbox: its distributions are read from
+  their metadata files (validator.environment.installed).
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import json
 import os
 import platform
-import secrets
+import re
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from packaging.utils import canonicalize_name
 
 from ..config import Options
 from ..package import ModelPackage
@@ -35,20 +49,29 @@ from ..runtime_spec import RuntimeSpec
 from .base import Completed, Limits
 from .builder import BuildFailure, BuildInfo, Progress
 from .host_env import HostEnv
+from .installed import distributions, site_packages
+from .installer import Installer, build_area, installer, move_into_place, remove_stale, tool_environment
+from .manifest import difference, record
 from .pipconfig import InstallerSettings, installer_settings, read_pip_settings
-from .sandbox import SECRET_NAME, remove_tree, run_sandboxed, scratch_copy
+from .sandbox import program_paths, remove_tree, run_sandboxed, scratch_copy
 
-CACHE_FORMAT = "model-check-venv-2"  # change it when the layout of cached environments changes (2: bytecode compiled at build)
-MARKER = "model-check-env.json"  # written last, before the rename: its presence means complete
-STALE_TMP_S = 24 * 3600
+CACHE_FORMAT = "model-check-venv-3"  # change it when the layout of cached environments changes (3: manifest, verified)
+MARKER = "model-check-env.json"  # the record, written last, before the rename: its presence means complete
+PRIVATE = "private"  # environments of one run, never reused
+TOOL_LAYERS = "tool-layers"  # validator.tool_layer's folder in the cache, shown read-only to package code
+MARKER_MAX_BYTES = 256 * 1024 * 1024
 TAIL_LINES = 40
-# Variables the installer needs beside the sandbox's allowlist: proxies, TLS roots, its config.
-_INSTALLER_PASS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
-                   "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "XDG_CONFIG_DIRS")
+NETWORK_NOTE = ("the build had network access: the installer fetches from the package indexes, and this machine "
+                "cannot restrict the network to them")
+# uv's refusal under --no-build: something has to be built (an sdist, a local path, a VCS URL).
+_NEEDS_BUILD = re.compile(r"Building source distributions (?:for `[^`]+` )?is disabled|is disabled, but attempted to build")
+_BUILT = re.compile(r"^\s*Built (.+?)\s*$", re.M)
+_COMMENT = re.compile(r"(?:^|\s)#.*$")
 # uv settings that change what gets installed, part of the cache key when set.
 _UV_INSTALL_VARIABLES = ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_URL", "UV_INDEX", "UV_FIND_LINKS",
                          "UV_NO_INDEX", "UV_INDEX_STRATEGY", "UV_CONSTRAINT", "UV_OVERRIDE", "UV_PRERELEASE",
-                         "UV_RESOLUTION", "UV_EXCLUDE_NEWER", "UV_TORCH_BACKEND", "UV_NO_BINARY", "UV_NO_BUILD")
+                         "UV_RESOLUTION", "UV_EXCLUDE_NEWER", "UV_TORCH_BACKEND", "UV_NO_BINARY", "UV_NO_BUILD",
+                         "UV_CONFIG_FILE")
 
 
 def install_limits(options: Options) -> Limits:
@@ -63,6 +86,11 @@ class Interpreter:
     version: str
     requested: str | None
     problem: str = ""  # why the requested version was not found; "" when it was (or none was asked)
+
+
+@dataclass(frozen=True)
+class _NeedsBuild:
+    """The wheels-only install stopped: something must be built."""
 
 
 def default_cache_dir() -> Path:
@@ -80,11 +108,16 @@ def uv_binary() -> str:
 class VenvEnv(HostEnv):
     kind = "venv"
 
+    def __init__(self, prefix: Path, info: BuildInfo, cache: Path | None = None) -> None:
+        super().__init__(prefix, info)
+        if cache is not None:
+            self.also_readable = (cache / TOOL_LAYERS,)
+
     def environment_variables(self) -> dict[str, str]:
         return {**super().environment_variables(), "VIRTUAL_ENV": str(self.prefix)}
 
     def installed(self) -> dict[str, str]:
-        return list_distributions(uv_binary(), self.python)
+        return list_distributions(self.prefix)
 
 
 class VenvBuilder:
@@ -113,87 +146,251 @@ class VenvBuilder:
                         options.torch_backend, self.environ)
         cache = Path(options.cache_dir).expanduser() if options.cache_dir else default_cache_dir()
         final = cache / key
+        notes: list[str] = []
 
-        def info(cached: bool) -> BuildInfo:
-            return BuildInfo("venv", requirements, interpreter.version, requested, interpreter.problem, key, cached,
-                             time.monotonic() - started, options.torch_backend,
-                             settings.notes + torch_backend_notes(options.torch_backend))
+        def info(cached: bool, private: bool) -> BuildInfo:
+            return BuildInfo("venv", requirements, interpreter.version, requested, interpreter.problem,
+                             None if private else key, cached, time.monotonic() - started, options.torch_backend,
+                             settings.notes + tuple(notes) + torch_backend_notes(options.torch_backend))
 
-        if (final / MARKER).is_file():
-            say("environment: cached venv")
-            return VenvEnv(final, info(True))
+        refresh = False  # fetch every file afresh: a changed cached environment shares files with uv's cache
+        if os.path.lexists(final):
+            problem, changed = verify(final)
+            if problem is None:
+                say("environment: cached venv")
+                notes.append("the cached environment was verified before reuse: bin/python is the link its build made, "
+                             "and every file's size, mode and modification time are as recorded then")
+                return VenvEnv(final, info(True, False), cache)
+            if changed:  # uv hardlinks from its cache: the changed files may be its own
+                notes.append(f"the cached environment {key} was not reused but rebuilt, with every file fetched afresh "
+                             f"(uv --refresh): {problem}")
+            else:
+                notes.append(f"the cached environment {key} was not reused but rebuilt: {problem}")
+            remove_tree(final)
+            refresh = changed
         try:
             cache.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             return BuildFailure(f"cannot create the environment cache {cache}: {exc.strerror or exc}; "
                                 "choose a writable folder with --cache-dir")
-        _remove_stale_builds(cache)
-        building = cache / f"{key}.tmp-{secrets.token_hex(4)}"
+        remove_stale(cache, "*.tmp-*")
+        notes.append(NETWORK_NOTE)
         workdir = scratch_copy(pkg.root)
+        area: Path | None = None
         try:
-            say(f"environment: uv venv (Python {interpreter.version})")
-            failure = self._create(building, workdir, requirements, interpreter, settings, options)
-            if failure is not None:
-                return failure
-            (building / MARKER).write_text(json.dumps({"format": CACHE_FORMAT, "python": interpreter.version,
-                                                       "requirements": requirements}, indent=1))
-            if final.exists() and not (final / MARKER).is_file():
-                remove_tree(final)  # not one of ours, or damaged: never reused
-            try:
-                building.rename(final)
-            except OSError:
-                if not (final / MARKER).is_file():  # not a concurrent run that finished first
-                    raise
+            forced = install_time_code(workdir, files)
+            if forced is None:
+                say(f"environment: uv venv (Python {interpreter.version}), wheels only")
+                install = installer(self.uv, settings, self.environ)
+                notes.extend(install.notes)
+                area, writable = build_area(install, cache, f"{key}.tmp-")
+                built = self._create(area / "env", workdir, requirements, interpreter, install, writable, options, False,
+                                     refresh)
+                if isinstance(built, BuildFailure):
+                    return built
+                if not isinstance(built, _NeedsBuild):
+                    local = local_content(area / "env", spec, files)
+                    if local is None:
+                        kept = self._keep(area / "env", final, interpreter, requirements)
+                        return VenvEnv(kept, info(False, False), cache)
+                    notes.append(f"the environment is private to this run and not reused: {local}")
+                    private = private_root(cache) / "env"
+                    move_into_place(area / "env", private)
+                    return VenvEnv(private, info(False, True), cache)
+                forced = "a requirement must be built from source (an sdist, a local path or a VCS URL)"
+            say(f"environment: uv venv (Python {interpreter.version}), building from source")
+            root = private_root(cache)
+            install = installer(self.uv, settings, self.environ, root / "uv-cache")
+            notes.extend(install.notes)
+            built = self._create(root / "env", workdir, requirements, interpreter, install, [root], options, True)
+            remove_tree(root / "uv-cache")
+            if isinstance(built, BuildFailure):
+                remove_tree(root)
+                return built
+            assert isinstance(built, list)  # a build from source never stops for needing one
+            what = "; ".join(name.replace(workdir.as_uri(), ".") for name in built) or forced
+            notes.append(f"install-time code ran ({what}): the environment was built with a private cache, in a "
+                         "folder only that build could write, and is not reused; install-time code ran with network "
+                         "access")
+            return VenvEnv(root / "env", info(False, True), cache)
         finally:
             remove_tree(workdir)
-            remove_tree(building)
-        compile_bytecode_in_background(final)
-        return VenvEnv(final, info(False))
+            if area is not None:
+                remove_tree(area)
 
     def installer_settings(self, options: Options) -> InstallerSettings:
         return installer_settings(read_pip_settings(), self.environ, options.ca_bundle, options.wheelhouse)
 
-    def _create(self, target: Path, workdir: Path, requirements: str, interpreter: Interpreter,
-                settings: InstallerSettings, options: Options) -> BuildFailure | None:
+    def _create(self, target: Path, workdir: Path, requirements: str, interpreter: Interpreter, install: Installer,
+                writable: Sequence[Path], options: Options, build: bool,
+                refresh: bool = False) -> BuildFailure | _NeedsBuild | list[str]:
+        """Make the environment at target: uv venv, uv pip install, compile; what uv built when it worked."""
         limits = install_limits(options)
-        env = installer_environment(self.uv, settings, self.environ)
-        writable = installer_writable(env, target.parent)
-        made = run_sandboxed(venv_argv(self.uv, interpreter.path, target), workdir, limits, env, writable)
-        if made.returncode != 0:
+        base = program_paths([interpreter.path], "")  # the interpreter uv makes the venv for, named in the arguments
+        made = run_sandboxed(venv_argv(self.uv, interpreter.path, target), workdir, limits, install.env, writable,
+                             [*install.readable, *base])
+        link = interpreter_link(target)
+        if made.returncode != 0 or link is None:
             return BuildFailure(f"uv could not create a virtual environment for Python {interpreter.version}"
                                 f" ({_ending(made)})", output_tail(made), requirements)
-        argv = install_argv(self.uv, target / "bin" / "python", requirements, settings, options.torch_backend)
-        done = run_sandboxed(argv, workdir, limits, env, writable)
+        argv = install_argv(self.uv, target / "bin" / "python", requirements, install.args, options.torch_backend, build)
+        if refresh:
+            argv.append("--refresh")
+        done = run_sandboxed(argv, workdir, limits, install.env, writable, install.readable)
         if done.returncode != 0:
+            if not build and _NEEDS_BUILD.search(done.stderr):
+                return _NeedsBuild()
             return BuildFailure(f"{requirements} does not install in a fresh environment: uv {_ending(done)}",
-                                output_tail(done), requirements, settings.notes)
-        return None
+                                output_tail(done), requirements, install.notes)
+        built = _BUILT.findall(done.stderr + done.stdout)
+        if not build and built:  # uv's documented exceptions to --no-build are screened out before: fail closed
+            return BuildFailure(f"uv built {', '.join(built)} during the wheels-only install, where no package code "
+                                f"may run; the uv cache ({install.env.get('UV_CACHE_DIR', 'uv cache dir')}) may hold "
+                                "what that code wrote: clear it (uv cache clean)", output_tail(done), requirements)
+        if interpreter_link(target) != link:
+            return _replaced(requirements, link, done)
+        compiled = compile_bytecode(target, limits)
+        if interpreter_link(target) != link:
+            return _replaced(requirements, link, done)
+        if compiled.timed_out:
+            return BuildFailure(f"compiling the environment's bytecode {_ending(compiled)}", output_tail(compiled),
+                                requirements)
+        return built
+
+    def _keep(self, built: Path, final: Path, interpreter: Interpreter, requirements: str) -> Path:
+        """Record the built environment and move it into the cache; the folder to use."""
+        link = interpreter_link(built)
+        (built / MARKER).write_text(json.dumps({
+            "format": CACHE_FORMAT, "python": interpreter.version, "requirements": requirements, "interpreter": link,
+            "manifest": record(built, frozenset({MARKER}))}), encoding="utf-8")
+        if move_into_place(built, final) or verify(final)[0] is None:  # or a concurrent run finished it first
+            return final
+        private = private_root(final.parent) / "env"
+        move_into_place(built, private)
+        return private
 
 
-def compile_bytecode_in_background(prefix: Path) -> subprocess.Popen[bytes] | None:
-    """Write the environment's bytecode while the checks go on.
+def _replaced(requirements: str, link: str, done: Completed) -> BuildFailure:
+    return BuildFailure(f"install-time code of {requirements} replaced the environment's interpreter (bin/python is "
+                        f"no longer the link to {link} that uv venv made); model-check never runs such an interpreter",
+                        output_tail(done), requirements)
 
-    Package code runs with the environment mounted read-only (so it cannot tamper with a cached
-    environment that later runs reuse), and could then not cache bytecode itself. Compiling is
-    not executing: `-I -S` skips site-packages' .pth files, the only code that would run. Writes are
-    atomic, so a run reading the environment meanwhile, or an interrupted compile, is harmless.
-    """
+
+def compile_bytecode(prefix: Path, limits: Limits) -> Completed:
+    """Write the environment's bytecode in the sandbox, with only the environment writable.
+
+    Package code later runs with the environment read-only and could not cache bytecode itself.
+    `-I -S` skips site-packages' .pth files, the only code that would run; compileall does not
+    import what it compiles. Files that do not compile (Python 2 leftovers of some wheels) are skipped."""
+    argv = [str(prefix / "bin" / "python"), "-I", "-S", "-m", "compileall", "-q", "-j", "0", str(prefix / "lib")]
+    return run_sandboxed(argv, prefix, limits, {}, [prefix])
+
+
+def interpreter_link(prefix: Path) -> str | None:
+    """Where bin/python links to, or None when it is not a symlink."""
     try:
-        return subprocess.Popen([str(prefix / "bin" / "python"), "-I", "-S", "-m", "compileall", "-q", "-j", "0",
-                                 str(prefix / "lib")], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        return os.readlink(prefix / "bin" / "python")
     except OSError:
         return None
+
+
+def verify(prefix: Path) -> tuple[str | None, bool]:
+    """Why the cached environment at prefix must not be reused (None: it may), and whether that is a
+    change since its build. Reusable: its record is ours and current, bin/python is the link the
+    builder made, and every entry matches the manifest."""
+    try:
+        with open(prefix / MARKER, "rb") as handle:
+            marker = json.loads(handle.read(MARKER_MAX_BYTES))
+    except (OSError, ValueError):
+        return f"its record ({MARKER}) is missing or unreadable (an interrupted build)", False
+    if not isinstance(marker, dict) or marker.get("format") != CACHE_FORMAT:
+        return "it was made by another version of model-check", False
+    link = interpreter_link(prefix)
+    if link is None or link != marker.get("interpreter"):
+        return f"bin/python is no longer the link to {marker.get('interpreter')} the builder made", True
+    if not (prefix / "bin" / "python").exists():
+        return f"the interpreter it links to ({link}) is gone", False
+    problem = difference(prefix, marker.get("manifest"), frozenset({MARKER}))
+    return problem, problem is not None
+
+
+def private_root(cache: Path) -> Path:
+    """A new folder for an environment of this run only, removed at exit (or by a run a day later)."""
+    parent = cache / PRIVATE
+    parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(parent, "*")
+    root = Path(tempfile.mkdtemp(prefix="env-", dir=parent))
+    atexit.register(remove_tree, root)
+    return root
+
+
+def install_time_code(workdir: Path, files: Sequence[str]) -> str | None:
+    """Why the requirements cannot get a wheels-only install, read ahead of uv: an editable install
+    (uv builds those even with --no-build), or an include model-check cannot read first (a URL, a
+    file outside the package). None when nothing stands in the way."""
+    root = workdir.resolve()
+    pending = [root / rel for rel in files]
+    seen: set[Path] = set()
+    while pending:
+        path = pending.pop()
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
+        rel = path.relative_to(root)
+        text = path.read_text(encoding="utf-8", errors="replace").replace("\\\n", " ")
+        for number, line in enumerate(text.splitlines(), 1):
+            words = _COMMENT.sub("", line).split()
+            for word, following in zip(words, [*words[1:], ""]):
+                if word.startswith(("-e", "--ed")):  # -e, -e./x, --editable and pip's abbreviations of it
+                    return f"an editable install, {rel} line {number}"
+                target = _include_target(word, following)
+                if target is None:
+                    continue
+                if "://" in target:
+                    return f"an include fetched from a URL, {rel} line {number}"
+                included = (path.parent / target).resolve()
+                if included != root and root not in included.parents:
+                    return f"an include from outside the package, {rel} line {number}"
+                pending.append(included)
+    return None
+
+
+def _include_target(word: str, following: str) -> str | None:
+    """The file a requirements-file word includes (-r/-c FILE, -rFILE, --requirement=FILE), or None."""
+    if word in ("-r", "-c", "--requirement", "--constraint"):
+        return following or None
+    for flag in ("--requirement=", "--constraint=", "-r", "-c"):
+        if word.startswith(flag) and len(word) > len(flag):
+            return word[len(flag):].lstrip("=") or None
+    return None
+
+
+def local_content(prefix: Path, spec: RuntimeSpec, files: Sequence[str]) -> str | None:
+    """Why an environment depends on more than its cache key (the requirements' text): a distribution
+    installed from a URL or a path, or a package source of the package's own on this machine."""
+    direct = sorted(info.name.split("-")[0] for folder in site_packages(prefix)
+                    for info in folder.glob("*.dist-info") if (info / "direct_url.json").is_file())
+    if direct:
+        return f"{', '.join(direct)} installed from a URL or a path, not from a package index"
+    local = [f"{option} {value}" for option, value, file, _ in spec.index_options
+             if file in files and ("://" not in value or value.startswith("file:"))]
+    if local:
+        return f"the requirements name a package source in the package ({'; '.join(local)})"
+    return None
 
 
 def venv_argv(uv: str, python: str, target: Path) -> list[str]:
     return [uv, "venv", "--relocatable", "--no-project", "--python", python, str(target)]
 
 
-def install_argv(uv: str, python: Path | str, requirements: str, settings: InstallerSettings,
-                 torch_backend: str | None) -> list[str]:
-    """The `uv pip install` command line for a package's requirements file (relative to the workdir)."""
-    argv = [uv, "pip", "install", "--python", str(python), "-r", requirements, *settings.args]
+def install_argv(uv: str, python: Path | str, requirements: str, args: Sequence[str], torch_backend: str | None,
+                 build: bool = False) -> list[str]:
+    """The `uv pip install` command line for a package's requirements file (relative to the workdir):
+    wheels only unless `build`; hardlinks and no bytecode whatever uv's configuration says."""
+    argv = [uv, "pip", "install", "--python", str(python), "-r", requirements, *args, "--link-mode", "hardlink",
+            "--no-compile-bytecode"]
+    if not build:
+        argv.append("--no-build")
     if torch_backend:
         argv += ["--torch-backend", torch_backend]
     return argv
@@ -207,58 +404,14 @@ def torch_backend_notes(backend: str | None) -> tuple[str, ...]:
     return (note,)
 
 
-def installer_environment(uv: str, settings: InstallerSettings, environ: Mapping[str, str]) -> dict[str, str]:
-    """Variables for uv inside the sandbox: its own settings and caches, proxies, TLS roots, pip's translation."""
-    env = {name: environ[name] for name in _INSTALLER_PASS if environ.get(name)}
-    env.update({name: value for name, value in environ.items() if name.startswith("UV_")})
-    env["XDG_CONFIG_HOME"] = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")  # uv.toml
-    for name, value in _uv_locations(uv).items():
-        env.setdefault(name, value)
-    env.update({"NO_COLOR": "1", "UV_NO_PROGRESS": "1", "UV_PYTHON_DOWNLOADS": "never"})
-    env.update(settings.env)
-    return env
-
-
-def installer_writable(env: Mapping[str, str], *targets: Path) -> list[Path]:
-    """The folders an install writes: its targets and uv's cache, as their common folder when they share
-    a file system below the root (uv hardlinks from its cache, and a link cannot cross two mounts)."""
-    folders = [Path(target) for target in targets]
-    if env.get("UV_CACHE_DIR") and not env.get("UV_NO_CACHE"):
-        uv_cache = Path(env["UV_CACHE_DIR"])
-        uv_cache.mkdir(parents=True, exist_ok=True)
-        folders.append(uv_cache)
-    resolved = [folder.resolve() for folder in folders if folder.is_dir()]
-    if len(resolved) > 1 and len({folder.stat().st_dev for folder in resolved}) == 1:
-        common = Path(os.path.commonpath(resolved))
-        if common != Path(common.anchor):
-            return [common]
-    return resolved
-
-
-@functools.cache
-def _uv_locations(uv: str) -> dict[str, str]:
-    """uv's cache and managed-Python folders as seen from here; the sandbox's scratch HOME would hide them."""
-    found = {}
-    for name, command in (("UV_CACHE_DIR", ["cache", "dir"]), ("UV_PYTHON_INSTALL_DIR", ["python", "dir"])):
-        if os.environ.get(name):
-            continue
-        try:
-            result = subprocess.run([uv, *command], check=False, capture_output=True, text=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if result.returncode == 0 and result.stdout.strip():
-            found[name] = result.stdout.strip()
-    return found
-
-
 def find_interpreter(uv: str, requested: str | None, environ: Mapping[str, str]) -> Interpreter:
     """The interpreter to build with: the requested version when uv finds one here, else this Python."""
     problem = ""
     if requested:
-        env = {**environ, "UV_PYTHON_DOWNLOADS": "never"}
+        env = {**tool_environment(environ, ("UV_",)), "UV_PYTHON_DOWNLOADS": "never", "UV_NO_CONFIG": "1"}
         try:
-            found = subprocess.run([uv, "python", "find", "--system", requested], check=False, capture_output=True, text=True,
-                                   timeout=120, env=env, cwd=tempfile.gettempdir())
+            found = subprocess.run([uv, "python", "find", "--system", requested], check=False, capture_output=True,
+                                   text=True, timeout=120, env=env, cwd=tempfile.gettempdir(), stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as exc:
             found = subprocess.CompletedProcess([], 1, "", str(exc))
         if found.returncode == 0 and found.stdout.strip():
@@ -270,9 +423,11 @@ def find_interpreter(uv: str, requested: str | None, environ: Mapping[str, str])
 
 
 def python_version(path: str) -> str | None:
+    """The version of a machine interpreter uv found (never one of a package environment)."""
     try:
         result = subprocess.run([path, "-I", "-S", "-c", "import platform; print(platform.python_version())"],
-                                check=False, capture_output=True, text=True, timeout=60)
+                                check=False, capture_output=True, text=True, timeout=60, env={"LANG": "C.UTF-8"},
+                                stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if result.returncode != 0:
@@ -310,25 +465,10 @@ def _file_digest(path: str) -> str | None:
         return None
 
 
-def _remove_stale_builds(cache: Path) -> None:
-    """Leftovers of builds that crashed or were killed more than a day ago."""
-    now = time.time()
-    for leftover in cache.glob("*.tmp-*"):
-        try:
-            if now - leftover.stat().st_mtime > STALE_TMP_S:
-                remove_tree(leftover)
-        except OSError:
-            continue
-
-
-def list_distributions(uv: str, python: Path) -> dict[str, str]:
-    """Every distribution installed for `python`: canonical name -> version (uv reads the metadata; nothing runs)."""
-    env = {name: value for name, value in os.environ.items() if not SECRET_NAME.search(name)}
-    result = subprocess.run([uv, "pip", "list", "--format", "json", "--python", str(python)],
-                            check=False, capture_output=True, text=True, timeout=120, env=env, cwd=python.parent)
-    if result.returncode != 0:
-        raise RuntimeError(f"uv pip list failed: {result.stderr.strip()[-500:]}")
-    return {canonicalize_name(item["name"]): item["version"] for item in json.loads(result.stdout)}
+def list_distributions(prefix: Path) -> dict[str, str]:
+    """Every distribution installed in the environment at prefix: canonical name -> version, read from
+    the metadata files (its interpreter is never run outside the sandbox)."""
+    return distributions(prefix)
 
 
 def output_tail(completed: Completed, lines: int = TAIL_LINES) -> str:

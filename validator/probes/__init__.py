@@ -121,7 +121,11 @@ class SandboxedPython:
     def installed(self) -> dict[str, str]:
         """Distributions importable by this interpreter (asked in a child, never imported here)."""
         code = "import json, importlib.metadata as m; print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
-        completed = run_sandboxed([self.python, "-I", "-c", code], Path(tempfile.gettempdir()), Limits(wall_s=60))
+        workdir = Path(tempfile.mkdtemp(prefix="model-check-query-"))
+        try:
+            completed = run_sandboxed([self.python, "-I", "-c", code], workdir, Limits(wall_s=60))
+        finally:
+            remove_tree(workdir)
         try:
             found = json.loads(completed.stdout)
         except ValueError:

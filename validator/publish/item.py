@@ -193,7 +193,7 @@ class _ItemBuilder:
             return None
         try:
             data = yaml.safe_load(text)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):  # RecursionError: a nesting bomb
             return None
         value = data.get("date-released") if isinstance(data, dict) else None
         if isinstance(value, str):
@@ -304,7 +304,7 @@ class _ItemBuilder:
             return str(fact.value)
         found = self._card_field(r"^(model )?architecture$")
         if found is not None:
-            value = re.split(r"\s+\(|;", found[0], maxsplit=1)[0].strip(" `")
+            value = re.split(r"(?<!\s)\s+\(|;", found[0], maxsplit=1)[0].strip(" `")
             if value:
                 self.prov.add(where, Source("model card", self.readme, found[1], "the text before any parenthesis"))
                 return value

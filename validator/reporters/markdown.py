@@ -20,13 +20,15 @@ def status_line(report: Report) -> str:
     head = "✅ **model-check passed**" if report.status == "passed" else "❌ **model-check failed**"
     name = report.package_name or report.package_path
     version = f" {report.package_version}" if report.package_version else ""
+    relaxed = f"; {len(report.relaxations)} rule(s) relaxed by configuration" if report.relaxations else ""
     return (f"{head} for {markdown_code(name + version)}: {s['error']} error(s), {s['warning']} warning(s), "
-            f"{s['info']} note(s) (fail-on: {report.fail_on.value})")
+            f"{s['info']} note(s) (fail-on: {report.fail_on.value}){relaxed}")
 
 
 def render_markdown(report: Report, *, max_findings: int | None = None) -> str:
     lines = [f"## model-check: {markdown_code(report.package_path)}", "", status_line(report), ""]
     lines += _checks_table(report)
+    lines += _relaxations(report)
     grouped = report.by_area()
     shown = 0
     for area in Area:
@@ -69,6 +71,18 @@ def _checks_table(report: Report) -> list[str]:
     for record in report.checks:
         reason = markdown_text(record.reason, 200) if record.reason else ""
         lines.append(f"| {record.area.value} | {markdown_text(record.name, 200)} | {STATUS_ICON[record.status]} {record.status.value} | {reason} |")
+    return lines + [""]
+
+
+def _relaxations(report: Report) -> list[str]:
+    if not report.relaxations:
+        return []
+    lines = ["**Rules relaxed by configuration** (a release refuses them):", "", "| Rule | Change | Set by |", "|---|---|---|"]
+    for relaxation in report.relaxations:
+        rule = get_rule(relaxation.rule)
+        rule_cell = f"[{relaxation.rule}]({rule.help_uri}) {rule.name}" if rule else markdown_text(relaxation.rule, 20)
+        whose = "the package's configuration" if relaxation.origin == "package" else "--config"
+        lines.append(f"| {rule_cell} | {markdown_code(relaxation.change)} | {markdown_code(relaxation.source)} ({whose}) |")
     return lines + [""]
 
 

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from .. import __version__
+from ..config import Relaxation
 from ..model import Finding, Severity
 from ..report import Report
 from ..rules import Rule, all_rules
@@ -45,7 +46,7 @@ def sarif_run(report: Report) -> dict[str, Any]:
         descriptors.append({"id": rule_id, "shortDescription": {"text": rule_id}})
     index = {d["id"]: i for i, d in enumerate(descriptors)}
     readme = next((a.path for a in report.artefacts if a.path.lower() == "readme.md"), None)
-    return {
+    run: dict[str, Any] = {
         "tool": {
             "driver": {
                 "name": "model-check",
@@ -59,6 +60,13 @@ def sarif_run(report: Report) -> dict[str, Any]:
         "results": [_result(f, index[f.rule], report.package_path, readme) for f in report.findings],
         "columnKind": "unicodeCodePoints",
     }
+    if report.relaxations:  # rules a configuration disabled or lowered, as SARIF's configuration overrides
+        for rule_id in sorted({r.rule for r in report.relaxations} - set(index)):
+            descriptors.append({"id": rule_id, "shortDescription": {"text": rule_id}})
+            index[rule_id] = len(descriptors) - 1
+        run["invocations"] = [{"executionSuccessful": True, "ruleConfigurationOverrides": [
+            _override(r, index[r.rule]) for r in report.relaxations]}]
+    return run
 
 
 def category(package_path: str) -> str:
@@ -78,6 +86,15 @@ def _descriptor(rule: Rule) -> dict[str, Any]:
         "defaultConfiguration": {"level": LEVEL[rule.severity]},
         "properties": {"tags": ["model-check", rule.area.value]},
     }
+
+
+def _override(relaxation: Relaxation, rule_index: int) -> dict[str, Any]:
+    if relaxation.change == "disabled":
+        configuration: dict[str, Any] = {"enabled": False}
+    else:
+        configuration = {"level": LEVEL[Severity(relaxation.change.rsplit("->", 1)[-1])]}
+    return {"descriptor": {"id": relaxation.rule, "index": rule_index}, "configuration": configuration,
+            "properties": {"change": relaxation.change, "source": _CONTROL.sub("", relaxation.source), "origin": relaxation.origin}}
 
 
 def _uri(package_path: str, file: str) -> str | None:

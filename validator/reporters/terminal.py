@@ -6,15 +6,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..escape import log_line
 from ..model import Area, CheckStatus, Severity
 from ..report import Report
+from ..rules import get_rule
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 CHECK_STYLE = {CheckStatus.PASSED: "green", CheckStatus.FAILED: "red", CheckStatus.SKIPPED: "dim"}
 
 
 def print_report(report: Report, console: Console, verbose: bool = False) -> None:
-    console.print(f"[bold]model-check[/bold] {escape(report.package_path)}")
+    console.print(f"[bold]model-check[/bold] {_shown(report.package_path)}")
     checks = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     checks.add_column("area")
     checks.add_column("check")
@@ -22,8 +24,8 @@ def print_report(report: Report, console: Console, verbose: bool = False) -> Non
     checks.add_column("time", justify="right")
     checks.add_column("note", overflow="fold")
     for record in report.checks:
-        checks.add_row(record.area.value, escape(record.name), f"[{CHECK_STYLE[record.status]}]{record.status.value}[/]",
-                       f"{record.duration_s:.2f}s", escape(record.reason))
+        checks.add_row(record.area.value, _shown(record.name), f"[{CHECK_STYLE[record.status]}]{record.status.value}[/]",
+                       f"{record.duration_s:.2f}s", _shown(record.reason))
     console.print(checks)
     grouped = report.by_area()
     for area in Area:
@@ -34,10 +36,30 @@ def print_report(report: Report, console: Console, verbose: bool = False) -> Non
         for finding in sorted(findings, key=lambda f: -f.severity.rank):
             where = f"{finding.file}:{finding.line}" if finding.line else (finding.file or "")
             console.print(f"  [{STYLE[finding.severity]}]{finding.severity.value:<7}[/] {finding.rule} "
-                          f"{escape(where)}{'  ' if where else ''}{escape(finding.message)}", soft_wrap=True)
+                          f"{_shown(where)}{'  ' if where else ''}{_shown(finding.message)}", soft_wrap=True)
+    if report.relaxations:
+        console.print("\n[bold]rules relaxed by configuration[/bold] (a release refuses them)")
+        for line in relaxation_lines(report):
+            console.print(f"  [yellow]relaxed[/] {_shown(line)}", soft_wrap=True)
     for note in report.notes:
-        console.print(f"[dim]note: {escape(note)}[/dim]")
+        console.print(f"[dim]note: {_shown(note)}[/dim]")
     s = report.summary
     hidden = "" if verbose or not s["info"] else " (info hidden, use --verbose)"
     verdict = "[bold green]passed[/]" if report.status == "passed" else "[bold red]failed[/]"
     console.print(f"\n{verdict}: {s['error']} error(s), {s['warning']} warning(s), {s['info']} info{hidden}; fail-on {report.fail_on.value}")
+
+
+def relaxation_lines(report: Report) -> list[str]:
+    """One line per relaxation: rule, what changed, and which file changed it."""
+    lines = []
+    for relaxation in report.relaxations:
+        rule = get_rule(relaxation.rule)
+        whose = "the package's configuration" if relaxation.origin == "package" else "--config"
+        lines.append(f"{relaxation.rule}{f' {rule.name}' if rule else ''}: {relaxation.change} by {relaxation.source} ({whose})")
+    return lines
+
+
+def _shown(text: str) -> str:
+    """Package-derived text for a console or CI log: no control, escape or bidi characters, no line the
+    Actions runner reads as a workflow command, no rich markup."""
+    return escape(log_line(text))
