@@ -99,7 +99,7 @@ def test_declared_network_is_said_in_the_report(tmp_path: Path, light_env) -> No
     report = run_static(root, only=AREAS, env="venv", network=True)
     assert findings(report, rule="MC953") == []
     failed = findings(report, rule="MC950")  # nothing listens on 127.0.0.1:9
-    assert len(failed) == 1 and "with network access (the package declares network = true)" in failed[0]["message"]
+    assert len(failed) == 1 and "with network access (allowed by the caller)" in failed[0]["message"]
 
 
 def test_command_from_configuration_is_used(tmp_path: Path, light_env) -> None:

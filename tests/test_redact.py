@@ -72,3 +72,20 @@ def test_every_text_of_a_report_is_redacted(monkeypatch) -> None:  # type: ignor
     assert secret not in report.to_json() and "ghp_" not in report.to_json()
     assert report.findings[0].message == f"cell 1 raises RuntimeError: {REDACTED}"
     assert report.parity == {"outputs": [{"name": REDACTED, "error": f"load failed: {REDACTED}"}]}
+
+
+def test_a_huge_message_is_capped_after_redaction(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from validator.model import Area, Finding, Severity
+    from validator.report import Report, validate_report
+    from validator.runner import MESSAGE_LIMIT, _redact_report
+
+    secret = "s3cr3t-value-from-the-runner"
+    monkeypatch.setenv("MY_API_TOKEN", secret)
+    report = Report("pkg", None, None, Severity.ERROR)
+    line = "x" * (MESSAGE_LIMIT // 2 - 10) + secret + "y" * 50_000  # the secret straddles the cut
+    report.findings = [Finding("MC301", Area.RUNTIME, Severity.WARNING, f"unpinned: {line}", "requirements.txt", 1)]
+    _redact_report(report)
+    validate_report(report.to_dict())
+    message = report.findings[0].message
+    assert len(message) <= MESSAGE_LIMIT + 100 and "characters left out" in message
+    assert "s3cr3t" not in message

@@ -131,7 +131,7 @@ def test_public_index_option_is_a_warning(pkg_copy: Path) -> None:
 
 
 @pytest.mark.parametrize(("url", "shown"), [
-    ("https://alice:s3cr3t-T0KEN@pypi.internal.example.corp/simple", "https://alice:***@pypi.internal.example.corp/simple"),
+    ("https://alice:s3cr3t-T0KEN@pypi.internal.example.corp/simple", "https://alice:[REDACTED]@pypi.internal.example.corp/simple"),
     ("https://ghp_S3CR3TT0KEN@pypi.internal.example.corp/simple", "https://***@pypi.internal.example.corp/simple"),
 ])
 def test_private_index_is_named_with_credentials_redacted(pkg_copy: Path, url: str, shown: str) -> None:

@@ -79,10 +79,21 @@ def run(root: Path, options: Options, config: LoadedConfig | None = None, progre
     return report
 
 
+MESSAGE_LIMIT = 16_000  # characters of one finding's message (the report schema allows 20,000)
+
+
+def _capped(message: str) -> str:
+    """A message within the report's limit (a requirement line of megabytes quoted whole would break it)."""
+    if len(message) <= MESSAGE_LIMIT:
+        return message
+    half = MESSAGE_LIMIT // 2
+    return f"{message[:half]}\n[... {len(message) - 2 * half:,} characters left out ...]\n{message[-half:]}"
+
+
 def _redact_report(report: Report) -> None:
     """Second line of defence: secret values and token shapes out of every text a report carries
     (the sandbox already redacts what package code prints; result files and tracebacks pass here)."""
-    report.findings = [replace(f, message=redact(f.message), file=redact(f.file) if f.file else f.file)
+    report.findings = [replace(f, message=_capped(redact(f.message)), file=redact(f.file) if f.file else f.file)
                        for f in report.findings]
     report.checks = [replace(c, reason=redact(c.reason)) for c in report.checks]
     report.notes = [redact(note) for note in report.notes]

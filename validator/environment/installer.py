@@ -51,7 +51,7 @@ _UV_LOCATIONS = frozenset({"UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_U
 # which configuration is read and what is written where.
 _UV_OWN = frozenset({"UV_COMPILE_BYTECODE", "UV_LINK_MODE", "UV_CACHE_DIR", "UV_CONFIG_FILE", "UV_NO_CONFIG",
                      "UV_NO_BUILD_ISOLATION", "UV_PYTHON", "UV_SYSTEM_PYTHON", "UV_PYTHON_DOWNLOADS", "UV_NO_PROGRESS"})
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,20}://)[^/@\s]{1,1024}@")  # bounded: linear in the text
 _PATH_OPTIONS = ("--find-links", "--index-url", "--extra-index-url", "--constraint")
 
 
