@@ -89,3 +89,10 @@ def test_a_huge_message_is_capped_after_redaction(monkeypatch) -> None:  # type:
     message = report.findings[0].message
     assert len(message) <= MESSAGE_LIMIT + 100 and "characters left out" in message
     assert "s3cr3t" not in message
+
+
+def test_context_kept_from_package_code_by_prefix_alone_is_not_redacted() -> None:
+    env = {"DOCKER_HOST": "unix:///run/user/1000/docker.sock", "AWS_REGION": "eu-central-1",
+           "DOCKER_AUTH_CONFIG": "{\"auths\": {\"r\": {\"auth\": \"c2VjcmV0\"}}}"}
+    text = "engine at unix:///run/user/1000/docker.sock in eu-central-1 with {\"auths\": {\"r\": {\"auth\": \"c2VjcmV0\"}}}"
+    assert redact(text, env) == f"engine at unix:///run/user/1000/docker.sock in eu-central-1 with {REDACTED}"

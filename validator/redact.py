@@ -2,9 +2,10 @@
 
 The sandbox passes no secret to package code and hides the files that hold them; `redact` catches
 what gets through anyway (a token printed from a file, a credential in an index URL). It replaces
-- the values (>= 6 characters) of model-check's own variables whose names look secret (SECRET_NAME),
-  except the public GitHub Actions context (GITHUB_WORKSPACE, RUNNER_OS, …: no secret word in the
-  name) and values that are paths of existing files (a CA bundle, not a credential);
+- the values (>= 6 characters) of model-check's own variables whose names look secret (SECRET_NAME)
+  and hold a secret word (TOKEN, KEY, PASSWORD…): not the context that SECRET_NAME keeps from
+  package code by prefix alone (GITHUB_WORKSPACE, RUNNER_OS, DOCKER_HOST), nor values that are paths
+  of existing files (a CA bundle, not a credential);
 - common token shapes: GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_), AWS access key
   ids, `x-access-token:…@`, `Authorization: Bearer|Basic|token …`, passwords in URLs.
 Every pattern is linear in the text (literals, or runs with bounded repetition).
@@ -27,7 +28,6 @@ SECRET_NAME = re.compile(
     r"|TOKEN|SECRET|KEY|PASSWORD|PASSWD|CREDENTIAL|AUTH|COOKIE|SESSION",
     re.IGNORECASE,
 )
-_PUBLIC_CONTEXT = re.compile(r"^(GITHUB_|RUNNER_|ACTIONS_)", re.IGNORECASE)
 _SECRET_WORD = re.compile(r"TOKEN|SECRET|KEY|PASSWORD|PASSWD|CREDENTIAL|AUTH|COOKIE|SESSION", re.IGNORECASE)
 
 _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -46,7 +46,7 @@ def secret_values(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     for name, value in (os.environ if environ is None else environ).items():
         if len(value) < MIN_SECRET_LENGTH or not SECRET_NAME.search(name):
             continue
-        if _PUBLIC_CONTEXT.match(name) and not _SECRET_WORD.search(name):
+        if not _SECRET_WORD.search(name):  # GITHUB_WORKSPACE, RUNNER_OS, DOCKER_HOST, AWS_REGION: context, not secrets
             continue
         if value.startswith("/") and os.path.exists(value):
             continue

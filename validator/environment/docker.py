@@ -55,7 +55,7 @@ from .docker_cleanup import register_engine, track_build_container, untrack_buil
 from .docker_context import TarBuilder
 from .docker_recipe import Recipe, make_recipe
 from .docker_rules import DOCKER_BASE_UNAVAILABLE, DOCKER_BUILD_FAILED, DOCKER_ENGINE_UNREACHABLE, DOCKER_NO_PYTHON
-from .docker_sandbox import ENGINE_ERRORS, MAX_CPUS, NO_HEALTHCHECK, USER, DockerEnv
+from .docker_sandbox import ENGINE_ERRORS, MAX_CPUS, NO_HEALTHCHECK, USER, DockerEnv, read_capped
 from .dockerfile_gen import CA_FILE, DOWNLOADED_DIR, KEY_ARG, WHEELHOUSE_DIR
 from .sandbox import MIB
 from .venv import install_limits
@@ -249,7 +249,7 @@ class DockerBuilder:
                     "versions that publish wheels for this Python and platform, hand built wheels over with "
                     "--wheelhouse, or ship a Dockerfile", tail, recipe.runtime_file, rule=DOCKER_BUILD_FAILED.id)
             chunks, _ = container.get_archive(f"{DOWNLOAD_ROOT}/wheels")
-            wheels = _spool(chunks, limits.file_size_mb * MIB)
+            wheels = read_capped(chunks, limits.file_size_mb * MIB)
             if wheels is None:
                 return BuildFailure(f"the wheels of {recipe.runtime_file} are larger than {limits.file_size_mb} MiB",
                                     file=recipe.runtime_file, rule=DOCKER_BUILD_FAILED.id)
@@ -577,20 +577,6 @@ def _build_context(recipe_context: IO[bytes], wheels: IO[bytes]) -> IO[bytes]:
         wheels.close()
     context, _ = tar.finish()
     return context
-
-
-def _spool(chunks: Iterable[bytes], cap: int) -> IO[bytes] | None:
-    """The chunks in a temporary file, rewound; None (nothing kept) past `cap` bytes."""
-    spool = tempfile.TemporaryFile()
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > cap:
-            spool.close()
-            return None
-        spool.write(chunk)
-    spool.seek(0)
-    return spool
 
 
 def _logs(container: Any, lines: int = TAIL_LINES) -> str:

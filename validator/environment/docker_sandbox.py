@@ -377,7 +377,7 @@ def _fetch(container: Any, names: Sequence[str], cap: int) -> dict[str, bytes]:
             continue
         if int(stat.get("size", 0)) > cap or int(stat.get("mode", 0)) & (1 << 31 | 1 << 27):  # folder or symlink
             continue
-        data = _read_capped(chunks, cap + 1024 * 1024)
+        data = read_capped(chunks, cap + 1024 * 1024)
         if data is None:
             continue
         with tarfile.open(fileobj=data) as archive:
@@ -390,7 +390,8 @@ def _fetch(container: Any, names: Sequence[str], cap: int) -> dict[str, bytes]:
     return found
 
 
-def _read_capped(chunks: Any, budget: int) -> Any:
+def read_capped(chunks: Any, budget: int) -> Any:
+    """The chunks in a temporary file, rewound; None (nothing kept) past `budget` bytes."""
     spool = tempfile.SpooledTemporaryFile(max_size=8 * MIB)
     size = 0
     for chunk in chunks:
