@@ -7,7 +7,7 @@ lines and many short ones) and scales it to 1, 3 and 9 MB by making every run 3 
 so each size has the same composition, and measures in the same run, each size:
 
   markdown-it  MarkdownIt("commonmark").enable("table").parse(text): the parser the reader uses
-  card reader  validator.card.parse_markdown + validator.card_items.read_card: everything the model
+  card reader  validator.readers.markdown.parse_markdown + validator.readers.card.read_card: everything the model
                card check (and the checks reading the card) get from README.md
 
 and prints seconds per MB of each and their ratio. Linear code keeps the ratio roughly constant as
@@ -31,8 +31,8 @@ sys.path.insert(0, str(REPO))
 
 from markdown_it import MarkdownIt  # noqa: E402
 
-from validator.card import parse_markdown  # noqa: E402
-from validator.card_items import read_card  # noqa: E402
+from validator.readers.markdown import parse_markdown  # noqa: E402
+from validator.readers.card import read_card  # noqa: E402
 
 MB = 1_000_000
 # What adversarial Markdown is made of: openers without closers, nesting, emphasis and code runs,

@@ -24,10 +24,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from validator.config import Options
-from validator.environment.venv import VenvBuilder, VenvEnv
-from validator.package import ModelPackage
-from validator.runtime_spec import read_runtime
+from validator.core.options import Options
+from validator.runtime.environments.venv import VenvBuilder, VenvEnv
+from validator.readers.package import ModelPackage
+from validator.readers.runtime_spec import read_runtime
 
 DEFAULT_REQUIREMENTS = REPO / "examples" / "goes-cloud-regime" / "requirements.txt"
 TARGET = 5.0

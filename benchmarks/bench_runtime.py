@@ -72,11 +72,11 @@ def build_package(root: Path) -> Path:
 
 
 def build_env(root: Path):
-    from validator.config import Options
-    from validator.environment.builder import BuildFailure
-    from validator.environment.venv import VenvBuilder
-    from validator.package import ModelPackage
-    from validator.runtime_spec import read_runtime
+    from validator.core.options import Options
+    from validator.runtime.environments.builder import BuildFailure
+    from validator.runtime.environments.venv import VenvBuilder
+    from validator.readers.package import ModelPackage
+    from validator.readers.runtime_spec import read_runtime
 
     pkg = ModelPackage(root)
     try:

@@ -101,7 +101,7 @@ def baseline(root: Path) -> float:
 def model_check(root: Path, report: Path) -> tuple[float, float, float, int]:
     """Run model-check; (seconds, peak RSS of the largest process MB, peak RSS of the tree MB, exit code)."""
     command = shutil.which("model-check")
-    argv = [command] if command else [sys.executable, "-c", "from validator.cli import main; raise SystemExit(main())"]
+    argv = [command] if command else [sys.executable, "-c", "from validator.cli.main import main; raise SystemExit(main())"]
     argv += ["check", str(root), "--env", "none", "--quiet", "--json", str(report)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()

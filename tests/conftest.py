@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import EXAMPLE, CliResult, RunCli, check_report
 
-from validator.cli import main
+from validator.cli.main import main
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -320,8 +320,8 @@ class FakeGitHub:
 
 def make_report(findings: int = 3, path: str = "models/cloud", severity: str = "error", with_file: bool = True):
     """A report with `findings` findings on distinct lines of README.md (for API tests)."""
-    from validator.model import Area, Artefact, Finding, Severity
-    from validator.report import Report
+    from validator.core.findings import Area, Artefact, Finding, Severity
+    from validator.core.report import Report
 
     items = [Finding("MC202", Area.MODEL_CARD, Severity(severity), f"finding {i} <b>@octocat</b>",
                      "README.md" if with_file else None, i + 1 if with_file else None) for i in range(findings)]

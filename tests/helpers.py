@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from validator import runner
+from validator.pipeline import runner
 from validator.checks import ALL_CHECKS
-from validator.config import LoadedConfig, Options, configure, read_package_config
-from validator.report import Report, validate_report
+from validator.core.options import Options
+from validator.pipeline.config import LoadedConfig, configure, read_package_config
+from validator.core.report import Report, validate_report
 
 CliResult = tuple[int, str, str]  # exit code, stdout, stderr
 RunCli = Callable[[Sequence[str | Path]], CliResult]

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import nbformat
 
-from validator.config import Options
-from validator.environment.builder import BuildFailure
-from validator.environment.venv import VenvBuilder, VenvEnv
-from validator.package import ModelPackage
-from validator.runtime_spec import read_runtime
+from validator.core.options import Options
+from validator.runtime.environments.builder import BuildFailure
+from validator.runtime.environments.venv import VenvBuilder, VenvEnv
+from validator.readers.package import ModelPackage
+from validator.readers.runtime_spec import read_runtime
 
 LIGHT = "torch==2.13.0\nnumpy==2.4.6\nonnx==1.23.2\nonnxruntime==1.32.0\nsafetensors==0.8.0\n"
 NUMPY_ONLY = "numpy==2.4.6\n"

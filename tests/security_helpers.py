@@ -16,9 +16,9 @@ import nbformat
 
 from validator.checks.base import Context
 from validator.checks.security import SecurityCheck
-from validator.config import Options
-from validator.model import Finding
-from validator.package import ModelPackage
+from validator.core.options import Options
+from validator.core.findings import Finding
+from validator.readers.package import ModelPackage
 
 # A protocol-0 pickle calling os.system('echo pwned') when loaded. Written by hand; never unpickled.
 EVIL_PROTO0 = b"cos\nsystem\n(S'echo pwned'\ntR."

@@ -26,15 +26,15 @@ from pathlib import Path
 
 import pytest
 
-from validator.config import Options
-from validator.environment.builder import BuildFailure
-from validator.environment.sandbox import sandbox_support
-from validator.environment.venv import VenvBuilder, VenvEnv, uv_binary
-from validator.package import ModelPackage
+from validator.core.options import Options
+from validator.runtime.environments.builder import BuildFailure
+from validator.sandbox.bubblewrap import sandbox_support
+from validator.runtime.environments.venv import VenvBuilder, VenvEnv, uv_binary
+from validator.readers.package import ModelPackage
 from validator.reporters.json_report import render_json
 from validator.reporters.markdown import render_markdown
-from validator.runner import run
-from validator.runtime_spec import read_runtime
+from validator.pipeline.runner import run
+from validator.readers.runtime_spec import read_runtime
 
 SECRETS = {"GITHUB_TOKEN": "ghs_mcAttackProbe0123456789abcdefABCDEF", "AWS_SECRET_ACCESS_KEY": "mc-aws-secret-0b9f3c",
            "MC_PLAIN_LOOKING": "mc-plain-secret-77d1"}
@@ -264,7 +264,7 @@ def test_listing_distributions_never_runs_the_interpreter(world: dict[str, Path]
     site = next(env.prefix.glob("lib/python*/site-packages"))
     (site / "zz.pth").write_text(f"import pathlib; pathlib.Path({str(world['markers'] / 'pth-ran')!r}).write_text('x')\n")
     assert env.installed() == {"six": "1.16.0"}
-    from validator.tool_layer import interpreter_identity
+    from validator.runtime.tool_layer import interpreter_identity
 
     assert interpreter_identity(str(python)) is None  # asked in the sandbox: it failed there, and ran nowhere else
     assert list(world["markers"].iterdir()) == []
@@ -328,7 +328,7 @@ def test_a_local_wheel_makes_the_environment_private(world: dict[str, Path]) -> 
 # -- the pieces, without a build ------------------------------------------------------------------
 
 def test_requirements_that_uv_would_build_anyway_skip_the_wheels_only_install(tmp_path: Path) -> None:
-    from validator.environment.venv import install_time_code
+    from validator.runtime.environments.venv import install_time_code
 
     cases = {"six==1.16.0\n": None, "-e ./x\n": "an editable install", "--editable=./x\n": "an editable install",
              "six\n-e./x\n": "an editable install", "--extra-index-url https://x.example/simple\nsix\n": None,
@@ -342,8 +342,8 @@ def test_requirements_that_uv_would_build_anyway_skip_the_wheels_only_install(tm
 
 
 def test_the_build_that_runs_install_time_code_gets_no_credentials(tmp_path: Path) -> None:
-    from validator.environment.installer import installer
-    from validator.environment.pipconfig import InstallerSettings
+    from validator.runtime.environments.installer import installer
+    from validator.runtime.environments.pipconfig import InstallerSettings
 
     config = tmp_path / "uv.toml"
     config.write_text("[[index]]\nurl = 'https://user:config-secret@idx.example/simple'\n")
@@ -368,9 +368,8 @@ def test_the_build_that_runs_install_time_code_gets_no_credentials(tmp_path: Pat
 
 def test_host_side_tools_get_an_explicit_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """uv's queries and `pip config list` run on the host: with PATH, HOME, locale and their own variables only."""
-    from validator.environment import installer as installer_module
-    from validator.environment import pipconfig
-
+    from validator.runtime.environments import installer as installer_module
+    from validator.runtime.environments import pipconfig
     seen: list[dict[str, str] | None] = []
     real_run = subprocess.run
 
@@ -385,7 +384,7 @@ def test_host_side_tools_get_an_explicit_environment(monkeypatch: pytest.MonkeyP
     try:
         pipconfig.read_pip_settings(sys.executable)
         installer_module.uv_locations(uv_binary(), (("HOME", os.environ["HOME"]), ("PATH", os.environ["PATH"])))
-        from validator.environment.venv import find_interpreter
+        from validator.runtime.environments.venv import find_interpreter
 
         find_interpreter(uv_binary(), "3.11", os.environ)
     finally:
@@ -396,10 +395,10 @@ def test_host_side_tools_get_an_explicit_environment(monkeypatch: pytest.MonkeyP
 
 def test_conda_prefixes_are_read_as_data(tmp_path: Path) -> None:
     """No conda installer on this machine: the reading of a prefix is checked on a hand-made one."""
-    from validator.environment.conda import CondaEnv, conda_packages, verify
-    from validator.environment.builder import BuildInfo
-    from validator.environment.manifest import record
-    from validator.environment.venv import MARKER
+    from validator.runtime.environments.conda import CondaEnv, conda_packages, verify
+    from validator.runtime.environments.builder import BuildInfo
+    from validator.runtime.environments.manifest import record
+    from validator.runtime.environments.venv import MARKER
 
     holder = tmp_path / "holder"
     prefix = holder / "env"

@@ -13,9 +13,9 @@ from onnx import TensorProto, helper
 from safetensors.numpy import save_file
 
 from validator.checks.consistency import normalise
-from validator.config import Options
-from validator.report import validate_report
-from validator.runner import run
+from validator.core.options import Options
+from validator.core.report import validate_report
+from validator.pipeline.runner import run
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "goes-cloud-regime"
 CLASSES = ["Solid stratus", "Closed MCC", "Open MCC", "Disorganized MCC", "Clustered Cu", "Suppressed Cu"]

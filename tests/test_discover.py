@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from helpers import REPO
-from validator.discover import discover
+from validator.cli.discover import discover
 
 
 def _package(folder: Path, weights: str = "model.onnx") -> Path:

@@ -1,4 +1,4 @@
-"""The docker builder (validator/environment/docker*.py) against a real Docker engine.
+"""The docker builder (validator/runtime/environments/docker*.py) against a real Docker engine.
 
 Packages are light (numpy + onnxruntime from PyPI, a model.onnx made with onnx.helper): the
 containers cannot see this machine's local torch wheel. Images are built on the local base image
@@ -26,15 +26,15 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO, check_report
-from validator import runner
-from validator.config import Options
-from validator.environment.base import Limits
-from validator.environment.builder import BuildFailure
-from validator.environment.dockerfile_gen import CA_FILE, requirements_dockerfile, with_build_inputs
-from validator.model import Finding, Severity
-from validator.package import ModelPackage
-from validator.report import Report
-from validator.runtime_spec import read_runtime
+from validator.pipeline import runner
+from validator.core.options import Options
+from validator.sandbox.base import Limits
+from validator.runtime.environments.builder import BuildFailure
+from validator.runtime.environments.dockerfile_gen import CA_FILE, requirements_dockerfile, with_build_inputs
+from validator.core.findings import Finding, Severity
+from validator.readers.package import ModelPackage
+from validator.core.report import Report
+from validator.readers.runtime_spec import read_runtime
 
 BASE = "local/python:3.11-bookworm"
 LIGHT = "numpy==2.4.6\nonnxruntime==1.32.0\n"
@@ -332,7 +332,7 @@ def test_a_fork_bomb_is_bounded_by_the_pids_limit(engine: object, tmp_path: Path
 @pytest.mark.docker
 def test_containers_and_volumes_are_removed_and_files_come_back(engine: object, tmp_path: Path) -> None:
     """Directly through the Env: killed at the deadline, nothing left behind, only safe files fetched."""
-    from validator.environment.docker import DockerBuilder
+    from validator.runtime.environments.docker import DockerBuilder
 
     pkg_root = package(tmp_path / "pkg", "print('x')\n")
     pkg = ModelPackage(pkg_root)
@@ -410,7 +410,7 @@ def test_generated_dockerfile_installs_downloaded_wheels_without_index_settings(
 
 
 def test_the_build_context_hash_follows_the_runtime_files_only(tmp_path: Path) -> None:
-    from validator.environment.docker_recipe import make_recipe
+    from validator.runtime.environments.docker_recipe import make_recipe
 
     def context_of(root: Path) -> tuple[str, list[str]]:
         pkg = ModelPackage(root)
@@ -440,7 +440,7 @@ def test_the_build_context_hash_follows_the_runtime_files_only(tmp_path: Path) -
 
 
 def test_environment_yml_gets_a_micromamba_dockerfile(tmp_path: Path) -> None:
-    from validator.environment.docker_recipe import make_recipe
+    from validator.runtime.environments.docker_recipe import make_recipe
 
     root = tmp_path / "pkg"
     root.mkdir()
@@ -462,7 +462,7 @@ def test_environment_yml_gets_a_micromamba_dockerfile(tmp_path: Path) -> None:
 
 
 def test_fetches_a_dockerfile_makes_the_engine_do_are_judged() -> None:
-    from validator.environment.docker_fetches import refused_fetches
+    from validator.runtime.environments.docker_fetches import refused_fetches
 
     dockerfile = "\n".join([
         "ARG URL=http://127.0.0.1:8080/x",

@@ -36,8 +36,8 @@ import pytest
 
 from helpers import REPO
 from test_docker_env import BASE, CREATED_TAGS, check, engine, found, package  # noqa: F401 (engine: a fixture)
-from validator.environment import docker as docker_builder
-from validator.environment.pipconfig import read_pip_settings
+from validator.runtime.environments import docker as docker_builder
+from validator.runtime.environments.pipconfig import read_pip_settings
 
 pytestmark = pytest.mark.docker
 

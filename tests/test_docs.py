@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from validator import docs
-from validator.rules import all_rules
+from validator.cli import docs
+from validator.core.catalogue import all_rules
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_rule_table_is_the_catalogue() -> None:
     text = README.read_text(encoding="utf-8")
-    assert docs.updated(text) == text, "run: python -m validator.docs"
+    assert docs.updated(text) == text, "run: python -m validator.cli.docs"
     for rule in all_rules():
         assert f"{rule.id} | {rule.name} |" in text
 

@@ -6,8 +6,8 @@ import re
 
 from validator.github.annotations import Annotation, annotations_for, emit, escape_data, escape_property, format_command, stop_commands
 from validator.github.locations import repo_path
-from validator.model import Area, Finding, Severity
-from validator.report import Report
+from validator.core.findings import Area, Finding, Severity
+from validator.core.report import Report
 
 
 def _report(findings: list[Finding], path: str = "models/cloud") -> Report:

@@ -10,7 +10,7 @@ from validator.github.annotations import annotations_for
 from validator.github.checks_api import post_check_run
 from validator.github.client import connect
 from validator.github.context import GitHubContext
-from validator.rules import get_rule
+from validator.core.catalogue import get_rule
 
 SHA = "c" * 40
 

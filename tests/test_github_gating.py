@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from helpers import EXAMPLE
-from validator import runner
-from validator.config import configure, read_package_config
-from validator.release_gate import apply_gate, gate, same_version, tag_version
-from validator.model import Artefact, CheckStatus, Severity
-from validator.report import Report
+from validator.pipeline import runner
+from validator.pipeline.config import configure, read_package_config
+from validator.pipeline.release_gate import apply_gate, gate, same_version, tag_version
+from validator.core.findings import Artefact, CheckStatus, Severity
+from validator.core.report import Report
 
 
 @pytest.fixture()

@@ -12,13 +12,13 @@ import pytest
 from github_server import READ_TOKEN, WRITE_TOKEN, FakeGitHub, make_report
 from helpers import EXAMPLE, REPO
 from test_github_outputs_summary import parse_outputs
-from validator.config import Options
+from validator.core.options import Options
 from validator.github.comment import marker
 from validator.github.context import GitHubContext, PullRequest, WorkflowRun
 from validator.github.post import PostSettings, UntrustedInputError, load_report, publish, read_pr_file, resolve_pull_request
-from validator.model import Area, Finding, Severity
-from validator.report import Report
-from validator.runner import run
+from validator.core.findings import Area, Finding, Severity
+from validator.core.report import Report
+from validator.pipeline.runner import run
 
 PR, HEAD = 21, "d" * 40
 EXAMPLE_PATH = EXAMPLE.relative_to(REPO).as_posix()
@@ -139,7 +139,7 @@ def test_fork_pull_request_falls_back_to_workflow_annotations(github: FakeGitHub
 
 
 def _name(rule_id: str) -> str:
-    from validator.rules import get_rule
+    from validator.core.catalogue import get_rule
 
     rule = get_rule(rule_id)
     assert rule is not None

@@ -21,9 +21,9 @@ import pytest
 import yaml
 from helpers import REPO, RunCli, check_report, findings
 
-from validator.package import ModelPackage
-from validator.package_sources import Source, host_problem, package_sources, refused_sources, source_problem
-from validator.runtime_spec import read_runtime
+from validator.readers.package import ModelPackage
+from validator.scanners.package_sources import Source, host_problem, package_sources, refused_sources, source_problem
+from validator.readers.runtime_spec import read_runtime
 
 PUBLIC = "151.101.0.223"  # a public address: the stub resolver's answer, never contacted
 

@@ -18,8 +18,8 @@ from helpers import (
     run_static,
 )
 
-from validator.card_items import CARD_ITEMS, CardFacts
-from validator.package import ModelPackage
+from validator.readers.card import CARD_ITEMS, CardFacts
+from validator.readers.package import ModelPackage
 
 README = "README.md"
 CLASSES = ["Solid stratus", "Closed MCC", "Open MCC", "Disorganized MCC", "Clustered Cu", "Suppressed Cu"]
@@ -366,8 +366,8 @@ def test_no_readme_skips_the_card_check_with_a_reason(pkg_copy: Path) -> None:
 def test_a_hugging_face_style_card_is_read_as_authors_write_it() -> None:
     """Front matter, several `**Key:** value` fields on one line, a channel table whose names are
     expressions, a numbered class list under a lead-in sentence, prose for the assumptions."""
-    from validator.card import parse_markdown
-    from validator.card_items import CARD_ITEMS, read_card
+    from validator.readers.markdown import parse_markdown
+    from validator.readers.card import CARD_ITEMS, read_card
 
     path = Path(__file__).parent / "fixtures" / "cards" / "hf_style.md"
     facts = read_card(parse_markdown(path.read_text(encoding="utf-8"), "README.md"))
@@ -383,7 +383,7 @@ def test_a_hugging_face_style_card_is_read_as_authors_write_it() -> None:
 
 
 def test_list_items_keep_expressions_and_drop_descriptions() -> None:
-    from validator.card_items import _strip_item
+    from validator.readers.card import _strip_item
 
     assert _strip_item("1. BT15 - BT14 (K)") == "BT15 - BT14"
     assert _strip_item("**BT14** - brightness temperature at 11.2 µm") == "BT14"

@@ -1,4 +1,4 @@
-"""Area onnx: the child-process inspector (validator.onnx_inspect) and the check's findings.
+"""Area onnx: the child-process inspector (validator.readers.onnx) and the check's findings.
 
 Every model is built here with onnx.helper; malformed inputs (random bytes, truncation, unsafe
 external data, nesting, version garbage, crashes of the parser) must each give a finding in area
@@ -23,13 +23,13 @@ from helpers import copy_example, run_static
 from onnx import ModelProto, TensorProto, helper
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail
 
-from validator import onnx_inspect
+from validator.readers import onnx as onnx_inspect
 from validator.checks.base import Context
 from validator.checks.onnx import OnnxCheck
-from validator.config import Options
-from validator.model import Finding, Severity
-from validator.onnx_inspect import OnnxSummary, inspect_onnx, runtime_support
-from validator.package import ModelPackage
+from validator.core.options import Options
+from validator.core.findings import Finding, Severity
+from validator.readers.onnx import OnnxSummary, inspect_onnx, runtime_support
+from validator.readers.package import ModelPackage
 
 WEIGHT_BYTES = 4 * 6 * 4  # the test graph's weight: float32 [4, 6]
 

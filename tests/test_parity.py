@@ -19,9 +19,9 @@ import pytest
 from helpers import EXAMPLE, findings, run_configured, run_static, tree_state
 from onnx import numpy_helper
 
-from validator.package import ModelPackage
-from validator.parity import compare
-from validator.test_vectors import InputSpec, load_npy, random_inputs
+from validator.readers.package import ModelPackage
+from validator.runtime.parity import compare
+from validator.runtime.test_vectors import InputSpec, load_npy, random_inputs
 
 AREAS = ("runtime", "parity")
 

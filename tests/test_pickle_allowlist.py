@@ -19,7 +19,7 @@ import pytest
 import torch
 from security_helpers import of_rule, run_security, torch_style_zip
 
-from validator.pickle_scan import ALLOWED_GLOBALS
+from validator.scanners.pickles import ALLOWED_GLOBALS
 
 STOP = b"."
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from helpers import EXAMPLE, REPO, RunCli, check_report, remove_section, replace_in
 
-from validator.publish.assets import MLM_SCHEMA, OSC_SCHEMA, REPORT_NAME
-from validator.publish.json_lines import line_of
-from validator.publish.schemas import SchemaSet, load_schemas
+from validator.readers.stac_assets import MLM_SCHEMA, OSC_SCHEMA, REPORT_NAME
+from validator.readers.json_lines import line_of
+from validator.readers.stac_schemas import SchemaSet, load_schemas
 
 BASE = "https://example.org/models/goes/v0.1.0"
 ITEM_ID = "earthcode-goes-cloud-regime-classifier-demo"

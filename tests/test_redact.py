@@ -1,8 +1,8 @@
-"""validator.redact: secret values of model-check's environment and token shapes become [REDACTED]."""
+"""validator.core.redact: secret values of model-check's environment and token shapes become [REDACTED]."""
 
 from __future__ import annotations
 
-from validator.redact import REDACTED, redact, secret_values
+from validator.core.redact import REDACTED, redact, secret_values
 
 ENV = {
     "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
@@ -56,9 +56,9 @@ def test_ordinary_output_is_left_alone() -> None:
 def test_every_text_of_a_report_is_redacted(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Result files of probes (tracebacks, notebook errors) reach the report without passing the sandbox's
     output redaction: the runner redacts the whole report as it is made."""
-    from validator.model import Area, CheckRecord, CheckStatus, Finding, Severity
-    from validator.report import Report
-    from validator.runner import _redact_report
+    from validator.core.findings import Area, CheckRecord, CheckStatus, Finding, Severity
+    from validator.core.report import Report
+    from validator.pipeline.runner import _redact_report
 
     secret = "s3cr3t-value-from-the-runner"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
@@ -75,9 +75,9 @@ def test_every_text_of_a_report_is_redacted(monkeypatch) -> None:  # type: ignor
 
 
 def test_a_huge_message_is_capped_after_redaction(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from validator.model import Area, Finding, Severity
-    from validator.report import Report, validate_report
-    from validator.runner import MESSAGE_LIMIT, _redact_report
+    from validator.core.findings import Area, Finding, Severity
+    from validator.core.report import Report, validate_report
+    from validator.pipeline.runner import MESSAGE_LIMIT, _redact_report
 
     secret = "s3cr3t-value-from-the-runner"
     monkeypatch.setenv("MY_API_TOKEN", secret)

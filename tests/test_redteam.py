@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import secrets
 import string
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from validator.environment.sandbox import sandbox_support
+from validator.sandbox.bubblewrap import sandbox_support
 
 pytestmark = pytest.mark.skipif(
     not sandbox_support().hidden_files and os.environ.get("CI") != "true",
@@ -54,7 +53,7 @@ def run_check(pkg: Path, tmp_path: Path) -> tuple[int, str, str]:
         if name in os.environ:
             env[name] = os.environ[name]
     report, markdown = tmp_path / "r.json", tmp_path / "r.md"
-    done = subprocess.run([sys.executable, "-c", "from validator.cli import main; raise SystemExit(main())", "check",
+    done = subprocess.run([sys.executable, "-c", "from validator.cli.main import main; raise SystemExit(main())", "check",
                            str(pkg), "--env", "venv", "--cache-dir", str(tmp_path / "envs"), "--json", str(report),
                            "--markdown", str(markdown)],
                           capture_output=True, text=True, env=env, timeout=1200, stdin=subprocess.DEVNULL)

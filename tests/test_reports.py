@@ -18,9 +18,9 @@ from helpers import REPO, RunCli, check_report
 from rich.console import Console
 
 from validator import __version__
-from validator.escape import markdown_code, markdown_text
-from validator.model import Area, Artefact, CheckRecord, CheckStatus, Finding, Severity
-from validator.report import Report, validate_report
+from validator.core.escape import markdown_code, markdown_text
+from validator.core.findings import Area, Artefact, CheckRecord, CheckStatus, Finding, Severity
+from validator.core.report import Report, validate_report
 from validator.reporters import REPORTERS, render
 from validator.reporters.markdown import render_markdown
 from validator.reporters.terminal import print_report

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from helpers import findings, rules_fired, run_static
 
-from validator.package import ModelPackage
-from validator.runtime_spec import RuntimeSpec, read_runtime
+from validator.readers.package import ModelPackage
+from validator.readers.runtime_spec import RuntimeSpec, read_runtime
 
 RUNTIME = "runtime"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

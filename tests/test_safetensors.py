@@ -1,4 +1,4 @@
-"""Area safetensors: the format invariants (validator.safetensors_format) and the check's findings."""
+"""Area safetensors: the format invariants (validator.readers.safetensors) and the check's findings."""
 
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from safetensors_helpers import (FULL_METADATA, entry, frame, make_package, mini
                                  valid_tensors, write_big_header, write_valid)
 from validator.checks.base import Context
 from validator.checks.safetensors import SafetensorsCheck
-from validator.cli import main
-from validator.config import Options
-from validator.package import ModelPackage
-from validator.report import validate_report
-from validator.safetensors_format import (DTYPE_BITS, ENTRY_FIELDS, MAX_PROBLEMS_PER_KIND, _Problems, _read_entry,
+from validator.cli.main import main
+from validator.core.options import Options
+from validator.readers.package import ModelPackage
+from validator.core.report import validate_report
+from validator.readers.safetensors import (DTYPE_BITS, ENTRY_FIELDS, MAX_PROBLEMS_PER_KIND, _Problems, _read_entry,
                                           _read_offsets, _well_formed_entry, read_header)
 
 F32x2 = entry("F32", [2], 0, 8)
@@ -322,7 +322,7 @@ def test_99_mb_header_with_a_million_tensors_is_read_in_bounded_memory(tmp_path:
     # A child process, so its peak memory is its own: the whole CLI run, header parse included.
     script = textwrap.dedent(f"""
         import resource, sys
-        from validator.cli import main
+        from validator.cli.main import main
         code = main(["check", {str(root)!r}, "--env", "none", "--json", {str(out)!r}, "--quiet"])
         print(code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
     """)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from validator.environment.base import Limits
-from validator.environment.sandbox import (
+from validator.sandbox.base import Limits
+from validator.sandbox.bubblewrap import (
     CappedBuffer,
     remove_tree,
     run_sandboxed,
@@ -245,8 +245,7 @@ def test_without_namespaces_it_still_runs_limited_and_says_the_network_is_open(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where unshare is refused (e.g. Docker's seccomp profile), the command runs with rlimits, the
     allowlisted environment and the wall clock, and reports network_isolated=False."""
-    from validator.environment import sandbox
-
+    from validator.sandbox import bubblewrap as sandbox
     monkeypatch.setattr(sandbox, "sandbox_support", lambda: sandbox.SandboxSupport(False, False, False, "refused"))
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_fallback_secret")
     done = python("import os; print(os.environ.get('GITHUB_TOKEN'))", tmp_path)
@@ -265,8 +264,7 @@ def test_without_bubblewrap_the_unshare_fallback_runs_and_says_what_is_lost(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where bwrap is missing, the older unshare sandbox runs the code (network cut, file system
     read-only) and weaknesses() says the file system can be read, for the report (MC353)."""
-    from validator.environment import sandbox
-
+    from validator.sandbox import bubblewrap as sandbox
     real_which = sandbox.shutil.which
     monkeypatch.setattr(sandbox.shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real_which(name, *a, **k))
     support = sandbox.sandbox_support.__wrapped__()

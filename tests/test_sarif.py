@@ -10,11 +10,11 @@ import jsonschema
 import pytest
 
 from helpers import EXAMPLE
-from validator.model import Area, Artefact, Finding, Severity
-from validator.report import Report
+from validator.core.findings import Area, Artefact, Finding, Severity
+from validator.core.report import Report
 from validator.reporters import REPORTERS
 from validator.reporters.sarif import sarif_log
-from validator.rules import all_rules
+from validator.core.catalogue import all_rules
 
 
 @pytest.fixture(scope="module")

@@ -10,28 +10,28 @@ from pathlib import Path
 
 import pytest
 
-from validator.config import Options
-from validator.environment.base import Limits
-from validator.environment.builder import BuildFailure
-from validator.environment.conda import find_conda
-from validator.environment.pipconfig import (
+from validator.core.options import Options
+from validator.sandbox.base import Limits
+from validator.runtime.environments.builder import BuildFailure
+from validator.runtime.environments.conda import find_conda
+from validator.runtime.environments.pipconfig import (
     PipSettings,
     installer_settings,
     read_pip_settings,
 )
-from validator.environment.sandbox import sandbox_support
-from validator.environment.venv import (
+from validator.sandbox.bubblewrap import sandbox_support
+from validator.runtime.environments.venv import (
     MARKER,
     VenvBuilder,
     VenvEnv,
     install_argv,
     uv_binary,
 )
-from validator.model import CheckStatus
-from validator.package import ModelPackage
-from validator.report import Report
-from validator.runner import run
-from validator.runtime_spec import read_runtime
+from validator.core.findings import CheckStatus
+from validator.readers.package import ModelPackage
+from validator.core.report import Report
+from validator.pipeline.runner import run
+from validator.readers.runtime_spec import read_runtime
 
 
 def make_package(root: Path, requirements: str, **files: str) -> Path:
@@ -307,9 +307,8 @@ def test_conda_runtime_without_a_conda_installer_is_skipped_with_the_reason(tmp_
 
 
 def test_a_weakened_sandbox_is_a_warning_never_silent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from validator.checks import environment as environment_check
-    from validator.environment import sandbox
-
+    from validator.pipeline import environment as environment_check
+    from validator.sandbox import bubblewrap as sandbox
     weak = sandbox.SandboxSupport(False, False, False, "unshare: operation not permitted")
     monkeypatch.setattr(sandbox, "sandbox_support", lambda: weak)
     monkeypatch.setattr(environment_check, "sandbox_support", lambda: weak)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from .base import Check, Context
-from .consistency import ConsistencyCheck
-from .environment import EnvironmentCheck
-from .inference import InferenceCheck
-from .layout import LayoutCheck
-from .license import LicenseCheck
-from .model_card import ModelCardCheck
-from .onnx import OnnxCheck
-from .parity import ParityCheck
-from .publishing import PublishingCheck
-from .runtime_files import RuntimeFilesCheck
-from .safetensors import SafetensorsCheck
-from .security import SecurityCheck
+from validator.checks.base import Check, Context
+from validator.checks.consistency import ConsistencyCheck
+from validator.pipeline.environment import EnvironmentCheck
+from validator.checks.inference import InferenceCheck
+from validator.checks.layout import LayoutCheck
+from validator.checks.license import LicenseCheck
+from validator.checks.model_card import ModelCardCheck
+from validator.checks.onnx import OnnxCheck
+from validator.checks.parity import ParityCheck
+from validator.checks.publishing import PublishingCheck
+from validator.checks.runtime_files import RuntimeFilesCheck
+from validator.checks.safetensors import SafetensorsCheck
+from validator.checks.security import SecurityCheck
 
 ALL_CHECKS: list[type[Check]] = [
     LayoutCheck,

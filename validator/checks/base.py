@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
-from ..config import Options
-from ..model import Area, Finding
-from ..package import ModelPackage
+from validator.core.options import Options
+from validator.core.findings import Area, Finding
+from validator.readers.package import ModelPackage
 
 if TYPE_CHECKING:
-    from ..environment.base import Env
+    from validator.sandbox.base import Env
 
 
 @dataclass

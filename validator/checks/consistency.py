@@ -8,60 +8,22 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from ..facts import (CHANNEL_COUNT, CHANNELS, CLASS_COUNT, CLASSES, INPUT_SHAPE, MODEL_ID, VERSION, DeclaredFacts, Fact,
-                     gather)
-from ..model import Area, Finding, Severity
-from ..rules import Rule, define
-from .base import Check, Context
+from validator.readers.declared import CHANNEL_COUNT, CHANNELS, CLASS_COUNT, CLASSES, INPUT_SHAPE, MODEL_ID, VERSION, DeclaredFacts, gather
+from validator.core.findings import Area, Finding, Severity
+from validator.core.catalogue import Rule, rule
+from validator.checks.base import Check, Context
 
 MATCH = "The guideline: check that README input channels, preprocessing, output names, and class order match the actual model."
-CLASSES_DIFFER = define(
-    "MC601", "classes-mismatch", Area.CONSISTENCY, Severity.ERROR, "Class names or their order differ between sources",
-    MATCH + " For classification models, also test that label ordering is consistent between the README, metadata, and inference code.",
-    "Make every list of class names (README, safetensors class_names, labels.json, config.json) the same, in the model's output order.",
-)
-CLASS_COUNT_DIFFERS = define(
-    "MC602", "class-count-mismatch", Area.CONSISTENCY, Severity.ERROR, "The number of classes does not match the model's output",
-    MATCH, "List exactly one class name per output of the model, in order.",
-)
-CHANNELS_DIFFER = define(
-    "MC603", "channels-mismatch", Area.CONSISTENCY, Severity.ERROR, "Channel names or their order differ between sources",
-    MATCH, "Make the channel list of the README, the safetensors channel_names and config.json identical, in input order.",
-)
-CHANNEL_COUNT_DIFFERS = define(
-    "MC604", "channel-count-mismatch", Area.CONSISTENCY, Severity.ERROR, "The number of channels does not match the model's input",
-    MATCH, "Name exactly one channel per input channel of the model, in order.",
-)
-SHAPE_DIFFERS = define(
-    "MC605", "input-shape-mismatch", Area.CONSISTENCY, Severity.ERROR, "The declared input shape differs between sources",
-    "The guideline: the card states the expected input shape; the ONNX model is exported from the same model version described in the README.",
-    "State the shape the model really takes (e.g. N,4,128,128) in the card, the metadata and the ONNX export.",
-)
-VERSION_DIFFERS = define(
-    "MC606", "version-mismatch", Area.CONSISTENCY, Severity.ERROR, "The model version differs between sources",
-    "The guideline: the ONNX model should be exported from the same model version described in the README.",
-    "Use one version everywhere: README, safetensors metadata, CITATION.cff and config.json.",
-)
-SPELLING = define(
-    "MC607", "spelling-difference", Area.CONSISTENCY, Severity.INFO, "Harmless spelling difference between sources",
-    "Identical spellings make the package easier to use by machines.",
-    "Use one spelling everywhere (e.g. BT15_minus_BT14 rather than 'BT15 - BT14').",
-)
-MODEL_ID_UNMENTIONED = define(
-    "MC608", "model-id-unmentioned", Area.CONSISTENCY, Severity.WARNING, "The card never mentions the model id of the metadata",
-    "The guideline: the model card and metadata describe the same model (model identifier and version).",
-    "Mention the model_id of the safetensors metadata in the README (e.g. a `Model ID:` line).",
-)
-LABELS_UNREADABLE = define(
-    "MC609", "labels-invalid", Area.CONSISTENCY, Severity.ERROR, "labels.json cannot be read as a list of class names",
-    "labels.json is Optional in the guideline's layout: class labels or output names.",
-    "Write labels.json as a JSON list of names in output order (or {\"0\": \"name\", …}).",
-)
-CONFIG_UNREADABLE = define(
-    "MC610", "config-json-invalid", Area.CONSISTENCY, Severity.ERROR, "config.json is not valid JSON",
-    "config.json is Optional: machine-readable model configuration that code actually reads.",
-    "Fix config.json so it parses as strict JSON (no NaN, no duplicate keys).",
-)
+CLASSES_DIFFER = rule("MC601")
+CLASS_COUNT_DIFFERS = rule("MC602")
+CHANNELS_DIFFER = rule("MC603")
+CHANNEL_COUNT_DIFFERS = rule("MC604")
+SHAPE_DIFFERS = rule("MC605")
+VERSION_DIFFERS = rule("MC606")
+SPELLING = rule("MC607")
+MODEL_ID_UNMENTIONED = rule("MC608")
+LABELS_UNREADABLE = rule("MC609")
+CONFIG_UNREADABLE = rule("MC610")
 
 
 def normalise(name: str) -> str:
@@ -99,15 +61,15 @@ class ConsistencyCheck(Check):
         yield from self._model_id(ctx, table)
 
     def _unreadable(self, ctx: Context) -> Iterable[Finding]:
-        for name, rule in (("labels.json", LABELS_UNREADABLE), ("config.json", CONFIG_UNREADABLE)):
+        for name, unreadable in (("labels.json", LABELS_UNREADABLE), ("config.json", CONFIG_UNREADABLE)):
             rel = ctx.pkg.find(name)
             if rel is None:
                 continue
             value, problem = ctx.pkg.read_json(rel)
             if problem is not None:
-                yield rule.finding(problem, file=rel)
+                yield unreadable.finding(problem, file=rel)
             elif name == "labels.json":
-                from ..facts import _names_from_json
+                from validator.readers.declared import _names_from_json
 
                 if _names_from_json(value) is None:
                     yield rule.finding("labels.json is neither a list of names nor an index-to-name mapping", file=rel)

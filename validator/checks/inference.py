@@ -7,8 +7,8 @@ credentials, private paths, or unpublished data are required to run inference".
 The command is the package's own: `inference-command` in model-check.toml, else the exact inference
 command of the model card when it is a plain `python …` command, else `python inference.py`. It is
 split with shlex and never given to a shell. Notebooks at the package root run with nbclient inside
-the same sandbox (validator/probes/notebook_probe.py), with ipykernel from a separate tool layer
-when the runtime lacks it (validator/tool_layer.py). Network access only when the package declares
+the same sandbox (validator/runtime/probes/notebook_probe.py), with ipykernel from a separate tool layer
+when the runtime lacks it (validator/runtime/tool_layer.py). Network access only when the package declares
 `network = true`; the report then says so.
 """
 
@@ -21,68 +21,26 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..environment.base import Completed, Limits
-from ..model import Area, Finding, Severity
-from ..probes import PROBE_DIR, Staging, read_result
-from ..rules import define
-from ..tool_layer import notebook_layer
-from .base import Check, Context
+from validator.sandbox.base import Completed, Limits
+from validator.core.findings import Area, Finding, Severity
+from validator.runtime.probes import PROBE_DIR, Staging, read_result
+from validator.core.catalogue import rule
+from validator.runtime.tool_layer import notebook_layer
+from validator.checks.base import Check, Context
 
 GUIDE_RUNS = "The guideline: the inference example runs from start to finish in a clean environment."
 GUIDE_NOTEBOOK = ("The guideline: example_inference.ipynb is a runnable demonstration for users who need an "
                   "end-to-end example, and the inference example runs from start to finish in a clean environment.")
 
-INFERENCE_FAILED = define(
-    "MC950", "inference-failed", Area.INFERENCE, Severity.ERROR,
-    "The inference command exits with an error", GUIDE_RUNS,
-    "Run the command in a fresh environment built from the runtime file and fix the error in the output tail.",
-)
-INFERENCE_TIMEOUT = define(
-    "MC951", "inference-timeout", Area.INFERENCE, Severity.ERROR,
-    "The inference command did not finish within the time limit", GUIDE_RUNS,
-    "Make the example finish quickly on the bundled test input (or raise `timeout` in model-check.toml if it "
-    "really needs longer); it must not wait for input or loop forever.",
-)
-INFERENCE_MEMORY = define(
-    "MC952", "inference-out-of-memory", Area.INFERENCE, Severity.ERROR,
-    "The inference command ran out of memory", GUIDE_RUNS,
-    "Run the example on a small batch, or raise `memory-mb` in model-check.toml if it really needs more.",
-)
-NEEDS_NETWORK = define(
-    "MC953", "inference-needs-network", Area.INFERENCE, Severity.ERROR,
-    "The inference example seems to fail for lack of network access",
-    "The guideline: no credentials, private paths, or unpublished data are required to run inference. "
-    "model-check runs package code without network unless the package declares it needs it.",
-    "Bundle the inputs the example needs (e.g. test_data/), or declare `network = true` in model-check.toml "
-    "if it must download public data (the person running the check then allows it with --allow-network, action "
-    "input allow-network).",
-)
-NOTEBOOK_FAILED = define(
-    "MC960", "notebook-failed", Area.INFERENCE, Severity.ERROR,
-    "A notebook cell raises an error", GUIDE_NOTEBOOK,
-    "Run the notebook top to bottom in a fresh kernel (Kernel > Restart & Run All) in the published "
-    "environment and fix the failing cell.",
-)
-NOTEBOOK_TIMEOUT = define(
-    "MC961", "notebook-timeout", Area.INFERENCE, Severity.ERROR,
-    "A notebook cell did not finish within the per-cell time limit", GUIDE_NOTEBOOK,
-    "Make every cell finish quickly on the bundled data (or raise `notebook-timeout` in model-check.toml).",
-)
-NOTEBOOK_UNRUNNABLE = define(
-    "MC962", "notebook-not-runnable", Area.INFERENCE, Severity.ERROR,
-    "model-check could not run the notebook", GUIDE_NOTEBOOK,
-    "Save the notebook as valid nbformat 4 JSON with a Python kernel; the message says what went wrong.",
-)
-INFERENCE_RAN = define(
-    "MC970", "inference-ran", Area.INFERENCE, Severity.INFO,
-    "The inference example ran from start to finish", GUIDE_RUNS,
-    "Nothing to change.",
-)
-NOTEBOOK_RAN = define(
-    "MC971", "notebook-ran", Area.INFERENCE, Severity.INFO,
-    "The notebook ran from start to finish", GUIDE_NOTEBOOK,
-    "Nothing to change.",
-)
+INFERENCE_FAILED = rule("MC950")
+INFERENCE_TIMEOUT = rule("MC951")
+INFERENCE_MEMORY = rule("MC952")
+NEEDS_NETWORK = rule("MC953")
+NOTEBOOK_FAILED = rule("MC960")
+NOTEBOOK_TIMEOUT = rule("MC961")
+NOTEBOOK_UNRUNNABLE = rule("MC962")
+INFERENCE_RAN = rule("MC970")
+NOTEBOOK_RAN = rule("MC971")
 
 PYTHON = ("python", "python3")
 SHELL_SYNTAX = re.compile(r"[|&;<>`$(){}]|\*|\?")

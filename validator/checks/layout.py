@@ -5,65 +5,22 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Iterable
 
-from ..model import Area, Finding, Severity
-from ..package import RUNTIME_FILES, ModelPackage
-from ..rules import define
-from .base import Check, Context
+from validator.core.findings import Area, Finding
+from validator.readers.package import RUNTIME_FILES, ModelPackage
+from validator.core.catalogue import rule
+from validator.checks.base import Check, Context
 
 TABLE = "the guideline's package layout table"
-README_MISSING = define(
-    "MC101", "readme-missing", Area.LAYOUT, Severity.ERROR, "No README.md model card",
-    f"README.md is Required in {TABLE}: a human-readable model card.",
-    "Add a README.md at the package root that works as the model card (see the model-card rules).",
-)
-RUNTIME_MISSING = define(
-    "MC102", "runtime-missing", Area.LAYOUT, Severity.ERROR, "No pinned runtime definition",
-    f"requirements.txt, environment.yml, or Dockerfile is Required in {TABLE}.",
-    "Add a requirements.txt (or environment.yml / Dockerfile) pinning the versions you used to export and validate the model.",
-)
-SAFETENSORS_MISSING = define(
-    "MC103", "safetensors-missing", Area.LAYOUT, Severity.WARNING, "No model.safetensors",
-    f"model.safetensors is Recommended in {TABLE}: a PyTorch state dict in a non-pickle format.",
-    "Save the state dict with safetensors.torch.save_file(weights, 'model.safetensors', metadata=...).",
-)
-ONNX_MISSING = define(
-    "MC104", "onnx-missing", Area.LAYOUT, Severity.WARNING, "No model.onnx",
-    f"model.onnx is Recommended in {TABLE}: a portable inference graph for ONNX Runtime.",
-    "Export the model with torch.onnx.export(..., 'model.onnx', input_names=['input'], output_names=['logits'], dynamic_axes=...).",
-)
-INFERENCE_MISSING = define(
-    "MC105", "inference-script-missing", Area.LAYOUT, Severity.WARNING, "No inference.py",
-    f"inference.py is Recommended in {TABLE}: preprocessing, model loading, inference and postprocessing.",
-    "Add an inference.py that loads the published artefacts and runs the model end to end.",
-)
-OPAQUE_ONLY = define(
-    "MC106", "opaque-checkpoint-only", Area.LAYOUT, Severity.ERROR,
-    "Only opaque checkpoints, without loading code and environment",
-    "The guideline: avoid publishing only opaque checkpoint files such as .pt, .pkl, or framework-specific archives "
-    "unless the loading code and environment are also provided.",
-    "Publish model.safetensors and/or model.onnx, or add the loading code (inference.py) and a pinned runtime.",
-)
-OPAQUE_ALONGSIDE = define(
-    "MC107", "opaque-checkpoint", Area.LAYOUT, Severity.WARNING, "Opaque checkpoint published",
-    "The guideline recommends model.safetensors (no pickle) and model.onnx over opaque checkpoint files.",
-    "Prefer model.safetensors / model.onnx; drop the opaque checkpoint from the release if nothing needs it.",
-)
-CONFIG_UNUSED = define(
-    "MC108", "config-unused", Area.LAYOUT, Severity.WARNING, "config.json that no code reads",
-    f"config.json is Optional in {TABLE}: 'only if downstream tooling or inference code actually reads it'.",
-    "Read config.json in inference.py (or the notebook), or remove it.",
-)
-UNREADABLE = define(
-    "MC109", "file-unreadable", Area.LAYOUT, Severity.ERROR, "A package file cannot be read",
-    "The guideline: the package should be clear enough that another user can inspect the model; every file must be readable.",
-    "Fix the file's permissions or type (a directory, FIFO or device where a file is expected).",
-)
-NON_PYTORCH = define(
-    "MC110", "open-artefact-recognised", Area.LAYOUT, Severity.INFO,
-    "A non-PyTorch open model artefact was recognised",
-    "The guideline: if your model is not PyTorch-based, use the equivalent open, documented, and validated artefact for that framework.",
-    "Nothing to change; model.safetensors is not required for this framework.",
-)
+README_MISSING = rule("MC101")
+RUNTIME_MISSING = rule("MC102")
+SAFETENSORS_MISSING = rule("MC103")
+ONNX_MISSING = rule("MC104")
+INFERENCE_MISSING = rule("MC105")
+OPAQUE_ONLY = rule("MC106")
+OPAQUE_ALONGSIDE = rule("MC107")
+CONFIG_UNUSED = rule("MC108")
+UNREADABLE = rule("MC109")
+NON_PYTORCH = rule("MC110")
 
 OPAQUE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".h5", ".hdf5", ".bin", ".pb", ".mar", ".npz", ".sav", ".dill")
 # Open, documented artefacts of other frameworks (the guideline's "equivalent open artefact").

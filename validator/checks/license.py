@@ -3,7 +3,7 @@
 Where a license is stated: a LICENSE / COPYING file, the card's License field, the `license` key of
 each safetensors file's metadata, and CITATION.cff. SPDX expressions are read with the
 license-expression package and its bundled SPDX license list; a LICENSE file's text is recognised
-by its title (validator.license_text, "looks like"). CITATION.cff is validated against the CFF
+by its title (validator.readers.license_text, "looks like"). CITATION.cff is validated against the CFF
 1.2.0 JSON Schema, as vendored by check-jsonschema (cffconvert, the reference tool, pins
 jsonschema < 4 and cannot be installed beside the rest of model-check).
 
@@ -25,71 +25,27 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError, best_match
 from license_expression import ExpressionError, Licensing, get_spdx_licensing
 
-from ..card_items import is_placeholder
-from ..license_text import LicenseGuess, identify
-from ..model import Area, Finding, Severity
-from ..package import ModelPackage
-from ..rules import define
-from .base import Check, Context
+from validator.readers.card import is_placeholder
+from validator.readers.license_text import LicenseGuess, identify
+from validator.core.findings import Area, Finding
+from validator.readers.package import ModelPackage
+from validator.core.catalogue import rule
+from validator.checks.base import Check, Context
 
 CLEAR = "The guideline's checklist: the package has a clear license and citation guidance."
 REUSE = "The model card lists the license among the reuse conditions (source repository, release tag, commit hash, and license)."
 MAX_SCHEMA_ERRORS = 10
 
-LICENSE_MISSING = define(
-    "MC801", "license-missing", Area.LICENSE, Severity.ERROR, "The package states no license",
-    f"{CLEAR} Without a license nobody may legally reuse the model.",
-    "Add a LICENSE file with the license text and state its SPDX id (e.g. Apache-2.0) in the README's License field, "
-    "the safetensors metadata `license` and CITATION.cff.",
-)
-SPDX_INVALID = define(
-    "MC802", "license-spdx-invalid", Area.LICENSE, Severity.ERROR, "A license identifier is not a valid SPDX expression",
-    f"{CLEAR} Machines read licenses as SPDX identifiers (https://spdx.org/licenses/); an unknown id is no license to them.",
-    "Use the exact SPDX identifier (e.g. Apache-2.0, MIT, CC-BY-4.0, GPL-3.0-or-later), or LicenseRef-<name> for a "
-    "license of your own, shipped in LICENSE.",
-)
-NOT_SPDX = define(
-    "MC803", "license-not-spdx", Area.LICENSE, Severity.WARNING, "The card names its license in prose, not as an SPDX id",
-    f"{CLEAR} {REUSE}",
-    "Write the SPDX identifier in the card's License field (e.g. `| License | Apache-2.0 |`); prose may follow it.",
-)
-MISMATCH = define(
-    "MC804", "license-mismatch", Area.LICENSE, Severity.ERROR, "The license differs between the places that state it",
-    f"{CLEAR} A package with two licenses has no clear one.",
-    "State one license everywhere: the LICENSE file, the README, the safetensors metadata `license` and CITATION.cff.",
-)
-DEPRECATED_ID = define(
-    "MC805", "license-spdx-deprecated", Area.LICENSE, Severity.INFO, "A deprecated SPDX identifier is used",
-    f"{CLEAR} SPDX deprecated some ids as ambiguous (e.g. GPL-2.0: only, or or-later?).",
-    "Write the current identifier named in the message.",
-)
-FILE_MISSING = define(
-    "MC806", "license-file-missing", Area.LICENSE, Severity.WARNING, "A license is named but its text is not in the package",
-    f"{CLEAR} Most licenses (Apache-2.0, MIT, BSD, CC BY) require their text to travel with every copy.",
-    "Add a LICENSE file holding the full license text (e.g. from https://spdx.org/licenses/).",
-)
-FILE_EMPTY = define(
-    "MC807", "license-file-empty", Area.LICENSE, Severity.ERROR, "The LICENSE file is empty, a placeholder or unreadable",
-    CLEAR, "Put the full license text in the file, as UTF-8 text.",
-)
-FILE_UNIDENTIFIED = define(
-    "MC808", "license-file-unidentified", Area.LICENSE, Severity.INFO,
-    "model-check cannot tell which license the LICENSE file holds",
-    f"{CLEAR} The file could not be compared with the license stated elsewhere.",
-    "Nothing to change if the text is right; check yourself that it is the license named in the README.",
-)
-CITATION_MISSING = define(
-    "MC811", "citation-missing", Area.LICENSE, Severity.ERROR, "No citation guidance (CITATION.cff or a Citation section)",
-    f"{CLEAR}",
-    "Add a CITATION.cff (https://citation-file-format.github.io/) or a '## Citation' section in the README "
-    "telling users how to cite the model.",
-)
-CITATION_INVALID = define(
-    "MC812", "citation-cff-invalid", Area.LICENSE, Severity.ERROR, "CITATION.cff is not valid Citation File Format 1.2.0",
-    f"{CLEAR} GitHub, Zenodo and reference managers read CITATION.cff only when it follows the CFF 1.2.0 schema.",
-    "Fix the key named in the message (required: cff-version: 1.2.0, message, title, authors as a list of persons "
-    "or entities); validate with `cffconvert --validate`.",
-)
+LICENSE_MISSING = rule("MC801")
+SPDX_INVALID = rule("MC802")
+NOT_SPDX = rule("MC803")
+MISMATCH = rule("MC804")
+DEPRECATED_ID = rule("MC805")
+FILE_MISSING = rule("MC806")
+FILE_EMPTY = rule("MC807")
+FILE_UNIDENTIFIED = rule("MC808")
+CITATION_MISSING = rule("MC811")
+CITATION_INVALID = rule("MC812")
 
 # LICENSE, LICENSE.md/.txt/.rst, COPYING, LICENSE-MIT (one file per license of a dual license); not license.py
 LICENSE_FILE = re.compile(r"^(licen[cs]e|copying)((\.(md|txt|rst))|([-_][\w-]+(\.(md|txt|rst))?))?$", re.IGNORECASE)

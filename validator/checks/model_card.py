@@ -4,32 +4,16 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..card_items import CARD_ITEMS
-from ..model import Area, Finding, Severity
-from ..rules import Rule, define
-from .base import Check, Context
+from validator.readers.card import CARD_ITEMS
+from validator.core.findings import Area, Finding
+from validator.core.catalogue import Rule, rule
+from validator.checks.base import Check, Context
 
-README_UNREADABLE = define(
-    "MC200", "readme-unreadable", Area.MODEL_CARD, Severity.ERROR, "README.md cannot be read as a model card",
-    "The guideline: the README.md is the human-readable model card.",
-    "Save README.md as UTF-8 Markdown text of a reasonable size.",
-)
-PLACEHOLDER = define(
-    "MC230", "card-placeholder", Area.MODEL_CARD, Severity.WARNING, "Placeholder text in the model card",
-    "The guideline: the card must be 'complete enough that the model is usable without opening the training code'.",
-    "Replace the placeholder (TODO, TBD, [More Information Needed], an empty section) with the real information.",
-)
+README_UNREADABLE = rule("MC200")
+PLACEHOLDER = rule("MC230")
 
 ITEM_RULES: dict[str, Rule] = {
-    item.key: define(
-        item.rule_id,
-        "card-" + item.key.replace("_", "-"),
-        Area.MODEL_CARD,
-        item.severity,
-        f"The model card is missing: {item.label}",
-        f"The guideline's model card list includes: {item.label}.",
-        f"Add the {item.label} to README.md, e.g. as a section or a `{item.label.split(' or ')[0].capitalize()}: …` line.",
-    )
+    item.key: rule(item.rule_id)
     for item in CARD_ITEMS
 }
 

@@ -7,92 +7,29 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from ..model import Area, Finding, Severity
-from ..onnx_inspect import OnnxSummary, TensorSpec
-from ..rules import define
-from .base import Check, Context
+from validator.core.findings import Area, Finding
+from validator.readers.onnx import OnnxSummary, TensorSpec
+from validator.core.catalogue import rule
+from validator.checks.base import Check, Context
 
 GUIDE = "The guideline's 'Provide a Portable Inference Artefact'"
 EXPORT = ("torch.onnx.export(model, dummy_input, 'model.onnx', input_names=['input'], output_names=['logits'], "
           "dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}}, opset_version=17)")
 
-UNPARSEABLE = define(
-    "MC501", "onnx-unparseable", Area.ONNX, Severity.ERROR, "An .onnx file is not a readable ONNX model",
-    f"{GUIDE}: model.onnx is the portable inference graph users run with ONNX Runtime.",
-    f"Re-export the model ({EXPORT}) and publish the file as written, not truncated or converted.",
-)
-ABORTED = define(
-    "MC502", "onnx-inspection-aborted", Area.ONNX, Severity.ERROR, "Parsing an .onnx file crashed or ran out of time or memory",
-    f"{GUIDE}: users load model.onnx with ONNX Runtime; a file that crashes or exhausts a parser cannot be used safely.",
-    "Re-export the model with a current torch.onnx / onnx release and check it loads with onnx.load and onnxruntime.",
-)
-TOO_LARGE = define(
-    "MC503", "onnx-too-large", Area.ONNX, Severity.ERROR, "An .onnx file is larger than protobuf's 2 GiB limit",
-    f"{GUIDE}: protobuf, and so ONNX Runtime, cannot parse a single message over 2 GiB.",
-    "Store the weights as external data: onnx.save_model(model, 'model.onnx', save_as_external_data=True, "
-    "location='model.onnx.data'), and publish both files.",
-)
-CHECKER_FAILED = define(
-    "MC504", "onnx-checker-failed", Area.ONNX, Severity.ERROR, "onnx.checker rejects the model",
-    f"{GUIDE}: model.onnx should run with ONNX Runtime and be validated; onnx.checker.check_model(path, full_check=True) "
-    "is the reference check of the format, including shape inference.",
-    "Run onnx.checker.check_model('model.onnx', full_check=True) yourself, fix the reported node or tensor and re-export.",
-)
-GRAPH_MALFORMED = define(
-    "MC505", "onnx-graph-malformed", Area.ONNX, Severity.ERROR, "The ONNX graph is malformed",
-    f"{GUIDE}: the graph must describe tensors whose data matches their shape, with a bounded structure.",
-    "Re-export the model; check that no tensor has a negative dimension and that control flow is not nested dozens deep.",
-)
-EXTERNAL_UNSAFE = define(
-    "MC510", "onnx-external-data-unsafe", Area.ONNX, Severity.ERROR, "ONNX external data points where it must not",
-    f"{GUIDE}: the artefact must be self-contained. External-data locations that leave the package, go through links "
-    "or claim more bytes than the file holds are how onnx CVE-2022-25882 and CVE-2024-27318 read arbitrary files.",
-    "Save with onnx.save_model(model, 'model.onnx', save_as_external_data=True, location='model.onnx.data') and publish "
-    "that data file as a plain file next to model.onnx (no symlink, hard link, '..' or absolute path).",
-)
-UNSTABLE_NAME = define(
-    "MC520", "onnx-unstable-name", Area.ONNX, Severity.WARNING, "An ONNX input or output has an exporter-generated name",
-    f"{GUIDE}: 'use stable input and output names, for example input and logits'. Generated names such as input.1 or "
-    "onnx::Gemm_12 change between exports and break inference code that feeds them by name.",
-    f"Name them when exporting: {EXPORT}.",
-)
-STATIC_BATCH = define(
-    "MC521", "onnx-static-batch", Area.ONNX, Severity.WARNING, "An ONNX input or output has a fixed batch dimension",
-    f"{GUIDE}: 'support a dynamic batch dimension when batch size should vary'.",
-    f"Export with dynamic_axes for dimension 0 of every input and output: {EXPORT}.",
-)
-UNDEFINED_TYPE = define(
-    "MC522", "onnx-undefined-dtype", Area.ONNX, Severity.ERROR, "An ONNX input or output has no element type",
-    f"{GUIDE}: 'define the expected tensor dtype'.",
-    "Export from a dummy input of the right dtype (e.g. torch.zeros(..., dtype=torch.float32)) so the graph declares it.",
-)
-IO_SUMMARY = define(
-    "MC523", "onnx-io", Area.ONNX, Severity.INFO, "ONNX inputs, outputs and element types",
-    f"{GUIDE}: stable names, a dynamic batch dimension and a defined tensor dtype; shown so you can compare them "
-    "with the README.",
-    "Nothing to change if these match the input shape, channels and outputs the README describes.",
-)
-OPSET_UNSUPPORTED = define(
-    "MC530", "onnx-opset-unsupported", Area.ONNX, Severity.ERROR, "The model needs a newer opset than onnxruntime supports",
-    f"{GUIDE}: model.onnx should run with ONNX Runtime; a model stamped with a newer opset is refused at load time.",
-    "Export with an opset the released onnxruntime supports (opset_version=17 in the guideline's example).",
-)
-IR_UNSUPPORTED = define(
-    "MC531", "onnx-ir-unsupported", Area.ONNX, Severity.ERROR, "The model's IR version is newer than onnxruntime supports",
-    f"{GUIDE}: model.onnx should run with ONNX Runtime; it refuses IR versions newer than the ONNX release it was built with.",
-    "Export with the onnx / torch versions pinned in requirements.txt, or pin an onnxruntime that supports this IR version.",
-)
-CUSTOM_DOMAIN = define(
-    "MC532", "onnx-custom-domain", Area.ONNX, Severity.INFO, "The model uses operators outside the standard ONNX domains",
-    "The guideline: 'If the model uses operations that are not supported by ONNX Runtime, document that clearly'.",
-    "Say in the README which runtime or custom-operator library these operators need.",
-)
-METADATA = define(
-    "MC540", "onnx-metadata", Area.ONNX, Severity.INFO, "ONNX metadata_props",
-    "The guideline asks that the artefact matches the model described in the documentation; metadata_props can carry "
-    "the model id, version and class names for that comparison.",
-    "Optionally set metadata_props (onnx.helper.set_model_props(model, {'model_id': ..., 'version': ...})).",
-)
+UNPARSEABLE = rule("MC501")
+ABORTED = rule("MC502")
+TOO_LARGE = rule("MC503")
+CHECKER_FAILED = rule("MC504")
+GRAPH_MALFORMED = rule("MC505")
+EXTERNAL_UNSAFE = rule("MC510")
+UNSTABLE_NAME = rule("MC520")
+STATIC_BATCH = rule("MC521")
+UNDEFINED_TYPE = rule("MC522")
+IO_SUMMARY = rule("MC523")
+OPSET_UNSUPPORTED = rule("MC530")
+IR_UNSUPPORTED = rule("MC531")
+CUSTOM_DOMAIN = rule("MC532")
+METADATA = rule("MC540")
 
 # Names exporters generate when none are given (torch.onnx, tf2onnx, the dynamo exporter).
 _GENERATED_NAMES = [

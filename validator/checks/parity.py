@@ -8,7 +8,7 @@ ONNX Runtime", "framework-native and ONNX outputs are close for the same test in
 Everything that touches package files with a framework runs in probes (validator/probes) inside the
 sandbox: the native probe with the package environment's Python, the ONNX probe with the package
 environment's onnxruntime when it has one, else with model-check's own in a sandboxed child process.
-model-check compares the returned arrays with numpy (validator/parity.py).
+model-check compares the returned arrays with numpy (validator/runtime/parity.py).
 """
 
 from __future__ import annotations
@@ -22,93 +22,32 @@ from typing import Any
 
 import numpy as np
 
-from ..environment.base import Completed, Env, Limits
-from ..facts import CHANNEL_COUNT, CHANNELS, CLASS_COUNT, CLASSES, INPUT_SHAPE, gather
-from ..model import Area, Finding, Severity
-from ..parity import Comparison, compare
-from ..probes import PROBE_DIR, Staging, host_python, read_arrays, read_result
-from ..rules import define
-from ..test_vectors import Array, Inputs, InputSet, declared_specs, discover
-from .base import Check, Context
+from validator.sandbox.base import Completed, Env, Limits
+from validator.readers.declared import CHANNEL_COUNT, CHANNELS, CLASS_COUNT, CLASSES, INPUT_SHAPE, gather
+from validator.core.findings import Area, Finding, Severity
+from validator.runtime.parity import Comparison, compare
+from validator.runtime.probes import PROBE_DIR, Staging, host_python, read_arrays, read_result
+from validator.core.catalogue import rule
+from validator.runtime.test_vectors import Array, Inputs, InputSet, declared_specs, discover
+from validator.checks.base import Check, Context
 
 GUIDE_PARITY = ("The guideline: framework-native and ONNX outputs are close for the same test input "
                 "(np.testing.assert_allclose(pytorch_logits, onnx_logits, rtol=1e-4, atol=1e-4)).")
 GUIDE_LOAD = "The guideline: model.safetensors loads into the expected architecture."
 GUIDE_ONNX = "The guideline: model.onnx runs with ONNX Runtime, if provided."
 
-PARITY_MISMATCH = define(
-    "MC901", "parity-mismatch", Area.PARITY, Severity.ERROR,
-    "Native and ONNX outputs differ beyond the tolerance", GUIDE_PARITY,
-    "Export model.onnx again from the same weights as model.safetensors (same model version, eval mode), "
-    "or, if the difference is expected numerical noise, set rtol/atol in model-check.toml and say why in the card.",
-)
-EXPECTED_MISMATCH = define(
-    "MC902", "expected-output-mismatch", Area.PARITY, Severity.ERROR,
-    "A shipped expected output is not reproduced by the model", GUIDE_PARITY,
-    "Regenerate the expected outputs (e.g. test_data/output_0.npy) from the published weights, or publish the "
-    "weights that produced them.",
-)
-STRICT_LOAD_FAILED = define(
-    "MC903", "weights-do-not-load", Area.PARITY, Severity.ERROR,
-    "model.safetensors does not load strictly into the native model", GUIDE_LOAD,
-    "Make the factory build exactly the architecture the weights were saved from: "
-    "model.load_state_dict(load_file('model.safetensors'), strict=True) must succeed.",
-)
-NATIVE_UNBUILDABLE = define(
-    "MC904", "native-model-unbuildable", Area.PARITY, Severity.WARNING,
-    "model-check cannot build the native model to load the weights into",
-    GUIDE_LOAD + " model.safetensors is useful for users who want to reconstruct the architecture in Python.",
-    "Add a factory to inference.py (load_model() returning a torch.nn.Module), name one in model-check.toml "
-    "(native = \"inference:load_model\"), or set the safetensors `architecture` metadata to timm.<name> or "
-    "torchvision.models.<name>.",
-)
-ARCHITECTURE_MISLEADING = define(
-    "MC905", "architecture-metadata-misleading", Area.PARITY, Severity.WARNING,
-    "The declared architecture does not load the weights; the package's own factory does",
-    "The guideline recommends the architecture name in the metadata so users can reconstruct the model; "
-    "a name that does not load the weights misleads them.",
-    "Set the `architecture` metadata to what the weights really are (e.g. 'custom: resnet50d with a single-conv "
-    "4-channel stem, see inference.load_model'), or make it loadable as declared.",
-)
-ONNX_FAILED = define(
-    "MC906", "onnx-does-not-run", Area.PARITY, Severity.ERROR,
-    "ONNX Runtime cannot load or run model.onnx", GUIDE_ONNX,
-    "Export with an opset the pinned onnxruntime supports, with the input names, dtype and dynamic batch the "
-    "card declares, and check it with onnxruntime.InferenceSession(..., providers=['CPUExecutionProvider']).",
-)
-NATIVE_RUN_FAILED = define(
-    "MC907", "native-model-does-not-run", Area.PARITY, Severity.ERROR,
-    "The native model raises on the test input", GUIDE_PARITY,
-    "Make the model accept the declared input (shape, dtype, batch) in eval mode; the message shows the error.",
-)
-NOT_FINITE = define(
-    "MC908", "output-not-finite", Area.PARITY, Severity.ERROR,
-    "The model outputs NaN or infinite values", GUIDE_PARITY,
-    "Check the weights and the preprocessing: outputs on the test input must be finite.",
-)
-TEST_VECTOR_INVALID = define(
-    "MC909", "test-vector-invalid", Area.PARITY, Severity.ERROR,
-    "A test vector cannot be used", GUIDE_PARITY,
-    "Save test inputs and expected outputs as numeric arrays with numpy.save (no pickled objects), "
-    "with the shapes the model takes and returns.",
-)
-PROBE_FAILED = define(
-    "MC910", "parity-probe-failed", Area.PARITY, Severity.ERROR,
-    "Running the model in the package environment failed",
-    "The guideline: the runtime can be recreated from the published environment file and the model run in it.",
-    "Read the output tail in the message: a missing dependency, a crash, the time or memory limit.",
-)
-NO_INPUTS = define(
-    "MC911", "parity-no-inputs", Area.PARITY, Severity.WARNING,
-    "model-check found no input to run the model on", GUIDE_PARITY,
-    "Ship test_data/input_0.npy (and output_0.npy with the expected output), or declare the input shape in the "
-    "card (e.g. N,4,128,128).",
-)
-PARITY_PASSED = define(
-    "MC912", "parity-passed", Area.PARITY, Severity.INFO,
-    "The model artefacts agree within the tolerance", GUIDE_PARITY,
-    "Nothing to change.",
-)
+PARITY_MISMATCH = rule("MC901")
+EXPECTED_MISMATCH = rule("MC902")
+STRICT_LOAD_FAILED = rule("MC903")
+NATIVE_UNBUILDABLE = rule("MC904")
+ARCHITECTURE_MISLEADING = rule("MC905")
+ONNX_FAILED = rule("MC906")
+NATIVE_RUN_FAILED = rule("MC907")
+NOT_FINITE = rule("MC908")
+TEST_VECTOR_INVALID = rule("MC909")
+PROBE_FAILED = rule("MC910")
+NO_INPUTS = rule("MC911")
+PARITY_PASSED = rule("MC912")
 
 ONNXRUNTIME_NAMES = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml",
                      "ort-nightly")

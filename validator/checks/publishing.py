@@ -15,104 +15,32 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..facts import LICENSE, MODEL_ID, NAME, VERSION, DeclaredFacts, gather
-from ..model import Area, Finding, Severity
-from ..package import ModelPackage, parse_json_strict
-from ..publish import assets as kinds
-from ..publish.json_lines import line_of
-from ..publish.schemas import load_schemas
-from ..rules import define
-from .base import Check, Context
-from .license import parse_spdx, same_license
+from validator.readers.declared import LICENSE, MODEL_ID, NAME, VERSION, DeclaredFacts, gather
+from validator.core.findings import Area, Finding
+from validator.readers.package import ModelPackage, parse_json_strict
+from validator.readers import stac_assets as kinds
+from validator.readers.json_lines import line_of
+from validator.readers.stac_schemas import load_schemas
+from validator.core.catalogue import rule
+from validator.checks.base import Check, Context
+from validator.checks.license import parse_spdx, same_license
 
 PUBLISH = ("The guideline: publish the packaged model as an EarthCODE Product that points to the model artefacts, "
            "model card, version, license, and validation evidence.")
-MLM_MISSING = define(
-    "MC851", "record-mlm-missing", Area.PUBLISHING, Severity.WARNING,
-    "A STAC record carries model files but does not use the MLM extension",
-    PUBLISH + " STAC describes models with the Machine Learning Model extension (mlm:name, mlm:input, mlm:output…).",
-    "Declare https://stac-extensions.github.io/mlm/v1.5.2/schema.json and describe the model with mlm: fields; "
-    "`model-check publish` writes such an item.",
-)
-EXTENSION_UNDECLARED = define(
-    "MC852", "record-extension-undeclared", Area.PUBLISHING, Severity.WARNING,
-    "A STAC record uses fields of an extension it does not declare",
-    "STAC validators check an extension's fields only when stac_extensions declares it; undeclared fields go unchecked.",
-    "Add the extension's schema URL to stac_extensions (or drop its fields).",
-)
-ROLE_NOT_MLM = define(
-    "MC853", "record-model-role", Area.PUBLISHING, Severity.WARNING,
-    "A model file is an asset without the MLM role mlm:model",
-    "MLM: model assets MUST include the role mlm:model so that tools find them; ad-hoc roles such as \"ml-model\" are not defined by any extension.",
-    "Give model assets the roles [\"mlm:model\"] (plus \"mlm:weights\" for weights) and an mlm:artifact_type.",
-)
-ARTIFACT_TYPE = define(
-    "MC854", "record-artifact-type", Area.PUBLISHING, Severity.WARNING,
-    "A model asset has no mlm:artifact_type, or one that does not fit its file",
-    "MLM: an asset with the mlm:model role states mlm:artifact_type, which tells users how to load it.",
-    "Set mlm:artifact_type, e.g. \"safetensors.torch.save_file\" for .safetensors, \"onnx\" for .onnx.",
-)
-MEDIA_TYPE = define(
-    "MC855", "record-model-media-type", Area.PUBLISHING, Severity.WARNING,
-    "A model asset's media type does not tell its format",
-    "MLM (Model Artifact Media-Type): use application/octet-stream with a parameter naming the framework, so that "
-    "weights and an ONNX graph are told apart.",
-    "Use e.g. \"application/octet-stream; framework=onnx\" for ONNX and \"application/octet-stream; framework=pytorch\" for safetensors weights.",
-)
-DUPLICATE_HREF = define(
-    "MC856", "record-duplicate-asset", Area.PUBLISHING, Severity.WARNING,
-    "Two assets of a STAC record point at the same file",
-    "One file, one asset: a duplicate (e.g. a second \"data\" asset for the weights) makes users download it twice and contradicts its roles.",
-    "Keep one asset per file and give it every role it has.",
-)
-NOT_IN_PACKAGE = define(
-    "MC857", "record-asset-unknown", Area.PUBLISHING, Severity.WARNING,
-    "An asset of a STAC record names a file that is not in the package",
-    PUBLISH + " The record and the package must describe the same files.",
-    "Point the asset at a file of this package, or add the file to the package.",
-)
-FILE_MISMATCH = define(
-    "MC858", "record-file-mismatch", Area.PUBLISHING, Severity.ERROR,
-    "An asset's file:size or file:checksum disagrees with the package's file",
-    "The file extension's size and checksum let users verify downloads; wrong values reject the right file.",
-    "Regenerate the record from the package (`model-check publish`), or correct file:size / file:checksum (multihash: 1220 + sha256 hex).",
-)
-TITLE_FORMAT = define(
-    "MC859", "record-title-format", Area.PUBLISHING, Severity.WARNING,
-    "A record's title names one artefact format although the record carries others",
-    "The title names the model: a title such as \"… weights (SafeTensors)\" on a record that also carries the ONNX graph misleads.",
-    "Title the record after the model (the card's model name); describe formats in the asset titles.",
-)
-ID_MISMATCH = define(
-    "MC870", "record-id-mismatch", Area.PUBLISHING, Severity.WARNING,
-    "The item id differs from the package's model_id",
-    "The guideline's metadata starts with the model identifier; catalog and package should name the same model.",
-    "Use the model_id of the safetensors metadata as the item id (optionally followed by -<version>).",
-)
-LICENSE_MISMATCH = define(
-    "MC871", "record-license-mismatch", Area.PUBLISHING, Severity.ERROR,
-    "The record's license differs from the package's",
-    PUBLISH + " Two licenses for one model leave its reuse conditions unclear.",
-    "Write the package's SPDX license id in the record (properties.license of an item, license of a collection).",
-)
-SCHEMA_INVALID = define(
-    "MC872", "record-schema-invalid", Area.PUBLISHING, Severity.ERROR,
-    "A record does not validate against the schema of an extension it declares",
-    "A catalog rejects records that fail their declared extension schemas (validated offline here).",
-    "Fix the field named in the message; the MLM README explains each field.",
-)
-RECORD_UNREADABLE = define(
-    "MC873", "record-unreadable", Area.PUBLISHING, Severity.ERROR,
-    "A STAC record is not valid JSON",
-    "A record no parser reads cannot be published.",
-    "Fix the JSON (strict: no NaN, no duplicate keys).",
-)
-VERSION_MISMATCH = define(
-    "MC874", "record-version-mismatch", Area.PUBLISHING, Severity.WARNING,
-    "The record's version differs from the package's",
-    PUBLISH,
-    "Write the package's version (the card's Version) in the record.",
-)
+MLM_MISSING = rule("MC851")
+EXTENSION_UNDECLARED = rule("MC852")
+ROLE_NOT_MLM = rule("MC853")
+ARTIFACT_TYPE = rule("MC854")
+MEDIA_TYPE = rule("MC855")
+DUPLICATE_HREF = rule("MC856")
+NOT_IN_PACKAGE = rule("MC857")
+FILE_MISMATCH = rule("MC858")
+TITLE_FORMAT = rule("MC859")
+ID_MISMATCH = rule("MC870")
+LICENSE_MISMATCH = rule("MC871")
+SCHEMA_INVALID = rule("MC872")
+RECORD_UNREADABLE = rule("MC873")
+VERSION_MISMATCH = rule("MC874")
 
 MAX_SCHEMA_FINDINGS = 10
 # Field prefixes (and unprefixed fields) -> the extension that defines them, with a current schema URL.

@@ -6,63 +6,22 @@ import re
 from dataclasses import replace
 from typing import Iterable
 
-from ..model import Area, Finding, Severity
-from ..rules import define
-from ..runtime_spec import read_runtime
-from .base import Check, Context
+from validator.core.findings import Area, Finding
+from validator.core.catalogue import rule
+from validator.readers.runtime_spec import read_runtime
+from validator.checks.base import Check, Context
 
 PIN_RATIONALE = "The guideline: 'Pin the dependencies used to export and validate the model.'"
-UNPINNED = define(
-    "MC301", "requirement-unpinned", Area.RUNTIME, Severity.ERROR, "A dependency is not pinned to an exact version",
-    PIN_RATIONALE,
-    "Pin it with == to the version you used (e.g. `pip freeze` from the environment that validated the model).",
-)
-INVALID = define(
-    "MC302", "runtime-invalid", Area.RUNTIME, Severity.ERROR, "A runtime definition cannot be parsed",
-    "The guideline: the runtime can be recreated from the published environment file or container.",
-    "Fix the line named in the message so pip / conda / docker can read the file.",
-)
-INCLUDE = define(
-    "MC303", "requirement-include-outside", Area.RUNTIME, Severity.ERROR, "An -r/-c include is outside the package or missing",
-    "The guideline: the published artefact should run from a clean environment without manual setup steps.",
-    "Ship the included file inside the package and refer to it by a relative path.",
-)
-INDEX_OPTION = define(
-    "MC304", "requirement-index-option", Area.RUNTIME, Severity.WARNING, "The runtime names its own package index or links",
-    "The guideline: no credentials, private paths, or unpublished data are required to run inference.",
-    "Make sure every user can reach this index without credentials, or publish the packages on PyPI / conda-forge. "
-    "model-check builds the environment from it only when the caller passes --allow-package-indexes (MC354).",
-)
-EDITABLE = define(
-    "MC305", "requirement-editable", Area.RUNTIME, Severity.ERROR, "An editable (-e) install in the runtime",
-    PIN_RATIONALE,
-    "Replace the editable install with a pinned release or a commit-pinned VCS URL.",
-)
-CHANNELS = define(
-    "MC306", "conda-channels-missing", Area.RUNTIME, Severity.WARNING, "environment.yml names no channels",
-    "The guideline: the runtime can be recreated from the published environment file.",
-    "Name the channels (e.g. conda-forge) in environment.yml.",
-)
-BASE_IMAGE = define(
-    "MC307", "docker-base-unpinned", Area.RUNTIME, Severity.ERROR, "Dockerfile base image is not pinned",
-    "The guideline: use a container when system libraries matter; the same principle of pinning applies.",
-    "Use a specific tag, ideally with a digest: FROM python:3.11.9-slim-bookworm@sha256:…",
-)
-BASE_DIGEST = define(
-    "MC308", "docker-base-no-digest", Area.RUNTIME, Severity.INFO, "Dockerfile base image pinned by tag only",
-    "The guideline asks for a pinned runtime: a tag can be moved to another image, a digest cannot.",
-    "Append the digest: FROM image:tag@sha256:…",
-)
-APT_UNPINNED = define(
-    "MC309", "apt-unpinned", Area.RUNTIME, Severity.INFO, "System packages installed without versions",
-    "The guideline: use a container when system libraries or non-Python dependencies matter.",
-    "Pin apt packages (pkg=version) or rely on a digest-pinned base image.",
-)
-PYTHON_UNSTATED = define(
-    "MC310", "python-version-unstated", Area.RUNTIME, Severity.INFO, "The package does not say which Python it needs",
-    "The guideline: pin the runtime used to export and validate the model; the interpreter is part of it.",
-    "Add a .python-version file (e.g. 3.11) or pin python in environment.yml / the Dockerfile base image.",
-)
+UNPINNED = rule("MC301")
+INVALID = rule("MC302")
+INCLUDE = rule("MC303")
+INDEX_OPTION = rule("MC304")
+EDITABLE = rule("MC305")
+CHANNELS = rule("MC306")
+BASE_IMAGE = rule("MC307")
+BASE_DIGEST = rule("MC308")
+APT_UNPINNED = rule("MC309")
+PYTHON_UNSTATED = rule("MC310")
 
 _PRIVATE_HOST = re.compile(r"://([^/@]*@)?(localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|[^/]*\.(local|internal|corp|lan)\b)")
 

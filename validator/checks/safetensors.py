@@ -1,6 +1,6 @@
 """Area safetensors: every *.safetensors file is a valid safetensors file carrying the guideline's metadata.
 
-The format itself is checked by validator.safetensors_format (header only, never the tensors);
+The format itself is checked by validator.readers.safetensors (header only, never the tensors);
 this check turns its problems into findings and then reads the `__metadata__` map.
 
 The recommended metadata has one rule per key (MC410-MC419) rather than one rule for all: the
@@ -15,85 +15,25 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ..model import Area, Finding, Severity
-from ..rules import Rule, define
-from ..safetensors_format import (BUFFER, ENTRY, FRAMING, IO, JSON, METADATA, NOT_SAFETENSORS, OFFSETS,
-                                  SafetensorsHeader)
-from .base import Check, Context
+from validator.core.findings import Area, Finding
+from validator.core.catalogue import Rule, rule
+from validator.readers.safetensors import BUFFER, ENTRY, FRAMING, IO, JSON, METADATA, NOT_SAFETENSORS, OFFSETS, SafetensorsHeader
+from validator.checks.base import Check, Context
 
 SAFE_WEIGHTS = "The guideline's 'Publish Safe Weights': model.safetensors is a state dictionary in a non-pickle format"
 RECOMMENDED = "The guideline's 'Publish Safe Weights' recommends metadata including"
 SPEC = "huggingface/safetensors format"
 
-HEADER_LENGTH = define(
-    "MC401", "safetensors-header-length", Area.SAFETENSORS, Severity.ERROR,
-    "The 8-byte header length of a safetensors file is missing or points outside the file",
-    f"{SAFE_WEIGHTS}; the {SPEC} starts with an 8-byte little-endian header length of at most "
-    "100,000,000 bytes, and loaders refuse any other.",
-    "Write the file again with safetensors' save_file; do not edit, truncate or concatenate it by hand.",
-)
-FOREIGN_FORMAT = define(
-    "MC402", "safetensors-not-safetensors", Area.SAFETENSORS, Severity.ERROR,
-    "A .safetensors file holds another format (pickle, zip, …)",
-    f"{SAFE_WEIGHTS}, so users can load it without pickle-based checkpoint loading.",
-    "Load the checkpoint in your own environment and save the state dict with "
-    "safetensors.torch.save_file(model.state_dict(), 'model.safetensors', metadata=...).",
-)
-HEADER_JSON = define(
-    "MC403", "safetensors-header-json", Area.SAFETENSORS, Severity.ERROR,
-    "The header of a safetensors file is not a strict UTF-8 JSON object",
-    f"{SAFE_WEIGHTS}; the {SPEC} requires a UTF-8 JSON object starting with '{{', padded only with "
-    "spaces, without duplicate keys or NaN/Infinity (JSON parsers disagree on those).",
-    "Write the file with safetensors' save_file instead of assembling or editing the header yourself.",
-)
-TENSOR_ENTRY = define(
-    "MC404", "safetensors-tensor-entry", Area.SAFETENSORS, Severity.ERROR,
-    "A tensor entry has an unknown dtype, an invalid shape or missing fields",
-    f"{SAFE_WEIGHTS}; the {SPEC} describes each tensor by a known dtype, a shape of non-negative "
-    "integers and data_offsets whose span equals the shape's element count times the dtype size.",
-    "Save the tensors with safetensors' save_file from a framework dtype it supports (e.g. float32).",
-)
-DATA_OFFSETS = define(
-    "MC405", "safetensors-data-offsets", Area.SAFETENSORS, Severity.ERROR,
-    "Tensor data_offsets are invalid, overlap or leave gaps",
-    f"{SAFE_WEIGHTS}; in the {SPEC}, tensors sorted by offset cover the data buffer from 0 "
-    "without gaps or overlaps.",
-    "Write the file again with safetensors' save_file; overlapping or gapped offsets are a sign of tampering.",
-)
-BUFFER_INDEXED = define(
-    "MC406", "safetensors-buffer-not-indexed", Area.SAFETENSORS, Severity.ERROR,
-    "The data buffer has bytes no tensor indexes, or is shorter than the header says",
-    f"{SAFE_WEIGHTS}; the {SPEC} requires the byte buffer to be entirely indexed, which rules "
-    "out polyglot files hiding another format after the tensors.",
-    "Publish the file exactly as save_file wrote it: nothing appended, nothing cut off.",
-)
-METADATA_TYPE = define(
-    "MC407", "safetensors-metadata-type", Area.SAFETENSORS, Severity.ERROR,
-    "__metadata__ is not a map of strings to strings",
-    f"{SAFE_WEIGHTS}; the {SPEC} allows only string values in __metadata__, and loaders refuse the file otherwise.",
-    "Pass metadata={'key': 'value', ...} with string values only to save_file (e.g. str(value) or 'a,b,c' for lists).",
-)
-METADATA_ABSENT = define(
-    "MC409", "safetensors-metadata-missing", Area.SAFETENSORS, Severity.WARNING,
-    "A safetensors file has no __metadata__",
-    f"{RECOMMENDED} model id and version, architecture, input shape, channel names and units, "
-    "class or output names, license and source repository, and data references.",
-    "Pass metadata={'model_id': ..., 'version': ..., 'architecture': ..., 'input_shape': 'N,C,H,W', ...} "
-    "to save_file, as the guideline's example shows.",
-)
-METADATA_BLOATED = define(
-    "MC420", "safetensors-metadata-bloated", Area.SAFETENSORS, Severity.WARNING,
-    "A metadata value is long or holds nested JSON",
-    "The guideline: keep metadata values compact and machine-readable; if the metadata becomes long or "
-    "nested, store it in the model card or in a configuration file that the inference code reads.",
-    "Shorten the value to a compact string (e.g. comma-separated names); move the rest to README.md or config.json.",
-)
-SUMMARY = define(
-    "MC421", "safetensors-summary", Area.SAFETENSORS, Severity.INFO,
-    "What a safetensors file holds: tensors, parameters, dtypes",
-    "The guideline: another user should be able to inspect the model.",
-    "Nothing to change; compare the figures with the architecture the card describes.",
-)
+HEADER_LENGTH = rule("MC401")
+FOREIGN_FORMAT = rule("MC402")
+HEADER_JSON = rule("MC403")
+TENSOR_ENTRY = rule("MC404")
+DATA_OFFSETS = rule("MC405")
+BUFFER_INDEXED = rule("MC406")
+METADATA_TYPE = rule("MC407")
+METADATA_ABSENT = rule("MC409")
+METADATA_BLOATED = rule("MC420")
+SUMMARY = rule("MC421")
 
 PROBLEM_RULES: dict[str, Rule] = {
     IO: HEADER_LENGTH, FRAMING: HEADER_LENGTH, NOT_SAFETENSORS: FOREIGN_FORMAT, JSON: HEADER_JSON,
@@ -141,15 +81,7 @@ RECOMMENDED_KEYS = (
 )
 
 KEY_RULES: dict[str, Rule] = {
-    item.slug: define(
-        item.rule_id,
-        f"safetensors-metadata-{item.slug}",
-        Area.SAFETENSORS,
-        Severity.WARNING,
-        f"The safetensors metadata has no {item.label}",
-        f"{RECOMMENDED} the {item.label}" + (", where practical." if item.slug == "data-references" else "."),
-        f"Add it to the metadata passed to save_file, e.g. {item.example}.",
-    )
+    item.slug: rule(item.rule_id)
     for item in RECOMMENDED_KEYS
 }
 

@@ -13,16 +13,16 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Iterable
 
-from ..archive_scan import ArchiveReport, scan_archive
-from ..file_kinds import read_head
-from ..model import Area, Finding, Severity
-from ..notebook_lines import NotebookLines
-from ..package import TEXT_SUFFIXES, ModelPackage
-from ..pickle_scan import PickleReport, scan_pickles
-from ..private_refs import HOST, PATH, PrivateRef, find_private_refs
-from ..rules import define
-from ..secrets_scan import MAX_LINES, find_secrets
-from .base import Check, Context
+from validator.scanners.archives import ArchiveReport, scan_archive
+from validator.readers.file_kinds import read_head
+from validator.core.findings import Area, Finding
+from validator.readers.notebook import NotebookLines
+from validator.readers.package import TEXT_SUFFIXES, ModelPackage
+from validator.scanners.pickles import PickleReport, scan_pickles
+from validator.scanners.private_refs import HOST, PATH, PrivateRef, find_private_refs
+from validator.core.catalogue import rule
+from validator.scanners.secrets import MAX_LINES, find_secrets
+from validator.checks.base import Check, Context
 
 SAFE_WEIGHTS = ("The guideline's 'Publish Safe Weights': use model.safetensors to support PyTorch users "
                 "while avoiding pickle-based checkpoint loading")
@@ -32,85 +32,17 @@ MAX_PER_FILE = 10  # findings of one rule in one file; the rest are summed up in
 
 PLAIN_DATA = ("the globals plain tensor, state-dict and NumPy array pickles need (torch's tensor and storage "
               "rebuilders, collections.OrderedDict, NumPy's array reconstruction, data-only builtins such as set)")
-PICKLE_FILE = define(
-    "MC701", "pickle-file", Area.SECURITY, Severity.WARNING,
-    "A pickle-based file is published (it imports only what plain tensor and array data need)",
-    f"{SAFE_WEIGHTS}. Loading a pickle runs whatever it imports; this one imports only {PLAIN_DATA}, but users "
-    "still load it with a loader that would run anything else.",
-    "Publish the weights as model.safetensors (and the graph as model.onnx) and drop the pickle, or keep it only "
-    "with the loading code and a note on how to load it safely (e.g. torch.load(..., weights_only=True)).",
-)
-PICKLE_DANGEROUS = define(
-    "MC702", "pickle-dangerous-import", Area.SECURITY, Severity.ERROR,
-    "A pickle imports globals outside the allowlist of plain tensor and array data (they can run code when loaded)",
-    f"{SAFE_WEIGHTS}. model-check allows a pickle only {PLAIN_DATA}: unpickling imports anything else the file "
-    "names and can call it, and a list of known-dangerous functions (picklescan's) cannot know them all.",
-    "Do not publish this file. Rebuild the artefact from trusted code and save the weights with "
-    "safetensors.torch.save_file (or export ONNX); if you did not create the file yourself, treat your machine as "
-    "exposed.",
-)
-PICKLE_UNSCANNED = define(
-    "MC703", "pickle-not-scanned", Area.SECURITY, Severity.ERROR,
-    "A pickle-based file could not be scanned (fully)",
-    f"{SAFE_WEIGHTS}. What a scanner cannot read it cannot vouch for: an unreadable pickle may import anything.",
-    "Replace the file with model.safetensors / model.onnx, or re-save it so it is a complete, standard pickle "
-    "(e.g. torch.save of a state dict) that can be scanned.",
-)
-CREDENTIAL = define(
-    "MC711", "credential", Area.SECURITY, Severity.ERROR,
-    "A credential (key, token, private key or password) is written in a file",
-    f"{NO_PRIVATE} A credential in a published package is public from that moment on.",
-    "Remove it from the file (and from the notebook's outputs), revoke or rotate it now, and read credentials "
-    "from the environment (os.environ) at run time if inference really needs one.",
-)
-POSSIBLE_CREDENTIAL = define(
-    "MC712", "possible-credential", Area.SECURITY, Severity.WARNING,
-    "A value assigned to a name like 'password' or 'api_key' looks like a hard-coded credential",
-    NO_PRIVATE,
-    "If it is a real credential, remove it, rotate it and read it from the environment at run time; "
-    "if it is not, rename the variable or silence this rule for the package in model-check.toml.",
-)
-TEXT_UNSCANNED = define(
-    "MC713", "text-not-scanned", Area.SECURITY, Severity.INFO,
-    "A text file was not scanned for credentials and private paths",
-    f"{NO_PRIVATE} Files the scanner cannot read are listed so their absence of findings is not mistaken for a clean result.",
-    "Save the file as UTF-8 text (or, if it is large data, check it for credentials yourself).",
-)
-PRIVATE_PATH = define(
-    "MC714", "private-path", Area.SECURITY, Severity.WARNING,
-    "A private absolute path (home folder, cluster file system, mount, file:// URL) is written in code or config",
-    f"{NO_PRIVATE} {CLEAN_ENV}",
-    "Use paths relative to the package (e.g. Path(__file__).parent / 'model.onnx'), a command-line argument or an "
-    "environment variable; clear notebook outputs that show your own folders.",
-)
-PRIVATE_HOST = define(
-    "MC715", "private-host", Area.SECURITY, Severity.WARNING,
-    "A non-public host (localhost, private address, intranet name) is written in code, config or the runtime",
-    f"{NO_PRIVATE} {CLEAN_ENV}",
-    "Point at a public address (a published dataset, PyPI, a public registry) or make the host configurable, and "
-    "say in the README what service the user must provide.",
-)
-SYMLINK_OUT = define(
-    "MC721", "symlink-escapes", Area.SECURITY, Severity.ERROR,
-    "A symlink points outside the package",
-    f"{CLEAN_ENV} A link out of the package points at the publisher's machine: users get a broken link, and "
-    "tools that follow it read files that are not part of the release.",
-    "Replace the symlink by the file itself (or a relative link to a file inside the package).",
-)
-ARCHIVE_UNSAFE = define(
-    "MC722", "archive-unsafe-entry", Area.SECURITY, Severity.ERROR,
-    "An archive entry would be written outside the extraction folder (zip-slip), or is a link out or a device",
-    f"{CLEAN_ENV} Users extract release bundles: an entry with an absolute path, '..' or a link out overwrites "
-    "files of their own.",
-    "Rebuild the archive from a folder with relative paths only (e.g. `cd folder && zip -r ../data.zip .`), "
-    "without links out of it or device files.",
-)
-ARCHIVE_UNCHECKED = define(
-    "MC723", "archive-not-checked", Area.SECURITY, Severity.WARNING,
-    "An archive could not be (fully) checked for unsafe entries and pickles",
-    f"{CLEAN_ENV} What cannot be listed cannot be vouched for.",
-    "Publish the files unpacked, or as a standard, uncorrupted zip or tar archive.",
-)
+PICKLE_FILE = rule("MC701")
+PICKLE_DANGEROUS = rule("MC702")
+PICKLE_UNSCANNED = rule("MC703")
+CREDENTIAL = rule("MC711")
+POSSIBLE_CREDENTIAL = rule("MC712")
+TEXT_UNSCANNED = rule("MC713")
+PRIVATE_PATH = rule("MC714")
+PRIVATE_HOST = rule("MC715")
+SYMLINK_OUT = rule("MC721")
+ARCHIVE_UNSAFE = rule("MC722")
+ARCHIVE_UNCHECKED = rule("MC723")
 
 # Files read for private paths and hosts: code, configuration and runtime definitions (not prose).
 _REF_SUFFIXES = {".py", ".ipynb", ".sh", ".r", ".jl", ".json", ".yml", ".yaml", ".toml", ".cfg", ".ini", ".env",
@@ -231,13 +163,13 @@ class SecurityCheck(Check):
                 continue
             text = pkg.read_text(rel).text or ""
             refs = list(dict.fromkeys(find_private_refs(text)))  # one finding per distinct place
-            for kind, rule in ((PATH, PRIVATE_PATH), (HOST, PRIVATE_HOST)):
+            for kind, private in ((PATH, PRIVATE_PATH), (HOST, PRIVATE_HOST)):
                 of_kind = [r for r in refs if r.kind == kind]
                 for ref in of_kind[:MAX_PER_FILE]:
-                    yield rule.finding(_ref_message(pkg, rel, ref), file=rel, line=ref.line)
+                    yield private.finding(_ref_message(pkg, rel, ref), file=rel, line=ref.line)
                 if len(of_kind) > MAX_PER_FILE:
                     rest = of_kind[MAX_PER_FILE:]
-                    yield rule.finding(f"{rel}: {len(rest)} more private {kind}s, on lines "
+                    yield private.finding(f"{rel}: {len(rest)} more private {kind}s, on lines "
                                        f"{', '.join(str(r.line) for r in rest[:20])}{'…' if len(rest) > 20 else ''}",
                                        file=rel, line=rest[0].line)
 

@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-from ..model import Finding, Severity
-from ..report import Report
-from ..rules import get_rule
-from .locations import repo_path
+from validator.core.findings import Finding, Severity
+from validator.core.report import Report
+from validator.core.catalogue import get_rule
+from validator.github.locations import repo_path
 
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 PER_STEP_LIMIT = 10  # per level

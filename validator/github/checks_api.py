@@ -12,9 +12,9 @@ from typing import Any, Sequence
 
 from github.Repository import Repository
 
-from ..report import Report
-from ..reporters.markdown import status_line
-from .annotations import Annotation, clean
+from validator.core.report import Report
+from validator.reporters.markdown import status_line
+from validator.github.annotations import Annotation, clean
 
 ANNOTATIONS_PER_REQUEST = 50
 TEXT_LIMIT = 65_535  # output.summary and output.text

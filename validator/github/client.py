@@ -7,8 +7,8 @@ import logging
 from github import Auth, Github
 from github.Repository import Repository
 
-from .. import __version__
-from .context import GitHubContext
+from validator import __version__
+from validator.github.context import GitHubContext
 
 WRITE_PAUSE_S = 1.0  # GitHub asks integrations to pause about a second between writes
 

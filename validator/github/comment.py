@@ -15,9 +15,9 @@ from github.Issue import Issue
 from github.IssueComment import IssueComment
 from github.Repository import Repository
 
-from .. import __version__
-from ..report import Report
-from ..reporters.markdown import render_markdown, status_line
+from validator import __version__
+from validator.core.report import Report
+from validator.reporters.markdown import render_markdown, status_line
 
 BODY_LIMIT = 65_536
 _SHRINK = (None, 200, 100, 50, 20, 5, 0)

@@ -19,19 +19,19 @@ import requests
 from github import GithubException
 from github.Repository import Repository
 
-from ..escape import log_line, markdown_code, markdown_text
-from ..package import parse_json_strict
-from ..report import Report
-from ..reporters.markdown import render_markdown
-from ..reporters.sarif import sarif_json
-from .. import release_gate as gating
-from .annotations import Annotation, Emitted, annotations_for, emit
-from .checks_api import CheckRunPosted, post_check_run
-from .client import WRITE_PAUSE_S, connect
-from .comment import Posted, upsert_comment
-from .context import GitHubContext
-from .outputs import write_outputs
-from .summary import write_summary
+from validator.core.escape import log_line, markdown_code, markdown_text
+from validator.readers.package import parse_json_strict
+from validator.core.report import Report
+from validator.reporters.markdown import render_markdown
+from validator.reporters.sarif import sarif_json
+from validator.pipeline import release_gate as gating
+from validator.github.annotations import Annotation, Emitted, annotations_for, emit
+from validator.github.checks_api import CheckRunPosted, post_check_run
+from validator.github.client import WRITE_PAUSE_S, connect
+from validator.github.comment import Posted, upsert_comment
+from validator.github.context import GitHubContext
+from validator.github.outputs import write_outputs
+from validator.github.summary import write_summary
 
 MAX_REPORT_BYTES = 16 * 1024 * 1024
 MAX_CHANGED_FILES = 3000  # GitHub lists at most 3000 files of a pull request

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ..report import Report
-from ..reporters.markdown import render_markdown
+from validator.core.report import Report
+from validator.reporters.markdown import render_markdown
 
 SUMMARY_LIMIT = 1024 * 1024  # bytes GitHub accepts per step
 _SHRINK = (None, 500, 200, 50, 10, 0)  # findings shown per package, until the summary fits

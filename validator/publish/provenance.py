@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..facts import Fact
+from validator.readers.declared import Fact
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..report import Report
-from .json_report import render_json
-from .markdown import render_markdown
-from .sarif import render_sarif
+from validator.core.report import Report
+from validator.reporters.json_report import render_json
+from validator.reporters.markdown import render_markdown
+from validator.reporters.sarif import render_sarif
 
 Renderer = Callable[[Report], str]
 

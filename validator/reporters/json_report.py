@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..report import Report
+from validator.core.report import Report
 
 
 def render_json(report: Report) -> str:

@@ -1,15 +1,15 @@
 """The Markdown report: what becomes the PR comment and the job summary.
 
-All package-derived text goes through validator.escape: file names, messages and card text can
+All package-derived text goes through validator.core.escape: file names, messages and card text can
 carry HTML, @mentions or Markdown that must not render.
 """
 
 from __future__ import annotations
 
-from ..escape import markdown_code, markdown_text
-from ..model import Area, CheckStatus, Severity
-from ..report import Report
-from ..rules import get_rule
+from validator.core.escape import markdown_code, markdown_text
+from validator.core.findings import Area, CheckStatus, Severity
+from validator.core.report import Report
+from validator.core.catalogue import get_rule
 
 ICON = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}
 STATUS_ICON = {CheckStatus.PASSED: "✅", CheckStatus.FAILED: "❌", CheckStatus.SKIPPED: "⏭️"}

@@ -13,11 +13,11 @@ import re
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from .. import __version__
-from ..config import Relaxation
-from ..model import Finding, Severity
-from ..report import Report
-from ..rules import Rule, all_rules
+from validator import __version__
+from validator.core.options import Relaxation
+from validator.core.findings import Finding, Severity
+from validator.core.report import Report
+from validator.core.catalogue import Rule, all_rules
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"

@@ -1,0 +1,35 @@
+"""`model-check check PATH`: run every check on one package, print the verdict, write the reports."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from validator.cli.common import EXIT_FINDINGS, EXIT_OK, add_check_options, options_from_args, resolve_package
+from validator.pipeline.runner import run
+from validator.reporters.files import write_reports
+from validator.reporters.terminal import print_report
+
+
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    check = subparsers.add_parser("check", help="check a model package")
+    check.add_argument("path", nargs="?", default=".", help="the package folder (default: .)")
+    add_check_options(check)
+    check.set_defaults(handler=cmd_check)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    root = resolve_package(args.path)
+    options, loaded = options_from_args(args, root)
+    console = Console(stderr=False, highlight=False)
+    err = Console(stderr=True, highlight=False)
+    with err.status("checking…", spinner="dots") as status:
+        report = run(root, options, loaded, progress=lambda msg: status.update(f"checking: {msg}"), display_path=args.path)
+    write_reports(report, json_path=args.json, markdown_path=args.markdown, sarif_path=args.sarif)
+    if args.quiet:
+        s = report.summary
+        console.print(f"{report.status}: {s['error']} error(s), {s['warning']} warning(s), {s['info']} info")
+    else:
+        print_report(report, console, verbose=args.verbose)
+    return EXIT_FINDINGS if report.status == "failed" else EXIT_OK

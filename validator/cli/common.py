@@ -1,0 +1,111 @@
+"""What the subcommands share: exit codes, usage errors, the check options and how they become Options.
+
+Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage error or a
+failure of model-check itself. A bad package is never exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from validator.core.findings import Severity
+from validator.core.options import Options
+from validator.core.options import ENV_MODES
+from validator.pipeline.config import LoadedConfig, configure, is_python_version, read_package_config
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _float_in_unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError("must be in [0, 1)")
+    return value
+
+
+def _python_version(text: str) -> str:
+    if not is_python_version(text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Python version such as 3.11 or 3.12.1")
+    return text.strip()
+
+
+def add_check_options(parser: argparse.ArgumentParser) -> None:
+    out = parser.add_argument_group("reports")
+    out.add_argument("--json", metavar="FILE", help="write the JSON report")
+    out.add_argument("--markdown", metavar="FILE", help="write the Markdown report")
+    out.add_argument("--sarif", metavar="FILE", help="write a SARIF 2.1.0 report")
+    out.add_argument("--verbose", "-v", action="store_true", help="also print info findings")
+    out.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
+    run = parser.add_argument_group("run")
+    run.add_argument("--env", choices=ENV_MODES, help="how runtime checks run; none = static only (default auto)")
+    run.add_argument("--fail-on", choices=("error", "warning"), help="lowest severity that fails the run (default error)")
+    run.add_argument("--rtol", type=_float_in_unit, help="relative tolerance of the parity check (default 1e-4)")
+    run.add_argument("--atol", type=_float_in_unit, help="absolute tolerance of the parity check (default 1e-4)")
+    run.add_argument("--config", metavar="FILE", help="configuration file instead of the package's model-check.toml")
+    run.add_argument("--timeout", type=float, dest="timeout_s",
+                     help="wall-clock limit in seconds of each sandboxed step (default 600; a package can only lower it)")
+    run.add_argument("--notebook-timeout", type=float, dest="notebook_timeout_s",
+                     help="per-cell limit in seconds of the example notebook (default 300; a package can only lower it)")
+    run.add_argument("--memory-mb", type=int, help="memory limit of each sandboxed step (MiB; default 8192; a package can only lower it)")
+    run.add_argument("--network", action="store_true", default=None, help="allow the inference step network access (never secrets)")
+    run.add_argument("--allow-network", action="store_true",
+                     help="grant package code network access when the package's configuration asks for it (network = true)")
+    run.add_argument("--allow-package-indexes", action="store_true",
+                     help="follow package indexes and find-links the package's runtime files name (never on loopback, "
+                          "link-local or private addresses); without it such a runtime is not built")
+    env = parser.add_argument_group("environment")
+    env.add_argument("--cache-dir", help="where rebuilt environments are cached")
+    env.add_argument("--torch-backend", help="install torch for this backend, e.g. cpu (uv --torch-backend)")
+    env.add_argument("--python", type=_python_version, help="Python version to build the environment for, e.g. 3.11")
+    env.add_argument("--base-image", help="base image of generated Dockerfiles")
+    env.add_argument("--build-network", help="network of docker image builds (default: the engine's bridge; on an engine "
+                     "without one, none: `host` gives builds the host's network, loopback included)")
+    env.add_argument("--ca-bundle", help="CA bundle handed to installers (corporate proxies)")
+    env.add_argument("--wheelhouse", help="folder of wheels handed to installers (air-gapped builds)")
+
+
+def options_from_args(args: argparse.Namespace, root: Path) -> tuple[Options, LoadedConfig]:
+    explicit = Path(args.config) if getattr(args, "config", None) else None
+    if explicit is not None and not explicit.is_file():
+        raise UsageError(f"--config {explicit}: no such file")
+    loaded = read_package_config(root, explicit)
+    flags = {
+        "env": args.env,
+        "fail_on": Severity(args.fail_on) if args.fail_on else None,
+        "rtol": args.rtol,
+        "atol": args.atol,
+        "timeout_s": args.timeout_s,
+        "notebook_timeout_s": args.notebook_timeout_s,
+        "memory_mb": args.memory_mb,
+        "network": args.network,
+        "cache_dir": args.cache_dir,
+        "torch_backend": args.torch_backend,
+        "python": args.python,
+        "base_image": args.base_image,
+        "build_network": args.build_network,
+        "ca_bundle": args.ca_bundle,
+        "wheelhouse": args.wheelhouse,
+        "allow_package_indexes": args.allow_package_indexes or None,
+    }
+    return configure(loaded, flags, allow_network=args.allow_network), loaded
+
+
+def resolve_package(path_text: str) -> Path:
+    root = Path(path_text)
+    if not root.exists():
+        raise UsageError(f"{path_text}: no such directory")
+    if not root.is_dir():
+        raise UsageError(f"{path_text}: not a directory (give the package folder)")
+    try:
+        next(iter(root.iterdir()), None)
+    except OSError as exc:
+        raise UsageError(f"{path_text}: cannot be read ({exc.strerror or exc})") from None
+    return root

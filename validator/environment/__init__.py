@@ -1,1 +1,0 @@
-"""Environments that rebuild a package's runtime and run its code sandboxed."""

@@ -1,0 +1,161 @@
+"""Area runtime (dynamic part): rebuild the package's runtime in a clean environment.
+
+First decides whether the package's own package sources may be followed (validator.scanners.package_sources:
+every builder goes through here), then picks a builder (validator.runtime.environments.select), builds or
+reuses the cached environment, sets
+`ctx.env` for the checks that run package code, and stores the report's `environment` object:
+kind, Python, cache key, whether it was cached, build time, every installed distribution,
+the torch backend and notes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from validator.runtime.environments.builder import BuildFailure, BuildInfo
+from validator.sandbox.bubblewrap import sandbox_support
+from validator.runtime.environments.docker_rules import DOCKER_ENGINE_UNREACHABLE
+from validator.runtime.environments.select import docker_builder, select_builder
+from validator.core.findings import Area, Finding, Severity
+from validator.core.catalogue import rule, get_rule
+from validator.scanners.package_sources import Refused, describe, refused_sources
+from validator.readers.runtime_spec import RuntimeSpec, read_runtime
+from validator.checks.base import Check, Context
+from validator.checks.runtime_files import redact
+
+RECREATE = "The guideline: 'the runtime can be recreated from the published environment file or container'."
+BUILD_FAILED = rule("MC350")
+PYTHON_UNAVAILABLE = rule("MC351")
+UNPINNED_INSTALLED = rule("MC352")
+SANDBOX_WEAKENED = rule("MC353")
+
+SOURCE_REFUSED = rule("MC354")
+
+LISTED = 25  # distributions named in a finding before "and N more"
+# Left out by `pip freeze` by default: unpinned, they are reported at info level only.
+INSTALLER_TOOLS = frozenset({"pip", "setuptools", "wheel", "distribute"})
+
+
+class EnvironmentCheck(Check):
+    name = "environment rebuild"
+    area = Area.RUNTIME
+    dynamic = True
+
+    def skip_reason(self, ctx: Context) -> str | None:
+        return None if ctx.pkg.runtime_files else "there is no runtime definition to rebuild (see MC102)"
+
+    def run(self, ctx: Context) -> Iterable[Finding]:
+        spec: RuntimeSpec = ctx.results.get("runtime_spec") or read_runtime(ctx.pkg)
+        refused = refused_sources(spec, ctx.options.allow_package_indexes)
+        if refused:  # before any builder: none of them fetches from these
+            ctx.results["environment"] = {
+                "kind": ctx.options.env, "python": None, "cache_key": None, "cached": False, "build_s": 0.0, "installed": {},
+                "torch_backend": ctx.options.torch_backend, "notes": [],
+                "error": redact(f"not built: {len(refused)} package source(s) refused: " + "; ".join(describe(refused))),
+            }
+            for item in refused:
+                yield _source_finding(item, ctx.options.allow_package_indexes)
+            return
+        builder = select_builder(ctx.pkg, ctx.options)
+        if isinstance(builder, str):
+            if ctx.options.env == "docker":  # asked for explicitly: an error, not a skip
+                yield DOCKER_ENGINE_UNREACHABLE.finding(f"--env docker: {builder}")
+            ctx.results[f"skip:{self.name}"] = builder
+            return
+        if ctx.options.env == "auto" and ctx.pkg.find("Dockerfile") and builder.kind != "docker":
+            reason = docker_builder()
+            if isinstance(reason, str):
+                ctx.notes.append(f"environment: the runtime includes a Dockerfile, but {reason}; rebuilt with {builder.kind} instead")
+        if builder.kind in ("venv", "conda"):
+            support = sandbox_support()
+            if support.weaknesses():
+                yield SANDBOX_WEAKENED.finding("; ".join(support.weaknesses()) + (f" ({support.problem})" if support.problem else ""))
+        started = time.monotonic()
+        built = builder.build(ctx.pkg, spec, ctx.options)
+        if isinstance(built, BuildFailure):
+            ctx.results["environment"] = {
+                "kind": builder.kind, "python": None, "cache_key": None, "cached": False,
+                "build_s": round(time.monotonic() - started, 3), "installed": {},
+                "torch_backend": ctx.options.torch_backend, "notes": list(built.notes), "error": built.reason,
+            }
+            ctx.notes.extend(f"environment: {note}" for note in built.notes)
+            source = "Build log" if builder.kind == "docker" else "Installer output"
+            tail = f"\n{source} (last lines):\n{built.output_tail}" if built.output_tail else ""
+            rule = (get_rule(built.rule) if built.rule else None) or BUILD_FAILED
+            yield rule.finding(f"{built.reason}{tail}", file=built.file)
+            return
+        info: BuildInfo = built.info
+        ctx.env = built
+        installed = built.installed()
+        ctx.results["environment"] = _environment_record(built.description, info, installed)
+        ctx.notes.append(f"environment: {built.description}, {'reused from the cache' if info.cached else f'built in {info.build_s:.1f} s'}")
+        ctx.notes.extend(f"environment: {note}" for note in info.notes)
+        if info.python_problem:
+            yield _python_finding(info, spec, ctx.options.python)
+        unpinned = {name: version for name, version in installed.items() if name not in spec.pinned_names()}
+        packages = {n: v for n, v in unpinned.items() if n not in INSTALLER_TOOLS}
+        tools = {n: v for n, v in unpinned.items() if n in INSTALLER_TOOLS}
+        if packages:
+            yield _unpinned_finding(packages, info.runtime_file)
+        if tools:
+            yield _unpinned_finding(tools, info.runtime_file, Severity.INFO)
+
+
+def _source_finding(refused: Refused, allowed: bool) -> Finding:
+    source = refused.source
+    if source.added and not allowed:
+        advice = ("install from PyPI or conda-forge (or the caller's configured index) instead, or, if you run "
+                  "model-check and trust this source, pass --allow-package-indexes (action input allow-package-indexes)")
+    elif source.kind == "include":
+        advice = "ship the included file inside the package and name it by a relative path"
+    else:
+        advice = ("package sources on loopback, link-local, private-use or unspecified addresses and local paths are "
+                  "never followed, even with --allow-package-indexes; publish the package where users can reach it")
+    message = f"{source.shown}: {refused.reason}. The environment was not built (no package code ran): {advice}."
+    return SOURCE_REFUSED.finding(redact(message), file=source.file, line=source.line)
+
+
+def _environment_record(description: str, info: BuildInfo, installed: dict[str, str]) -> dict[str, Any]:
+    support = sandbox_support()
+    record: dict[str, Any] = {
+        "kind": info.kind,
+        "description": description,
+        "runtime_file": info.runtime_file,
+        "python": info.python,
+        "python_requested": info.python_requested,
+        "cache_key": info.cache_key,
+        "cached": info.cached,
+        "build_s": round(info.build_s, 3),
+        "installed": dict(sorted(installed.items())),
+        "torch_backend": info.torch_backend,
+        "notes": list(info.notes),
+    }
+    if info.kind in ("venv", "conda"):
+        record["sandbox"] = {"network_isolated": support.network_cut, "processes_bounded": support.processes_bounded}
+    return record
+
+
+def _python_finding(info: BuildInfo, spec: RuntimeSpec, flag: str | None) -> Finding:
+    where = "--python" if flag else (f"{spec.python[1]}" if spec.python else "the package")
+    message = (f"{where} asks for Python {info.python_requested}, which is not available here "
+               f"({info.python_problem}); the environment was built with Python {info.python} instead")
+    if flag or spec.python is None:
+        return PYTHON_UNAVAILABLE.finding(message)
+    return PYTHON_UNAVAILABLE.finding(message, file=spec.python[1], line=spec.python[2])
+
+
+def _unpinned_finding(unpinned: dict[str, str], runtime_file: str, severity: Severity | None = None) -> Finding:
+    names = [f"{name}=={version}" for name, version in sorted(unpinned.items())]
+    shown = ", ".join(names[:LISTED]) + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
+    if severity is Severity.INFO:
+        return UNPINNED_INSTALLED.finding(
+            f"installer tooling in the rebuilt environment is not pinned in {runtime_file}: {shown}. `pip freeze` "
+            "leaves it out; pin it (`pip freeze --all`) if your code imports it (e.g. pkg_resources).",
+            file=runtime_file, severity=severity)
+    return UNPINNED_INSTALLED.finding(
+        f"the rebuilt environment holds {len(names)} distribution(s) that {runtime_file} does not pin, so they "
+        f"float with every install: {shown}. Add them, pinned, to {runtime_file}.",
+        file=runtime_file,
+    )

@@ -1,0 +1,469 @@
+"""What the guideline's "Write a Model Card" list asks for, and how to recognise each item.
+
+An item is present when a `Field: value` names it, a heading names it and has content, or (for
+items that are usually written in prose) a pattern finds it in the text. Each definition below
+says which of these apply. Values the later checks compare (name, version, shape, channels,
+classes, license, repository, tag, commit, inference command) are extracted here too.
+
+Every pattern here runs over untrusted text and is linear in it: no two quantifiers that can match
+the same characters back to back (two `\\s*` around an optional character), whitespace runs
+entered only where they start (a `(?<!\\s)` lookbehind), and what is short in real cards
+(shapes, placeholders) matched with bounded quantifiers, so no start position the engine retries
+can scan the rest of the line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from validator.readers.markdown import Field, ParsedMarkdown, Section
+from validator.core.findings import Severity
+
+_PLACEHOLDER = re.compile(
+    r"^\s*(todo|tbd|tba|fixme|xxx+|\?+|\.\.\.|…|lorem ipsum.*|coming soon|to be (added|completed|determined|defined|done|written)"
+    r"|\[?more information needed\]?|\[?needs? more information\]?|fill (this )?in.*|insert .*here|<[^>]+>|\{\{.*\}\}|\[[a-z _-]+\])\s*(?:[.!]\s*)?$",
+    re.IGNORECASE,
+)
+_PLACEHOLDER_ANYWHERE = re.compile(r"\[More Information Needed\]|\bTODO\b|\bTBD\b|\bFIXME\b|\{\{[^}]{0,200}\}\}")
+
+
+def is_placeholder(text: str) -> bool:
+    stripped = text.strip()
+    return not stripped or bool(_PLACEHOLDER.match(stripped)) or bool(_PLACEHOLDER_ANYWHERE.search(stripped))
+
+
+@dataclass(frozen=True)
+class CardItem:
+    key: str
+    rule_id: str
+    label: str  # as the guideline words it
+    severity: Severity
+    headings: str  # regex on a lower-cased heading
+    fields: str  # regex on a lower-cased field key
+    content: str | None = None  # regex on the text, for prose-style evidence
+
+
+I = re.IGNORECASE
+CARD_ITEMS: tuple[CardItem, ...] = (
+    CardItem("name", "MC201", "model name", Severity.ERROR, r"^model name$", r"^(model[ _-]?)?name$|^model$|^title$|^model[ _-]id$"),
+    CardItem("version", "MC202", "model version", Severity.ERROR, r"^version", r"^(model )?version$|^release$|^model version$",
+             r"\bversion\s*(?:[:=]\s*)?v?\d+\.\d+"),
+    CardItem("authors", "MC203", "authors", Severity.ERROR, r"^(authors?|credits|contributors|team|creators?)\b",
+             r"^(authors?|creators?|developers?|developed by|created by|maintained by|contributors)$"),
+    CardItem("project", "MC204", "project", Severity.ERROR, r"^project\b|^funding", r"^(project|project name|earthcode project|funding|programme|program)$"),
+    CardItem("contact", "MC205", "contact information", Severity.ERROR, r"^contact|^support|^maintainers?|point of contact",
+             r"^(contact|contacts|contact information|e-?mail|maintainers?|point of contact|support)$",
+             r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.-]+"),
+    CardItem("predicts", "MC206", "what the model predicts", Severity.ERROR,
+             r"what .{0,80}predict|^(model )?(overview|description|summary|details)|^about|^purpose|^task|^model$",
+             r"^(predicts|prediction|task|what it predicts|model type|purpose|description|summary)$",
+             r"\b(predicts?|classif(ies|y|ication)|segments?|segmentation|regress(es|ion)|estimates?|detects?|forecasts?)\b"),
+    CardItem("use_case", "MC207", "the scientific use case", Severity.ERROR,
+             r"use[ -]?cases?|scientific|^applications?|^motivation|^background",
+             r"^(use[ -]?case|scientific (use|use case|purpose|context)|application|applications|motivation)$",
+             r"\b(use case|scientific|research)\b"),
+    CardItem("intended_use", "MC208", "intended use", Severity.ERROR, r"intended (use|uses|purpose|users)|^(direct |primary )?uses?$",
+             r"^(intended (use|uses|purpose|users)|primary use|uses)$"),
+    CardItem("out_of_scope", "MC209", "out-of-scope use", Severity.ERROR, r"out[ -]of[ -]scope|misuse|not intended|inappropriate",
+             r"^(out[ -]of[ -]scope( use| uses)?|misuse|not intended for)$", r"\bout[ -]of[ -]scope\b|\bnot (intended|suitable) for\b"),
+    CardItem("limitations", "MC210", "known limitations", Severity.ERROR, r"limitations?|known (issues|problems)|shortcomings|failure modes",
+             r"^((known )?limitations?|known issues)$", r"\blimitations?\b"),
+    CardItem("input_shape", "MC211", "expected input shape", Severity.ERROR, r"input shape|input (size|dimensions|tensor|format|specification)",
+             r"^(input[ _-]?(shape|size|dimensions|tensor|tensor shape)?|tensor shape|shape)$"),
+    CardItem("channels", "MC212", "expected channel order", Severity.ERROR,
+             r"channels?|bands?|input (variables|features)|predictors",
+             r"^((input )?(channels?|bands?)( order| names)?|channel[ _]names|band names|input variables|channel order|band order)$"),
+    CardItem("units", "MC213", "units of the inputs", Severity.ERROR, r"^units?\b", r"^(units?|channel[ _]units|input units)$",
+             r"\bunits?\b|\bkelvin\b|\bunitless\b|\bdimensionless\b"),
+    CardItem("normalization", "MC214", "normalization", Severity.ERROR, r"normali[sz]|pre-?processing|standardi[sz]|scaling",
+             r"^(normali[sz]ation|preprocessing|pre-processing|scaling|standardi[sz]ation|value scaling)$",
+             r"normali[sz]|standardi[sz]|z-score|\bmean\b.{0,40}\b(std|standard deviation)\b|\brescal"),
+    CardItem("nodata", "MC215", "nodata handling", Severity.ERROR, r"no[ -]?data|missing (data|values)|fill values?",
+             r"^(no[ -]?data|nodata handling|missing values|fill value)$", r"\bno[ -]?data\b|\bmissing (values|data|pixels)\b|\bfill value\b|\bNaNs?\b"),
+    CardItem("spatial_temporal", "MC216", "spatial or temporal assumptions", Severity.ERROR,
+             r"spatial|temporal|geospatial|resolution|projection|coverage|domain",
+             r"^(spatial|temporal|spatial resolution|temporal resolution|projection|crs|coverage|region|spatial/temporal assumptions)$",
+             r"\b(spatial|temporal|resolution|projection|CRS|pixel size|footprint|geographic(al)? (domain|coverage|region)|grid|daytime|night-?time|"
+             r"season(al)?|time (range|period|window)|latitudes?|longitudes?)\b|\b\d+(\.\d+)?\s?(km|m|°)\b"),
+    CardItem("output", "MC217", "output meaning", Severity.ERROR, r"^outputs?\b|output (meaning|description|format|tensor)|^predictions?$",
+             r"^(outputs?|output meaning|output (tensor|description|format)|returns)$", r"\b(logits|probabilit(y|ies)|output (is|are|tensor))\b"),
+    CardItem("classes", "MC218", "class names or output variables in order", Severity.ERROR,
+             r"class(es| names| labels| order)?\b|^labels?\b|categor(y|ies)|output (classes|variables|names)|target variables",
+             r"^(class(es| names| labels| order)?|labels|categories|output (variables|names)|class_names|target variables)$"),
+    CardItem("training_data", "MC219", "training data sources", Severity.ERROR, r"training (data|dataset|set)|^data$|^datasets?$",
+             r"^(training (data|dataset|data sources|set)|trained on|train data)$", r"\btrain(ed|ing) (on|data|dataset|set)\b"),
+    CardItem("validation_data", "MC220", "validation data sources", Severity.ERROR,
+             r"validation (data|dataset|set)|evaluation (data|dataset)|test (data|dataset|set)",
+             r"^(validation (data|dataset|data sources|set)|evaluation data|test data|validated on|evaluated on)$",
+             r"\b(validation|evaluation|test) (data|dataset|set)\b|\b(validated|evaluated) on\b"),
+    CardItem("earthcode", "MC221", "relevant EarthCODE Products or Experiments", Severity.WARNING,
+             r"earthcode|open science catalog|related (products|experiments|work)",
+             r"^(earthcode (products?|experiments?|product|workflow)|related products|osc product|products?|experiments?)$",
+             r"earthcode[^\n]{0,80}\b(products?|experiments?|workflows?)\b|\b(products?|experiments?)\b[^\n]{0,80}earthcode|open science catalog|opensciencedata"),
+    CardItem("repository", "MC222", "source repository", Severity.ERROR, r"^(source )?(repository|code)\b|^source$",
+             r"^(source( code)?|source repository|repository|repo|code|git(hub|lab)?|source code repository|repository-code|homepage)$",
+             r"https?://(github\.com|gitlab\.[\w.]+|bitbucket\.org|codeberg\.org)/\S+"),
+    CardItem("release_tag", "MC223", "release tag", Severity.WARNING, r"^release( tag)?$",
+             r"^((release )?tag|git tag|release tag)$", r"\btag\b[^\n]{0,40}\bv?\d+\.\d+|/releases/tag/|/tree/v?\d+\.\d+"),
+    CardItem("commit", "MC224", "commit hash", Severity.WARNING, r"^commit", r"^(commit( hash| sha| id)?|revision|git commit|sha)$",
+             r"\bcommit\b[^\n]{0,60}\b[0-9a-f]{7,40}\b|/commit/[0-9a-f]{7,40}"),
+    CardItem("license", "MC225", "license", Severity.ERROR, r"^licen[cs](e|ing)|terms of use|reuse conditions",
+             r"^(licen[cs]e|license id|spdx|terms of use|reuse conditions)$"),
+    CardItem("inference_command", "MC226", "exact inference command or notebook entry point", Severity.ERROR,
+             r"inference|usage|how to (use|run)|quick ?start|getting started|^example|^run",
+             r"^(inference command|entry ?point|run|command|usage|notebook)$"),
+    CardItem("caveats", "MC227", "data caveats, domain limits, uncertainty notes or bias risks", Severity.ERROR,
+             r"caveats?|domain limits?|uncertaint|bias|risks?|ethic|disclaimer|limitations?",
+             r"^(caveats?|data caveats|bias|risks|uncertainty|disclaimer)$",
+             r"\b(caveats?|uncertaint(y|ies)|bias(es|ed)?|domain (limits?|shift)|out[ -]of[ -]distribution)\b"),
+)
+ITEMS_BY_KEY = {item.key: item for item in CARD_ITEMS}
+
+# Items whose evidence must carry a structured value (a heading alone is not enough).
+_NEEDS_VALUE = {"input_shape", "classes", "channels", "inference_command"}
+
+# Bounded quantifiers: a shape is short, and each start position of the search costs a constant.
+_SHAPE = re.compile(
+    r"[\[(]?\s{0,8}([NBnb]|batch|-1|\?|\d{1,9})\s{0,8}[,x×]\s{0,8}(\d{1,9})\s{0,8}[,x×]\s{0,8}(\d{1,9})"
+    r"\s{0,8}(?:[,x×]\s{0,8}(\d{1,9})\s{0,8})?[\])]?"
+)
+_SEMVER = re.compile(r"\bv?\d+(?:\.\d+){1,3}(?:[-+.]?[A-Za-z0-9.]+)?\b")
+_URL = re.compile(r"https?://[^\s)>\]\"'`]+")
+_COMMIT = re.compile(r"\b[0-9a-f]{7,40}\b")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    line: int
+    value: str
+    how: str  # "field", "heading" or "text"
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    item: str
+    line: int
+    text: str
+
+
+@dataclass
+class CardFacts:
+    """What the card states, with the line of each statement."""
+
+    found: dict[str, Evidence]
+    placeholders: list[Placeholder]
+    name: Evidence | None = None
+    version: Evidence | None = None
+    input_shape: tuple[list[str], int] | None = None
+    channels: tuple[list[str], int] | None = None
+    classes: tuple[list[str], int] | None = None
+    license: Evidence | None = None
+    repository: Evidence | None = None
+    release_tag: Evidence | None = None
+    commit: Evidence | None = None
+    inference_command: Evidence | None = None
+    citation: Evidence | None = None
+
+
+def _norm_heading(title: str) -> str:
+    return re.sub(r"^[\W\d_]+", "", title.lower()).strip()
+
+
+def _matching_fields(card: ParsedMarkdown, pattern: str) -> list[Field]:
+    rx = re.compile(pattern, I)
+    return [f for f in card.fields if rx.search(f.key.lower().strip())]
+
+
+def _matching_sections(card: ParsedMarkdown, pattern: str) -> list[Section]:
+    rx = re.compile(pattern, I)
+    return [s for s in card.sections if s.level and rx.search(_norm_heading(s.title))]
+
+
+def _text_line(card: ParsedMarkdown, pattern: str) -> Evidence | None:
+    rx = re.compile(pattern, I)
+    for number, line in card.prose_lines:
+        if m := rx.search(line):
+            return Evidence(number, m.group(0), "text")
+    return None
+
+
+def parse_shape(text: str) -> list[str] | None:
+    m = _SHAPE.search(text)
+    if not m:
+        return None
+    dims = [d for d in m.groups() if d is not None]
+    return ["N" if not d.lstrip("-").isdigit() or d == "-1" else d for d in dims]
+
+
+def _list_values(section: Section) -> tuple[list[str], int] | None:
+    """Ordered names from a section: an ordered list, a table column, a bullet list."""
+    lists = section.all_lists()
+    ordered = [b for b in lists if b.ordered] or lists
+    if ordered:
+        block = ordered[0]
+        names = [_strip_item(text) for text, _ in block.items]
+        return [n for n in names if n], block.line
+    for table in section.all_tables():
+        column = _name_column(table.header)
+        if column is not None:
+            names = [_strip_item(cell) for cell, _ in table.column(column)]
+            return [n for n in names if n], table.line
+    return None
+
+
+def _name_column(header: tuple[str, ...]) -> int | None:
+    lowered = [h.lower() for h in header]
+    for wanted in ("class name", "class", "name", "label", "channel", "band", "variable", "output"):
+        for index, cell in enumerate(lowered):
+            if wanted in cell and "index" not in cell and "id" != cell:
+                return index
+    return None
+
+
+def _strip_item(text: str) -> str:
+    """`0: Solid stratus`, `Solid stratus (0)`, `**BT14** — brightness…` to the name only; a name
+    that is itself an expression (`BT15 - BT14`) stays whole."""
+    text = text.strip()
+    text = re.sub(r"^(\d+|[a-z])\s*[:.)=]\s+", "", text)
+    text = re.sub(r"^(\d+)\s+-\s+", "", text)
+    if m := re.match(r"^`([^`]+)`", text):
+        return m.group(1).strip()
+    text = _without_trailing_remark(text)  # a trailing "(K)" or "[0]"
+    text = re.split(r":\s+|(?<!\s)\s+[—–]\s+|(?<!\s)\s+\(", text, maxsplit=1)[0]
+    if " - " in text:
+        left, right = text.rsplit(" - ", 1)
+        if len(right.split()) >= 2 and re.search(r"[a-z]{3,}", right):
+            text = left  # "Name - a description"
+    return text.strip(" `*_")
+
+
+def _without_trailing_remark(text: str) -> str:
+    """Drop a bracketed remark that ends the text, with the whitespace before it: the last opening
+    bracket after the last closing one before the final `)` or `]` (no regex: one pass)."""
+    body = text.rstrip()
+    if not body.endswith((")", "]")):
+        return text
+    inner = body[:-1]
+    after = max(inner.rfind(")"), inner.rfind("]")) + 1
+    opens = [i for i in (inner.find("(", after), inner.find("[", after)) if i >= 0]
+    return inner[:min(opens)].rstrip() if opens else text
+
+
+def split_names(value: str) -> list[str]:
+    parts = (p.strip() for p in re.split(r"[,;]", value.strip().strip("[]")))
+    return [p.strip(" `'\"") for p in parts if p.strip(" `'\"")]
+
+
+def read_card(card: ParsedMarkdown) -> CardFacts:
+    found: dict[str, Evidence] = {}
+    placeholders: list[Placeholder] = []
+    for item in CARD_ITEMS:
+        evidence = _find_item(card, item, placeholders)
+        if evidence is not None:
+            found[item.key] = evidence
+    facts = CardFacts(found, placeholders)
+    _extract_values(card, facts)
+    facts.placeholders.extend(_placeholders_anywhere(card))
+    # Items that need a value are present only when one was extracted.
+    for key, attr in (("input_shape", "input_shape"), ("classes", "classes"), ("channels", "channels")):
+        value = getattr(facts, attr)
+        if value is None:
+            found.pop(key, None)
+        elif key not in found:
+            found[key] = Evidence(value[1], ", ".join(value[0]), "list")
+    if facts.inference_command is None:
+        found.pop("inference_command", None)
+    else:
+        found["inference_command"] = facts.inference_command
+    return facts
+
+
+def _find_item(card: ParsedMarkdown, item: CardItem, placeholders: list[Placeholder]) -> Evidence | None:
+    for entry in _matching_fields(card, item.fields):
+        if is_placeholder(entry.value):
+            placeholders.append(Placeholder(item.key, entry.line, entry.value))
+            continue
+        return Evidence(entry.line, entry.value, "field")
+    for section in _matching_sections(card, item.headings):
+        body = section.text()
+        real = [line for line in body.splitlines() if line.strip() and not is_placeholder(line)]
+        if not real:  # nothing but placeholders (or nothing at all) under the heading
+            line, text = _first_content_line(card, section)
+            placeholders.append(Placeholder(item.key, line, text))
+            continue
+        return Evidence(section.line, body[:200], "heading")
+    if item.content and item.key not in _NEEDS_VALUE:
+        return _text_line(card, item.content)
+    return None
+
+
+def _own_lines(card: ParsedMarkdown, section: Section) -> range:
+    """Line numbers of a section's own body: after its heading, before its first subsection."""
+    end = section.children[0].line - 1 if section.children else section.end_line
+    return range(section.line + 1, end + 1)
+
+
+def _first_content_line(card: ParsedMarkdown, section: Section) -> tuple[int, str]:
+    """The first non-blank line of a section's own body, or its heading line when it is empty."""
+    for number in _own_lines(card, section):
+        if number <= len(card.lines) and card.lines[number - 1].strip():
+            return number, card.lines[number - 1].strip()
+    return section.line, "(empty section)"
+
+
+def _placeholders_anywhere(card: ParsedMarkdown) -> list[Placeholder]:
+    """Placeholder markers on any line outside code blocks, and sections with nothing in them."""
+    found = []
+    in_fence = False
+    for number, line in enumerate(card.lines, start=1):
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+        elif not in_fence and _PLACEHOLDER_ANYWHERE.search(line):
+            found.append(Placeholder("", number, line.strip()))
+    for section in card.sections:
+        if section.level and not section.children and not any(
+                card.lines[n - 1].strip() for n in _own_lines(card, section) if n <= len(card.lines)):
+            found.append(Placeholder("", section.line, f"{section.title} (empty section)"))
+    return found
+
+
+def _first_field(card: ParsedMarkdown, item_key: str) -> Field | None:
+    item = ITEMS_BY_KEY[item_key]
+    return next((f for f in _matching_fields(card, item.fields) if not is_placeholder(f.value)), None)
+
+
+def _extract_values(card: ParsedMarkdown, facts: CardFacts) -> None:
+    # name: a name field, else the H1 title
+    entry = _first_field(card, "name")
+    if entry is not None:
+        facts.name = Evidence(entry.line, entry.value, "field")
+    elif card.title and not is_placeholder(card.title[0]):
+        facts.name = Evidence(card.title[1], card.title[0], "heading")
+        facts.found.setdefault("name", facts.name)
+    elif card.title:
+        facts.placeholders.append(Placeholder("name", card.title[1], card.title[0]))
+
+    version_ev = facts.found.get("version")
+    if version_ev is not None and (m := _SEMVER.search(version_ev.value)):
+        facts.version = Evidence(version_ev.line, m.group(0), version_ev.how)
+
+    # input shape: a field, else the first shape near the word "input"
+    entry = _first_field(card, "input_shape")
+    if entry is not None and (dims := parse_shape(entry.value)):
+        facts.input_shape = (dims, entry.line)
+    else:
+        for section in _matching_sections(card, ITEMS_BY_KEY["input_shape"].headings + r"|^inputs?$"):
+            if dims := parse_shape(section.text()):
+                facts.input_shape = (dims, section.line)
+                break
+        else:
+            rx = re.compile(r"input", I)
+            for number, line in enumerate(card.lines, start=1):
+                if rx.search(line) and (dims := parse_shape(line)):
+                    facts.input_shape = (dims, number)
+                    break
+
+    facts.channels = _names_for(card, "channels")
+    facts.classes = _names_for(card, "classes")
+
+    entry = _first_field(card, "license")
+    if entry is not None:
+        facts.license = Evidence(entry.line, entry.value, "field")
+    else:
+        for section in _matching_sections(card, ITEMS_BY_KEY["license"].headings):
+            text = section.text()
+            if text and not is_placeholder(text):
+                facts.license = Evidence(section.line, text.splitlines()[0], "heading")
+                break
+
+    repo_ev = _first_field(card, "repository")
+    if repo_ev is not None and (m := _URL.search(repo_ev.value)):
+        facts.repository = Evidence(repo_ev.line, m.group(0).rstrip(".,"), "field")
+    elif (ev := _text_line(card, ITEMS_BY_KEY["repository"].content or "")) is not None:
+        facts.repository = Evidence(ev.line, ev.value.rstrip(".,"), "text")
+
+    tag_ev = facts.found.get("release_tag")
+    if tag_ev is not None and (m := _SEMVER.search(tag_ev.value)):
+        facts.release_tag = Evidence(tag_ev.line, m.group(0), tag_ev.how)
+    commit_ev = facts.found.get("commit")
+    if commit_ev is not None and (m := _COMMIT.search(commit_ev.value)):
+        facts.commit = Evidence(commit_ev.line, m.group(0), commit_ev.how)
+
+    facts.inference_command = _inference_command(card)
+    for section in _matching_sections(card, r"citation|cite|citing|how to cite|bibtex|^references?$"):
+        if section.text() and not is_placeholder(section.text()):
+            facts.citation = Evidence(section.line, section.text()[:200], "heading")
+            break
+
+
+_LEAD_IN = {"channels": r"\b(channels?|bands?)\b", "classes": r"\b(class(es)?|labels?|categor(y|ies))\b"}
+_COLUMN = {"channels": ("channel", "band"), "classes": ("class", "label", "category")}
+
+
+def _names_for(card: ParsedMarkdown, key: str) -> tuple[list[str], int] | None:
+    """An ordered list of names: a field, a section named for it, a list introduced by a
+    sentence naming it ("Channels, in order:"), or a table column named for it."""
+    item = ITEMS_BY_KEY[key]
+    for entry in _matching_fields(card, item.fields):
+        names = split_names(entry.value)
+        if len(names) > 1 and not is_placeholder(entry.value):
+            return names, entry.line
+    for section in _matching_sections(card, item.headings):
+        values = _list_values(section)
+        if values and values[0]:
+            return values
+    lead = re.compile(_LEAD_IN[key], I)
+    for section in card.sections:
+        for block in section.lists:
+            if block.lead_in and lead.search(block.lead_in) and len(block.items) > 1:
+                names = [n for n in (_strip_item(t) for t, _ in block.items) if n]
+                if names:
+                    return names, block.line
+    for section in card.sections:
+        for table in section.tables:
+            lowered = [h.lower() for h in table.header]
+            column = next((i for i, h in enumerate(lowered) if any(w in h for w in _COLUMN[key]) and "index" not in h), None)
+            if column is not None and table.rows:
+                names = [n for n in (_strip_item(c) for c, _ in table.column(column)) if n]
+                if names:
+                    return names, table.line
+    return None
+
+
+_COMMAND_START = re.compile(r"^\s*(\$\s*)?(python3?|uv run|jupyter|papermill|docker run|bash|sh|\./|[\w.-]+\.py\b)")
+# Set-up lines of a usage block (make the venv, install): not the inference command itself.
+_SETUP_COMMAND = re.compile(r"^\s*(\$\s*)?(pip3?\s|python3?\s+-m\s+(venv|virtualenv|pip|ensurepip)\b)")
+
+
+def _inference_command(card: ParsedMarkdown) -> Evidence | None:
+    item = ITEMS_BY_KEY["inference_command"]
+    candidates = _matching_sections(card, item.headings) + [s for s in card.sections if s not in _matching_sections(card, item.headings)]
+    for section in candidates:
+        for block in section.code:
+            if block.info.lower() in ("", "bash", "sh", "shell", "console", "text", "zsh", "powershell", "cmd"):
+                for offset, raw in enumerate(block.content.splitlines(), start=1):
+                    if _COMMAND_START.match(raw) and not _SETUP_COMMAND.match(raw):
+                        command = re.sub(r"^\s*\$\s*", "", raw).strip()
+                        return Evidence(block.line + offset, command, "code")
+    entry = _first_field(card, "inference_command")
+    if entry is not None and (".py" in entry.value or ".ipynb" in entry.value or "python" in entry.value):
+        return Evidence(entry.line, entry.value.strip("` "), "field")
+    for number, line in card.prose_lines:
+        if found := _command_in_line(line):
+            return Evidence(number, found, "text")
+    return None
+
+
+_CODE_SPAN = re.compile(r"`([^`]*)`")
+_RUN_COMMAND = re.compile(r"\bpython3?\s+\S+\.py|\bjupyter \S+ \S+\.ipynb")
+_NOTEBOOK_PATH = re.compile(r"(?<![\w./-])[\w./-]+\.ipynb\b")  # starts where a path-like run starts
+
+
+def _command_in_line(line: str) -> str | None:
+    """The first inline code span that runs a script or notebook, or a notebook path, in a line."""
+    spans = [(m.start(), m.group(1)) for m in _CODE_SPAN.finditer(line) if _RUN_COMMAND.search(m.group(1))]
+    path = _NOTEBOOK_PATH.search(line)
+    if path is not None and not (spans and spans[0][0] < path.start()):
+        return path.group(0)
+    return spans[0][1] if spans else None

@@ -1,0 +1,289 @@
+"""ModelPackage: what was found in a package folder, read once and shared by every check.
+
+Files are listed without following symlinks; text is read with size caps; nothing is written.
+Parsed views (card, safetensors headers, ONNX summaries, JSON files) are computed on first use
+and cached, so no check re-opens a file another check already parsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from validator.core.findings import Artefact
+
+if TYPE_CHECKING:
+    from validator.readers.markdown import ModelCard
+    from validator.readers.card import CardFacts
+
+SKIPPED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", ".venv", "venv",
+                "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox"}
+MAX_FILES = 20_000
+TEXT_LIMIT = 10 * 1024 * 1024  # larger "text" files are reported, not parsed
+RUNTIME_FILES = ("requirements.txt", "environment.yml", "environment.yaml", "Dockerfile")
+CODE_SUFFIXES = {".py", ".ipynb", ".sh", ".r", ".jl"}
+TEXT_SUFFIXES = {".py", ".md", ".txt", ".json", ".yml", ".yaml", ".toml", ".cfg", ".ini", ".cff",
+                 ".ipynb", ".sh", ".r", ".jl", ".rst", ".csv", ".env", ".in", ".lock", ""}
+
+
+@dataclass(frozen=True)
+class TextRead:
+    """The result of reading a text file: the text, or why it could not be read."""
+
+    text: str | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class SpecialEntry:
+    """A path the validator will not read as a regular file (symlink, FIFO, device…)."""
+
+    path: str
+    kind: str  # "symlink", "fifo", "socket", "device", "unreadable"
+    target: str | None = None
+    escapes: bool = False
+
+
+class ModelPackage:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.files: list[str] = []  # regular files, relative POSIX paths, sorted
+        self.dirs: list[str] = []
+        self.special: list[SpecialEntry] = []
+        self.truncated = False
+        self._scan()
+        # Two hashing threads (hashlib releases the GIL), so large files hash on both cores
+        # while the checks parse headers and graphs.
+        self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="manifest")
+        self._hash_futures: list[Future[Artefact | None]] = [self._hasher.submit(self._hash_one, rel) for rel in self.files]
+        self._text_cache: dict[str, TextRead] = {}
+
+    # -- discovery -------------------------------------------------------------------------
+    def _scan(self) -> None:
+        stack = [self.root]
+        while stack:
+            current = stack.pop()
+            try:
+                entries = sorted(os.scandir(current), key=lambda e: e.name)
+            except OSError as exc:
+                self.special.append(SpecialEntry(self.rel(Path(current)), "unreadable", str(exc)))
+                continue
+            for entry in entries:
+                path = Path(entry.path)
+                rel = self.rel(path)
+                try:
+                    if entry.is_symlink():
+                        self.special.append(self._symlink(path, rel))
+                        continue
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                except OSError as exc:
+                    self.special.append(SpecialEntry(rel, "unreadable", str(exc)))
+                    continue
+                if stat.S_ISDIR(mode):
+                    if entry.name not in SKIPPED_DIRS:
+                        self.dirs.append(rel)
+                        stack.append(path)
+                elif stat.S_ISREG(mode):
+                    if len(self.files) >= MAX_FILES:
+                        self.truncated = True
+                        continue
+                    self.files.append(rel)
+                else:
+                    kind = "fifo" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+                    self.special.append(SpecialEntry(rel, kind))
+        self.files.sort()
+        self.dirs.sort()
+
+    def _symlink(self, path: Path, rel: str) -> SpecialEntry:
+        target = os.readlink(path)
+        try:
+            resolved = path.resolve()
+        except RuntimeError:  # a symlink loop (Python < 3.13 raises RuntimeError, later OSError)
+            return SpecialEntry(rel, "unreadable", f"{rel} is a symlink loop ({target})")
+        escapes = not (resolved == self.root or self.root in resolved.parents)
+        return SpecialEntry(rel, "symlink", target, escapes)
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix() if path != self.root else "."
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def has(self, rel: str) -> bool:
+        return rel in self._file_set
+
+    @cached_property
+    def _file_set(self) -> frozenset[str]:
+        return frozenset(self.files)
+
+    def find(self, *names: str) -> str | None:
+        """The first of `names` present at the package root (case-sensitive, then insensitive)."""
+        for name in names:
+            if self.has(name):
+                return name
+        lowered = {f.lower(): f for f in self.files if "/" not in f}
+        for name in names:
+            if name.lower() in lowered:
+                return lowered[name.lower()]
+        return None
+
+    def with_suffix(self, *suffixes: str) -> list[str]:
+        wanted = tuple(s.lower() for s in suffixes)
+        return [f for f in self.files if f.lower().endswith(wanted)]
+
+    def is_special(self, rel: str) -> SpecialEntry | None:
+        return next((s for s in self.special if s.path == rel), None)
+
+    # -- reading ---------------------------------------------------------------------------
+    def size(self, rel: str) -> int:
+        return self.path(rel).stat().st_size
+
+    def read_text(self, rel: str, limit: int = TEXT_LIMIT) -> TextRead:
+        """Read a UTF-8 text file (a BOM is accepted); report, never raise, on anything else."""
+        if rel in self._text_cache:
+            return self._text_cache[rel]
+        result = self._read_text(rel, limit)
+        self._text_cache[rel] = result
+        return result
+
+    def texts_read(self) -> list[str]:
+        """The files read as text so far, in the order they were first read."""
+        return list(self._text_cache)
+
+    def _read_text(self, rel: str, limit: int) -> TextRead:
+        special = self.is_special(rel)
+        if special is not None:
+            return TextRead(None, f"{rel} is a {special.kind}, not a regular file")
+        path = self.path(rel)
+        if path.is_dir():
+            return TextRead(None, f"{rel} is a directory, not a file")
+        if not self.has(rel):
+            return TextRead(None, f"{rel} does not exist")
+        try:
+            size = path.stat().st_size
+            if size > limit:
+                return TextRead(None, f"{rel} is {size:,} bytes, more than the {limit:,} bytes read as text")
+            with path.open("rb") as handle:
+                data = handle.read(limit + 1)
+        except OSError as exc:
+            return TextRead(None, f"{rel} cannot be read: {exc.strerror or exc}")
+        if b"\x00" in data[:8192]:
+            return TextRead(None, f"{rel} is binary, not text")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            return TextRead(None, f"{rel} is not UTF-8 (byte {exc.start} is invalid)")
+        return TextRead(text)
+
+    def read_json(self, rel: str) -> tuple[Any, str | None]:
+        """Parse a JSON file strictly: no NaN/Infinity, no duplicate keys. (value, problem)."""
+        read = self.read_text(rel)
+        if read.text is None:
+            return None, read.problem
+        return parse_json_strict(read.text, rel)
+
+    # -- parsed views ----------------------------------------------------------------------
+    @cached_property
+    def card(self) -> "ModelCard | None":
+        from validator.readers.markdown import parse_card
+
+        readme = self.find("README.md")
+        if readme is None:
+            return None
+        read = self.read_text(readme)
+        if read.text is None:
+            return None
+        return parse_card(read.text, readme)
+
+    @cached_property
+    def card_facts(self) -> "CardFacts | None":
+        from validator.readers.card import read_card
+
+        return read_card(self.card) if self.card is not None else None
+
+    @cached_property
+    def safetensors(self) -> dict[str, Any]:
+        """Header of every *.safetensors file: rel -> validator.readers.safetensors.SafetensorsHeader."""
+        from validator.readers.safetensors import read_header
+
+        return {rel: read_header(self.path(rel), rel) for rel in self.with_suffix(".safetensors")}
+
+    @cached_property
+    def onnx(self) -> dict[str, Any]:
+        """Summary of every *.onnx graph: rel -> validator.readers.onnx.OnnxSummary (parsed in a child process)."""
+        from validator.readers.onnx import inspect_onnx
+
+        return {rel: inspect_onnx(self, rel) for rel in self.with_suffix(".onnx")}
+
+    @cached_property
+    def runtime_files(self) -> list[str]:
+        return [f for f in (self.find(n) for n in RUNTIME_FILES) if f is not None]
+
+    @cached_property
+    def code_files(self) -> list[str]:
+        return [f for f in self.files if Path(f).suffix.lower() in CODE_SUFFIXES]
+
+    def code_mentions(self, needle: str) -> list[str]:
+        """Code files (scripts, notebooks) whose text contains `needle`."""
+        hits = []
+        for rel in self.code_files:
+            text = self.read_text(rel).text
+            if text is not None and needle in text:
+                hits.append(rel)
+        return hits
+
+    # -- manifest --------------------------------------------------------------------------
+    def _hash_one(self, rel: str) -> Artefact | None:
+        try:
+            fd = os.open(self.path(rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    return None
+                digest = hashlib.file_digest(handle, "sha256")
+                size = handle.tell()
+        except OSError:
+            return None  # unreadable files are reported by the layout check
+        return Artefact(rel, size, digest.hexdigest())
+
+    @cached_property
+    def manifest(self) -> list[Artefact]:
+        """Size and sha256 of every regular file; hashed in background threads from the start."""
+        return [a for a in (f.result() for f in self._hash_futures) if a is not None]
+
+    def close(self) -> None:
+        self._hasher.shutdown(wait=True)
+
+
+class StrictJSONError(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise StrictJSONError(f"{name} is not valid JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise StrictJSONError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_json_strict(text: str, rel: str) -> tuple[Any, str | None]:
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant), None
+    except StrictJSONError as exc:
+        return None, f"{rel}: {exc}"
+    except json.JSONDecodeError as exc:
+        return None, f"{rel} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+    except RecursionError:
+        return None, f"{rel} is nested too deeply to parse"

@@ -1,0 +1,65 @@
+"""What an environment builder is, and what it hands back: an `Env` carrying `BuildInfo`, or a
+`BuildFailure`. The venv, conda and docker builders all follow this shape; the environment check
+turns the facts they report into findings and the report's `environment` object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from validator.sandbox.base import Env
+
+if TYPE_CHECKING:
+    from validator.core.options import Options
+    from validator.readers.package import ModelPackage
+    from validator.readers.runtime_spec import RuntimeSpec
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """Facts about a built environment, for the report."""
+
+    kind: str  # "venv", "conda", "docker"
+    runtime_file: str  # the file the environment was built from
+    python: str | None  # version of the interpreter the environment runs
+    python_requested: str | None = None  # what the package (or --python) asked for
+    python_problem: str = ""  # why the requested Python could not be had; "" when it could
+    cache_key: str | None = None
+    cached: bool = False  # reused from the cache, not built in this run
+    build_s: float = 0.0
+    torch_backend: str | None = None
+    notes: tuple[str, ...] = ()  # what the user should know: honoured configuration, substitutions
+
+
+@dataclass(frozen=True)
+class BuildFailure:
+    """The runtime definition did not build: why, and the tail of the installer's output (unescaped)."""
+
+    reason: str
+    output_tail: str = ""
+    file: str | None = None
+    notes: tuple[str, ...] = ()
+    rule: str | None = None  # id of the rule to report it under; None: MC350 (environment-build-failed)
+
+
+class BuiltEnv(Env, Protocol):
+    info: BuildInfo
+
+
+class Builder(Protocol):
+    """Made without arguments; validator.runtime.environments.select imports the docker one lazily from
+    validator/runtime/environments/docker.py as `DockerBuilder`."""
+
+    kind: str
+
+    def unavailable(self) -> str | None:
+        """Why this builder cannot work on this machine (tool missing, engine unreachable), or None."""
+        ...
+
+    def build(self, pkg: ModelPackage, spec: RuntimeSpec, options: Options,
+              progress: Progress | None = None) -> BuiltEnv | BuildFailure:
+        ...
