@@ -22,9 +22,9 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from validator.github.annotations import Annotation, format_command, stop_commands
 

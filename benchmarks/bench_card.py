@@ -31,8 +31,8 @@ sys.path.insert(0, str(REPO))
 
 from markdown_it import MarkdownIt  # noqa: E402
 
-from validator.readers.markdown import parse_markdown  # noqa: E402
 from validator.readers.card import read_card  # noqa: E402
+from validator.readers.markdown import parse_markdown  # noqa: E402
 
 MB = 1_000_000
 # What adversarial Markdown is made of: openers without closers, nesting, emphasis and code runs,

@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from validator.core.options import Options
-from validator.runtime.environments.venv import VenvBuilder, VenvEnv
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import read_runtime
+from validator.runtime.environments.venv import VenvBuilder, VenvEnv
 
 DEFAULT_REQUIREMENTS = REPO / "examples" / "goes-cloud-regime" / "requirements.txt"
 TARGET = 5.0

@@ -73,10 +73,10 @@ def build_package(root: Path) -> Path:
 
 def build_env(root: Path):
     from validator.core.options import Options
-    from validator.runtime.environments.builder import BuildFailure
-    from validator.runtime.environments.venv import VenvBuilder
     from validator.readers.package import ModelPackage
     from validator.readers.runtime_spec import read_runtime
+    from validator.runtime.environments.builder import BuildFailure
+    from validator.runtime.environments.venv import VenvBuilder
 
     pkg = ModelPackage(root)
     try:

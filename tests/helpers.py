@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from validator.pipeline import runner
 from validator.checks import ALL_CHECKS
 from validator.core.options import Options
-from validator.pipeline.config import LoadedConfig, configure, read_package_config
 from validator.core.report import Report, validate_report
+from validator.pipeline import runner
+from validator.pipeline.config import LoadedConfig, configure, read_package_config
 
 CliResult = tuple[int, str, str]  # exit code, stdout, stderr
 RunCli = Callable[[Sequence[str | Path]], CliResult]

@@ -23,10 +23,10 @@ from pathlib import Path
 import nbformat
 
 from validator.core.options import Options
-from validator.runtime.environments.builder import BuildFailure
-from validator.runtime.environments.venv import VenvBuilder, VenvEnv
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import read_runtime
+from validator.runtime.environments.builder import BuildFailure
+from validator.runtime.environments.venv import VenvBuilder, VenvEnv
 
 LIGHT = "torch==2.13.0\nnumpy==2.4.6\nonnx==1.23.2\nonnxruntime==1.32.0\nsafetensors==0.8.0\n"
 NUMPY_ONLY = "numpy==2.4.6\n"

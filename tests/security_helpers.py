@@ -16,8 +16,8 @@ import nbformat
 
 from validator.checks.base import Context
 from validator.checks.security import SecurityCheck
-from validator.core.options import Options
 from validator.core.findings import Finding
+from validator.core.options import Options
 from validator.readers.package import ModelPackage
 
 # A protocol-0 pickle calling os.system('echo pwned') when loaded. Written by hand; never unpickled.

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from github_server import READ_TOKEN, WRITE_TOKEN, FakeGitHub
 from helpers import EXAMPLE, REPO
 from test_github_outputs_summary import parse_outputs
+
 from validator.github.comment import marker
 
 pytestmark = pytest.mark.docker

@@ -13,11 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
+from helpers import REPO
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
-
-from helpers import REPO
-
 
 ACTION = REPO / "action.yml"
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))

@@ -27,14 +27,14 @@ from pathlib import Path
 import pytest
 
 from validator.core.options import Options
-from validator.runtime.environments.builder import BuildFailure
-from validator.sandbox.bubblewrap import sandbox_support
-from validator.runtime.environments.venv import VenvBuilder, VenvEnv, uv_binary
+from validator.pipeline.runner import run
 from validator.readers.package import ModelPackage
+from validator.readers.runtime_spec import read_runtime
 from validator.reporters.json_report import render_json
 from validator.reporters.markdown import render_markdown
-from validator.pipeline.runner import run
-from validator.readers.runtime_spec import read_runtime
+from validator.runtime.environments.builder import BuildFailure
+from validator.runtime.environments.venv import VenvBuilder, VenvEnv, uv_binary
+from validator.sandbox.bubblewrap import sandbox_support
 
 SECRETS = {"GITHUB_TOKEN": "ghs_mcAttackProbe0123456789abcdefABCDEF", "AWS_SECRET_ACCESS_KEY": "mc-aws-secret-0b9f3c",
            "MC_PLAIN_LOOKING": "mc-plain-secret-77d1"}
@@ -395,8 +395,8 @@ def test_host_side_tools_get_an_explicit_environment(monkeypatch: pytest.MonkeyP
 
 def test_conda_prefixes_are_read_as_data(tmp_path: Path) -> None:
     """No conda installer on this machine: the reading of a prefix is checked on a hand-made one."""
-    from validator.runtime.environments.conda import CondaEnv, conda_packages, verify
     from validator.runtime.environments.builder import BuildInfo
+    from validator.runtime.environments.conda import CondaEnv, conda_packages, verify
     from validator.runtime.environments.manifest import record
     from validator.runtime.environments.venv import MARKER
 

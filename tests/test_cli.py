@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from helpers import REPO, RunCli, check_report, findings, tree_state
 
-from validator.pipeline import runner
 from validator.checks import ALL_CHECKS
 from validator.core.catalogue import all_rules
+from validator.pipeline import runner
 
 CORE_AREAS = ("layout", "model-card", "runtime")
 CORE_RULES = ["MC001", "MC002", *(f"MC{n}" for n in range(101, 111)), *(f"MC{n}" for n in range(200, 228)), "MC230",

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from helpers import findings, rules_fired, run_configured
 
+from validator.core.findings import Severity
 from validator.core.options import Options
 from validator.pipeline.config import merge, read_package_config
-from validator.core.findings import Severity
 
 CORE = ["layout", "model-card", "runtime"]
 

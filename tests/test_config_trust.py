@@ -25,15 +25,14 @@ import pytest
 from helpers import RunCli, check_report, findings, tree_state
 from security_helpers import EVIL_PROTO0
 
-from validator.pipeline import runner
 from validator.checks import ALL_CHECKS
-from validator.core.catalogue import rule_named
-from validator.core.options import Options
-from validator.pipeline.config import configure, read_package_config
+from validator.core.catalogue import all_rules, get_rule, rule_named
 from validator.core.findings import Area
-from validator.pipeline.release_gate import gate
+from validator.core.options import Options
 from validator.core.report import Report
-from validator.core.catalogue import all_rules, get_rule
+from validator.pipeline import runner
+from validator.pipeline.config import configure, read_package_config
+from validator.pipeline.release_gate import gate
 
 STATIC_AREAS = ("layout", "runtime", "security", "consistency")
 PICKLE_RULES = [r for r in all_rules() if r.area is Area.SECURITY and "pickle" in r.name]

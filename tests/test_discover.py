@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from helpers import REPO
+
 from validator.cli.discover import discover
 
 

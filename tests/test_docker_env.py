@@ -24,17 +24,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from helpers import REPO, check_report
-from validator.pipeline import runner
+
+from validator.core.findings import Finding, Severity
 from validator.core.options import Options
-from validator.sandbox.base import Limits
+from validator.core.report import Report
+from validator.pipeline import runner
+from validator.readers.package import ModelPackage
+from validator.readers.runtime_spec import read_runtime
 from validator.runtime.environments.builder import BuildFailure
 from validator.runtime.environments.dockerfile_gen import CA_FILE, requirements_dockerfile, with_build_inputs
-from validator.core.findings import Finding, Severity
-from validator.readers.package import ModelPackage
-from validator.core.report import Report
-from validator.readers.runtime_spec import read_runtime
+from validator.sandbox.base import Limits
 
 BASE = "local/python:3.11-bookworm"
 LIGHT = "numpy==2.4.6\nonnxruntime==1.32.0\n"

@@ -33,9 +33,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from helpers import REPO
 from test_docker_env import BASE, CREATED_TAGS, check, engine, found, package  # noqa: F401 (engine: a fixture)
+
 from validator.runtime.environments import docker as docker_builder
 from validator.runtime.environments.pipconfig import read_pip_settings
 
@@ -143,7 +143,7 @@ class Recorder(http.server.ThreadingHTTPServer):
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: Recorder
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         expected = f"Basic {base64.b64encode(self.server.credentials.encode()).decode()}" if self.server.credentials else None
         authorized = expected is None or self.headers.get("Authorization") == expected
         self.server.requests.append((self.path, authorized))

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import re
 
-from validator.github.annotations import Annotation, annotations_for, emit, escape_data, escape_property, format_command, stop_commands
-from validator.github.locations import repo_path
 from validator.core.findings import Area, Finding, Severity
 from validator.core.report import Report
+from validator.github.annotations import (
+    Annotation,
+    annotations_for,
+    emit,
+    escape_data,
+    escape_property,
+    format_command,
+    stop_commands,
+)
+from validator.github.locations import repo_path
 
 
 def _report(findings: list[Finding], path: str = "models/cloud") -> Report:

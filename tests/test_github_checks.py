@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 from github import GithubException
-
 from github_server import READ_TOKEN, WRITE_TOKEN, FakeGitHub, make_report
+
+from validator.core.catalogue import get_rule
 from validator.github.annotations import annotations_for
 from validator.github.checks_api import post_check_run
 from validator.github.client import connect
 from validator.github.context import GitHubContext
-from validator.core.catalogue import get_rule
 
 SHA = "c" * 40
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from github import GithubException
-
 from github_server import BOT, READ_TOKEN, WRITE_TOKEN, FakeGitHub, make_report
+
 from validator.github.client import connect
 from validator.github.comment import BODY_LIMIT, marker, render_body, upsert_comment
 from validator.github.context import GitHubContext

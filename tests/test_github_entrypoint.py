@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from github_server import WRITE_TOKEN, FakeGitHub
 from helpers import EXAMPLE, REPO
 from test_github_outputs_summary import parse_outputs
+
 from validator.github.comment import marker
 
 _spec = importlib.util.spec_from_file_location("action_entrypoint", REPO / "entrypoint.py")

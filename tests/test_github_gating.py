@@ -6,13 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from helpers import EXAMPLE
+
+from validator.core.findings import Artefact, CheckStatus, Severity
+from validator.core.report import Report
 from validator.pipeline import runner
 from validator.pipeline.config import configure, read_package_config
 from validator.pipeline.release_gate import apply_gate, gate, same_version, tag_version
-from validator.core.findings import Artefact, CheckStatus, Severity
-from validator.core.report import Report
 
 
 @pytest.fixture()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from validator.github.outputs import format_output, write_outputs
-from validator.github.summary import SUMMARY_LIMIT, build_summary, truncate_utf8, write_summary
 from validator.core.findings import Area, Finding, Severity
 from validator.core.report import Report
+from validator.github.outputs import format_output, write_outputs
+from validator.github.summary import SUMMARY_LIMIT, build_summary, truncate_utf8, write_summary
 
 
 def parse_outputs(text: str) -> dict[str, str]:

@@ -8,16 +8,16 @@ import re
 from pathlib import Path
 
 import pytest
-
 from github_server import READ_TOKEN, WRITE_TOKEN, FakeGitHub, make_report
 from helpers import EXAMPLE, REPO
 from test_github_outputs_summary import parse_outputs
+
+from validator.core.findings import Area, Finding, Severity
 from validator.core.options import Options
+from validator.core.report import Report
 from validator.github.comment import marker
 from validator.github.context import GitHubContext, PullRequest, WorkflowRun
 from validator.github.post import PostSettings, UntrustedInputError, load_report, publish, read_pr_file, resolve_pull_request
-from validator.core.findings import Area, Finding, Severity
-from validator.core.report import Report
 from validator.pipeline.runner import run
 
 PR, HEAD = 21, "d" * 40

@@ -22,8 +22,8 @@ import yaml
 from helpers import REPO, RunCli, check_report, findings
 
 from validator.readers.package import ModelPackage
-from validator.scanners.package_sources import Source, host_problem, package_sources, refused_sources, source_problem
 from validator.readers.runtime_spec import read_runtime
+from validator.scanners.package_sources import Source, host_problem, package_sources, refused_sources, source_problem
 
 PUBLIC = "151.101.0.223"  # a public address: the stub resolver's answer, never contacted
 
@@ -35,7 +35,7 @@ class Index:
         requests: list[str] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 requests.append(self.path)
                 self.send_response(404)
                 self.end_headers()

@@ -20,9 +20,9 @@ from safetensors.numpy import save_file
 
 from validator.checks.base import Context
 from validator.checks.license import LicenseCheck, parse_spdx
+from validator.core.findings import Finding
 from validator.core.options import Options
 from validator.readers.license_text import identify
-from validator.core.findings import Finding
 from validator.readers.package import ModelPackage
 
 MIT_TEXT = """MIT License

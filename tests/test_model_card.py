@@ -366,8 +366,8 @@ def test_no_readme_skips_the_card_check_with_a_reason(pkg_copy: Path) -> None:
 def test_a_hugging_face_style_card_is_read_as_authors_write_it() -> None:
     """Front matter, several `**Key:** value` fields on one line, a channel table whose names are
     expressions, a numbered class list under a lead-in sentence, prose for the assumptions."""
-    from validator.readers.markdown import parse_markdown
     from validator.readers.card import CARD_ITEMS, read_card
+    from validator.readers.markdown import parse_markdown
 
     path = Path(__file__).parent / "fixtures" / "cards" / "hf_style.md"
     facts = read_card(parse_markdown(path.read_text(encoding="utf-8"), "README.md"))

@@ -23,11 +23,11 @@ from helpers import copy_example, run_static
 from onnx import ModelProto, TensorProto, helper
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail
 
-from validator.readers import onnx as onnx_inspect
 from validator.checks.base import Context
 from validator.checks.onnx import OnnxCheck
-from validator.core.options import Options
 from validator.core.findings import Finding, Severity
+from validator.core.options import Options
+from validator.readers import onnx as onnx_inspect
 from validator.readers.onnx import OnnxSummary, inspect_onnx, runtime_support
 from validator.readers.package import ModelPackage
 

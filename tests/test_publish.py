@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from helpers import EXAMPLE, REPO, RunCli, check_report, remove_section, replace_in
 
-from validator.readers.stac_assets import MLM_SCHEMA, OSC_SCHEMA, REPORT_NAME
 from validator.readers.json_lines import line_of
+from validator.readers.stac_assets import MLM_SCHEMA, OSC_SCHEMA, REPORT_NAME
 from validator.readers.stac_schemas import SchemaSet, load_schemas
 
 BASE = "https://example.org/models/goes/v0.1.0"

@@ -11,24 +11,43 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors import safe_open
+from safetensors_helpers import (
+    FULL_METADATA,
+    entry,
+    frame,
+    make_package,
+    minimal_package,
+    split,
+    valid_bytes,
+    valid_tensors,
+    write_big_header,
+    write_valid,
+)
 
-from safetensors_helpers import (FULL_METADATA, entry, frame, make_package, minimal_package, split, valid_bytes,
-                                 valid_tensors, write_big_header, write_valid)
 from validator.checks.base import Context
 from validator.checks.safetensors import SafetensorsCheck
 from validator.cli.main import main
 from validator.core.options import Options
-from validator.readers.package import ModelPackage
 from validator.core.report import validate_report
-from validator.readers.safetensors import (DTYPE_BITS, ENTRY_FIELDS, MAX_PROBLEMS_PER_KIND, _Problems, _read_entry,
-                                          _read_offsets, _well_formed_entry, read_header)
+from validator.readers.package import ModelPackage
+from validator.readers.safetensors import (
+    DTYPE_BITS,
+    ENTRY_FIELDS,
+    MAX_PROBLEMS_PER_KIND,
+    _Problems,
+    _read_entry,
+    _read_offsets,
+    _well_formed_entry,
+    read_header,
+)
 
 F32x2 = entry("F32", [2], 0, 8)
 

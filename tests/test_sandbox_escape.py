@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from validator.readers import onnx as onnx_inspect
-from validator.sandbox.base import Limits
-from validator.sandbox.cgroup import parent_folders
-from validator.sandbox.bubblewrap import remove_tree, run_sandboxed, sandbox_support, scratch_copy
 from validator.readers.package import ModelPackage
+from validator.sandbox.base import Limits
+from validator.sandbox.bubblewrap import remove_tree, run_sandboxed, sandbox_support, scratch_copy
+from validator.sandbox.cgroup import parent_folders
 
 PY = sys.executable
 SMALL = Limits(wall_s=60, cpu_s=60, memory_mb=1024, file_size_mb=64, processes=64, output_bytes=100_000)

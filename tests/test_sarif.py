@@ -8,13 +8,13 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from helpers import EXAMPLE
+
+from validator.core.catalogue import all_rules
 from validator.core.findings import Area, Artefact, Finding, Severity
 from validator.core.report import Report
 from validator.reporters import REPORTERS
 from validator.reporters.sarif import sarif_log
-from validator.core.catalogue import all_rules
 
 
 @pytest.fixture(scope="module")

@@ -29,8 +29,8 @@ from security_helpers import (
     zip_with,
 )
 
-from validator.scanners import pickles as pickle_scan
 from validator.readers.file_kinds import Kind, kind_of
+from validator.scanners import pickles as pickle_scan
 
 
 @pytest.fixture()

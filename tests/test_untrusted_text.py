@@ -24,15 +24,15 @@ from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 from security_helpers import AWS_KEY
 
-from validator.pipeline import runner
-from validator.readers.markdown import parse_markdown, plain
-from validator.readers.card import CardFacts, _strip_item, is_placeholder, parse_shape, read_card, split_names
 from validator.checks.license import _card_candidates, _cff_validator
+from validator.core.catalogue import get_rule
 from validator.core.options import Options
+from validator.pipeline import runner
+from validator.readers.card import CardFacts, _strip_item, is_placeholder, parse_shape, read_card, split_names
+from validator.readers.markdown import parse_markdown, plain
+from validator.readers.runtime_spec import _CONDA_PIN
 from validator.runtime.environments.conda import _PIP_SECTION
 from validator.scanners.private_refs import find_private_refs
-from validator.core.catalogue import get_rule
-from validator.readers.runtime_spec import _CONDA_PIN
 from validator.scanners.secrets import PIECE_CHARS, find_secrets, screen
 
 LONG = 100_000  # characters of one run: hours for a quadratic expression, milliseconds for a linear one

@@ -10,8 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from validator.core.findings import CheckStatus
 from validator.core.options import Options
-from validator.sandbox.base import Limits
+from validator.core.report import Report
+from validator.pipeline.runner import run
+from validator.readers.package import ModelPackage
+from validator.readers.runtime_spec import read_runtime
 from validator.runtime.environments.builder import BuildFailure
 from validator.runtime.environments.conda import find_conda
 from validator.runtime.environments.pipconfig import (
@@ -19,7 +23,6 @@ from validator.runtime.environments.pipconfig import (
     installer_settings,
     read_pip_settings,
 )
-from validator.sandbox.bubblewrap import sandbox_support
 from validator.runtime.environments.venv import (
     MARKER,
     VenvBuilder,
@@ -27,11 +30,8 @@ from validator.runtime.environments.venv import (
     install_argv,
     uv_binary,
 )
-from validator.core.findings import CheckStatus
-from validator.readers.package import ModelPackage
-from validator.core.report import Report
-from validator.pipeline.runner import run
-from validator.readers.runtime_spec import read_runtime
+from validator.sandbox.base import Limits
+from validator.sandbox.bubblewrap import sandbox_support
 
 
 def make_package(root: Path, requirements: str, **files: str) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from validator.checks.base import Check, Context
 from validator.checks.consistency import ConsistencyCheck
-from validator.pipeline.environment import EnvironmentCheck
 from validator.checks.inference import InferenceCheck
 from validator.checks.layout import LayoutCheck
 from validator.checks.license import LicenseCheck
@@ -15,6 +14,7 @@ from validator.checks.publishing import PublishingCheck
 from validator.checks.runtime_files import RuntimeFilesCheck
 from validator.checks.safetensors import SafetensorsCheck
 from validator.checks.security import SecurityCheck
+from validator.pipeline.environment import EnvironmentCheck
 
 ALL_CHECKS: list[type[Check]] = [
     LayoutCheck,

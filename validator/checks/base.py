@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from validator.core.options import Options
 from validator.core.findings import Area, Finding
+from validator.core.options import Options
 from validator.readers.package import ModelPackage
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ class Context:
     pkg: ModelPackage
     options: Options
     results: dict[str, Any] = field(default_factory=dict)
-    env: "Env | None" = None  # the rebuilt package environment, once the runtime check made it
+    env: Env | None = None  # the rebuilt package environment, once the runtime check made it
     notes: list[str] = field(default_factory=list)  # run-level remarks for the report
 
 

@@ -6,12 +6,22 @@ License agreement is checked by the license area (one place for that rule).
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
-from validator.readers.declared import CHANNEL_COUNT, CHANNELS, CLASS_COUNT, CLASSES, INPUT_SHAPE, MODEL_ID, VERSION, DeclaredFacts, gather
-from validator.core.findings import Area, Finding, Severity
-from validator.core.catalogue import Rule, rule
 from validator.checks.base import Check, Context
+from validator.core.catalogue import Rule, rule
+from validator.core.findings import Area, Finding, Severity
+from validator.readers.declared import (
+    CHANNEL_COUNT,
+    CHANNELS,
+    CLASS_COUNT,
+    CLASSES,
+    INPUT_SHAPE,
+    MODEL_ID,
+    VERSION,
+    DeclaredFacts,
+    gather,
+)
 
 MATCH = "The guideline: check that README input channels, preprocessing, output names, and class order match the actual model."
 CLASSES_DIFFER = rule("MC601")

@@ -21,12 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from validator.sandbox.base import Completed, Limits
+from validator.checks.base import Check, Context
+from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding, Severity
 from validator.runtime.probes import PROBE_DIR, Staging, read_result
-from validator.core.catalogue import rule
 from validator.runtime.tool_layer import notebook_layer
-from validator.checks.base import Check, Context
+from validator.sandbox.base import Completed, Limits
 
 GUIDE_RUNS = "The guideline: the inference example runs from start to finish in a clean environment."
 GUIDE_NOTEBOOK = ("The guideline: example_inference.ipynb is a runnable demonstration for users who need an "

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import PurePosixPath
-from typing import Iterable
 
+from validator.checks.base import Check, Context
+from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding
 from validator.readers.package import RUNTIME_FILES, ModelPackage
-from validator.core.catalogue import rule
-from validator.checks.base import Check, Context
 
 TABLE = "the guideline's package layout table"
 README_MISSING = rule("MC101")

@@ -15,22 +15,23 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError, best_match
 from license_expression import ExpressionError, Licensing, get_spdx_licensing
 
+from validator.checks.base import Check, Context
+from validator.core.catalogue import rule
+from validator.core.findings import Area, Finding
 from validator.readers.card import is_placeholder
 from validator.readers.license_text import LicenseGuess, identify
-from validator.core.findings import Area, Finding
 from validator.readers.package import ModelPackage
-from validator.core.catalogue import rule
-from validator.checks.base import Check, Context
 
 CLEAR = "The guideline's checklist: the package has a clear license and citation guidance."
 REUSE = "The model card lists the license among the reuse conditions (source repository, release tag, commit hash, and license)."
@@ -93,7 +94,7 @@ def parse_spdx(text: str) -> Parsed:
         return Parsed(None, "it is empty")
     try:
         info = _spdx().validate(text)
-    except Exception as exc:  # noqa: BLE001  (license-expression raises several types on odd input)
+    except Exception as exc:
         return Parsed(None, str(exc))
     if not info.errors:
         written = {k.lower() for k in Licensing().license_keys(text)}
@@ -113,14 +114,14 @@ def parse_spdx(text: str) -> Parsed:
 def same_license(a: str, b: str) -> bool:
     try:
         return bool(_spdx().is_equivalent(a, b))
-    except Exception:  # noqa: BLE001
+    except Exception:
         return a.lower() == b.lower()
 
 
 def license_keys(expression: str) -> set[str]:
     try:
         return set(Licensing().license_keys(expression))
-    except Exception:  # noqa: BLE001
+    except Exception:
         return set()
 
 
@@ -174,7 +175,7 @@ class LicenseCheck(Check):
         statements = []
         try:
             headers = pkg.safetensors
-        except Exception:  # noqa: BLE001  (the safetensors area reports unreadable files)
+        except Exception:
             return []
         for rel, header in sorted(headers.items()):
             metadata = getattr(header, "metadata", None)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
-from validator.readers.card import CARD_ITEMS
-from validator.core.findings import Area, Finding
-from validator.core.catalogue import Rule, rule
 from validator.checks.base import Check, Context
+from validator.core.catalogue import Rule, rule
+from validator.core.findings import Area, Finding
+from validator.readers.card import CARD_ITEMS
 
 README_UNREADABLE = rule("MC200")
 PLACEHOLDER = rule("MC230")

@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from validator.checks.base import Check, Context
+from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding
 from validator.readers.onnx import OnnxSummary, TensorSpec
-from validator.core.catalogue import rule
-from validator.checks.base import Check, Context
 
 GUIDE = "The guideline's 'Provide a Portable Inference Artefact'"
 EXPORT = ("torch.onnx.export(model, dummy_input, 'model.onnx', input_names=['input'], output_names=['logits'], "

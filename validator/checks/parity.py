@@ -22,14 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from validator.sandbox.base import Completed, Env, Limits
-from validator.readers.declared import CHANNEL_COUNT, CHANNELS, CLASS_COUNT, CLASSES, INPUT_SHAPE, gather
+from validator.checks.base import Check, Context
+from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding, Severity
+from validator.readers.declared import CHANNEL_COUNT, CHANNELS, CLASS_COUNT, CLASSES, INPUT_SHAPE, gather
 from validator.runtime.parity import Comparison, compare
 from validator.runtime.probes import PROBE_DIR, Staging, host_python, read_arrays, read_result
-from validator.core.catalogue import rule
 from validator.runtime.test_vectors import Array, Inputs, InputSet, declared_specs, discover
-from validator.checks.base import Check, Context
+from validator.sandbox.base import Completed, Env, Limits
 
 GUIDE_PARITY = ("The guideline: framework-native and ONNX outputs are close for the same test input "
                 "(np.testing.assert_allclose(pytorch_logits, onnx_logits, rtol=1e-4, atol=1e-4)).")

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from validator.readers.declared import LICENSE, MODEL_ID, NAME, VERSION, DeclaredFacts, gather
-from validator.core.findings import Area, Finding
-from validator.readers.package import ModelPackage, parse_json_strict
-from validator.readers import stac_assets as kinds
-from validator.readers.json_lines import line_of
-from validator.readers.stac_schemas import load_schemas
-from validator.core.catalogue import rule
 from validator.checks.base import Check, Context
 from validator.checks.license import parse_spdx, same_license
+from validator.core.catalogue import rule
+from validator.core.findings import Area, Finding
+from validator.readers import stac_assets as kinds
+from validator.readers.declared import LICENSE, MODEL_ID, NAME, VERSION, DeclaredFacts, gather
+from validator.readers.json_lines import line_of
+from validator.readers.package import ModelPackage, parse_json_strict
+from validator.readers.stac_schemas import load_schemas
 
 PUBLISH = ("The guideline: publish the packaged model as an EarthCODE Product that points to the model artefacts, "
            "model card, version, license, and validation evidence.")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable
 
-from validator.core.findings import Area, Finding
-from validator.core.catalogue import rule
-from validator.readers.runtime_spec import read_runtime
 from validator.checks.base import Check, Context
+from validator.core.catalogue import rule
+from validator.core.findings import Area, Finding
+from validator.readers.runtime_spec import read_runtime
 
 PIN_RATIONALE = "The guideline: 'Pin the dependencies used to export and validate the model.'"
 UNPINNED = rule("MC301")

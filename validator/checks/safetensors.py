@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
-from validator.core.findings import Area, Finding
-from validator.core.catalogue import Rule, rule
-from validator.readers.safetensors import BUFFER, ENTRY, FRAMING, IO, JSON, METADATA, NOT_SAFETENSORS, OFFSETS, SafetensorsHeader
 from validator.checks.base import Check, Context
+from validator.core.catalogue import Rule, rule
+from validator.core.findings import Area, Finding
+from validator.readers.safetensors import BUFFER, ENTRY, FRAMING, IO, JSON, METADATA, NOT_SAFETENSORS, OFFSETS, SafetensorsHeader
 
 SAFE_WEIGHTS = "The guideline's 'Publish Safe Weights': model.safetensors is a state dictionary in a non-pickle format"
 RECOMMENDED = "The guideline's 'Publish Safe Weights' recommends metadata including"

@@ -9,20 +9,20 @@ and whatever could not be scanned is reported as such.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import PurePosixPath
-from typing import Iterable
 
-from validator.scanners.archives import ArchiveReport, scan_archive
-from validator.readers.file_kinds import read_head
+from validator.checks.base import Check, Context
+from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding
+from validator.readers.file_kinds import read_head
 from validator.readers.notebook import NotebookLines
 from validator.readers.package import TEXT_SUFFIXES, ModelPackage
+from validator.scanners.archives import ArchiveReport, scan_archive
 from validator.scanners.pickles import PickleReport, scan_pickles
 from validator.scanners.private_refs import HOST, PATH, PrivateRef, find_private_refs
-from validator.core.catalogue import rule
 from validator.scanners.secrets import MAX_LINES, find_secrets
-from validator.checks.base import Check, Context
 
 SAFE_WEIGHTS = ("The guideline's 'Publish Safe Weights': use model.safetensors to support PyTorch users "
                 "while avoiding pickle-based checkpoint loading")

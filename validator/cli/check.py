@@ -12,7 +12,7 @@ from validator.reporters.files import write_reports
 from validator.reporters.terminal import print_report
 
 
-def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = subparsers.add_parser("check", help="check a model package")
     check.add_argument("path", nargs="?", default=".", help="the package folder (default: .)")
     add_check_options(check)

@@ -10,8 +10,7 @@ import argparse
 from pathlib import Path
 
 from validator.core.findings import Severity
-from validator.core.options import Options
-from validator.core.options import ENV_MODES
+from validator.core.options import ENV_MODES, Options
 from validator.pipeline.config import LoadedConfig, configure, is_python_version, read_package_config
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2

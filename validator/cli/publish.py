@@ -105,10 +105,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def _build(root: Path, report: Report, settings: Any, schemas: SchemaSet, check_manifest: bool) -> Outcome | str:
     """The records, validated; or why nothing can be published."""
-    from validator.readers.declared import gather
-    from validator.readers.package import ModelPackage
     from validator.publish.item import PublishError, build_item
     from validator.publish.product import build_product
+    from validator.readers.declared import gather
+    from validator.readers.package import ModelPackage
 
     pkg = ModelPackage(root)
     try:

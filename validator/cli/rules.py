@@ -12,7 +12,7 @@ from validator.cli.common import EXIT_OK
 from validator.core.catalogue import all_rules
 
 
-def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rules = subparsers.add_parser("rules", help="list every rule")
     rules.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     rules.set_defaults(handler=cmd_rules)

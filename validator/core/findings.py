@@ -30,7 +30,7 @@ class Severity(str, enum.Enum):
     def rank(self) -> int:
         return {"info": 0, "warning": 1, "error": 2}[self.value]
 
-    def reaches(self, threshold: "Severity") -> bool:
+    def reaches(self, threshold: Severity) -> bool:
         return self.rank >= threshold.rank
 
 

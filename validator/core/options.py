@@ -37,8 +37,8 @@ class Options:
     notebook_timeout_s: float = 300.0
     schema_dir: str | None = None
     allow_package_indexes: bool = False  # the caller lets the package's own index options be followed
-    relaxations: tuple["Relaxation", ...] = ()  # rules a configuration disabled or lowered
-    refused: tuple["ConfigProblem", ...] = ()  # requests of the package's configuration not granted (MC003)
+    relaxations: tuple[Relaxation, ...] = ()  # rules a configuration disabled or lowered
+    refused: tuple[ConfigProblem, ...] = ()  # requests of the package's configuration not granted (MC003)
 
 
 @dataclass(frozen=True)
@@ -67,5 +67,5 @@ class Relaxation:
                 "origin": self.origin}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Relaxation":
+    def from_dict(cls, data: dict[str, Any]) -> Relaxation:
         return cls(data["rule"], data["change"], data["file"], data.get("line"), data["origin"])

@@ -9,8 +9,8 @@ from importlib import resources
 from typing import Any
 
 from validator import __version__
-from validator.core.options import Relaxation
 from validator.core.findings import Area, Artefact, CheckRecord, CheckStatus, Finding, Severity
+from validator.core.options import Relaxation
 
 SCHEMA_VERSION = 1
 
@@ -74,7 +74,7 @@ class Report:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Report":
+    def from_dict(cls, data: dict[str, Any]) -> Report:
         """Rebuild a report from its JSON form; validate it against the schema first."""
         validate_report(data)
         report = cls(

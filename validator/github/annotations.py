@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
+from validator.core.catalogue import get_rule
 from validator.core.findings import Finding, Severity
 from validator.core.report import Report
-from validator.core.catalogue import get_rule
 from validator.github.locations import repo_path
 
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}

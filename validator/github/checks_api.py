@@ -7,14 +7,15 @@ get a read-only token and a 403 here; the caller falls back to workflow commands
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from github.Repository import Repository
 
 from validator.core.report import Report
-from validator.reporters.markdown import status_line
 from validator.github.annotations import Annotation, clean
+from validator.reporters.markdown import status_line
 
 ANNOTATIONS_PER_REQUEST = 50
 TEXT_LIMIT = 65_535  # output.summary and output.text

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 MAX_EVENT_BYTES = 25 * 1024 * 1024  # GitHub's webhook payloads are capped at 25 MB
 
@@ -83,7 +84,7 @@ class GitHubContext:
         return self.pull_request.number if self.pull_request else None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "GitHubContext":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GitHubContext:
         env = os.environ if environ is None else environ
         event = read_event(env.get("GITHUB_EVENT_PATH", ""))
         event_name = env.get("GITHUB_EVENT_NAME", "")

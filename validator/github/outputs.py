@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 

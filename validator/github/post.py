@@ -10,9 +10,9 @@ names, or one whose head is the commit the triggering run checked.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import jsonschema
 import requests
@@ -20,11 +20,7 @@ from github import GithubException
 from github.Repository import Repository
 
 from validator.core.escape import log_line, markdown_code, markdown_text
-from validator.readers.package import parse_json_strict
 from validator.core.report import Report
-from validator.reporters.markdown import render_markdown
-from validator.reporters.sarif import sarif_json
-from validator.pipeline import release_gate as gating
 from validator.github.annotations import Annotation, Emitted, annotations_for, emit
 from validator.github.checks_api import CheckRunPosted, post_check_run
 from validator.github.client import WRITE_PAUSE_S, connect
@@ -32,6 +28,10 @@ from validator.github.comment import Posted, upsert_comment
 from validator.github.context import GitHubContext
 from validator.github.outputs import write_outputs
 from validator.github.summary import write_summary
+from validator.pipeline import release_gate as gating
+from validator.readers.package import parse_json_strict
+from validator.reporters.markdown import render_markdown
+from validator.reporters.sarif import sarif_json
 
 MAX_REPORT_BYTES = 16 * 1024 * 1024
 MAX_CHANGED_FILES = 3000  # GitHub lists at most 3000 files of a pull request

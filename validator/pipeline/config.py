@@ -15,17 +15,15 @@ Every rule a configuration disables or lowers (the package's or the caller's --c
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from validator.core.findings import Severity
 from validator.core.catalogue import rule, rule_named
+from validator.core.findings import Severity
 from validator.core.options import ENV_MODES, ConfigProblem, Options, Relaxation
-
-import tomllib
-
 
 CONFIG_REFUSED = rule("MC003")
 CONFIG_INVALID = rule("MC002")

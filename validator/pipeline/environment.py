@@ -14,16 +14,16 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from validator.runtime.environments.builder import BuildFailure, BuildInfo
-from validator.sandbox.bubblewrap import sandbox_support
-from validator.runtime.environments.docker_rules import DOCKER_ENGINE_UNREACHABLE
-from validator.runtime.environments.select import docker_builder, select_builder
-from validator.core.findings import Area, Finding, Severity
-from validator.core.catalogue import rule, get_rule
-from validator.scanners.package_sources import Refused, describe, refused_sources
-from validator.readers.runtime_spec import RuntimeSpec, read_runtime
 from validator.checks.base import Check, Context
 from validator.checks.runtime_files import redact
+from validator.core.catalogue import get_rule, rule
+from validator.core.findings import Area, Finding, Severity
+from validator.readers.runtime_spec import RuntimeSpec, read_runtime
+from validator.runtime.environments.builder import BuildFailure, BuildInfo
+from validator.runtime.environments.docker_rules import DOCKER_ENGINE_UNREACHABLE
+from validator.runtime.environments.select import docker_builder, select_builder
+from validator.sandbox.bubblewrap import sandbox_support
+from validator.scanners.package_sources import Refused, describe, refused_sources
 
 RECREATE = "The guideline: 'the runtime can be recreated from the published environment file or container'."
 BUILD_FAILED = rule("MC350")

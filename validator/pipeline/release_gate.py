@@ -18,9 +18,9 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from validator.core.catalogue import get_rule, rule
 from validator.core.findings import Area, CheckRecord, CheckStatus, Finding
 from validator.core.report import Report
-from validator.core.catalogue import get_rule, rule
 
 INTERNAL_ERROR = rule("MC001")
 

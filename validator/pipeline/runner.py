@@ -15,18 +15,18 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 from validator.checks import ALL_CHECKS, Check, Context
-from validator.core.options import Options
-from validator.pipeline.config import CONFIG_INVALID, CONFIG_REFUSED, LoadedConfig
+from validator.core.catalogue import get_rule, rule
 from validator.core.findings import CheckRecord, CheckStatus, Finding, Severity
-from validator.readers.package import ModelPackage
+from validator.core.options import Options
 from validator.core.redact import redact, redact_data
 from validator.core.report import Report
-from validator.core.catalogue import get_rule, rule
+from validator.pipeline.config import CONFIG_INVALID, CONFIG_REFUSED, LoadedConfig
+from validator.readers.package import ModelPackage
 
 INTERNAL_ERROR = rule("MC001")
 STATIC_TIME_BUDGET = rule("MC004")

@@ -26,15 +26,27 @@ from stac_model.input import InputStructure, ModelInput, ValueScalingZScore
 from stac_model.output import MLMClassification, ModelOutput, ModelResult
 from stac_model.schema import MLModelProperties
 
-from validator.readers.markdown import ParsedMarkdown, plain
-from validator.readers.card import ITEMS_BY_KEY, split_names
 from validator.checks.license import parse_spdx
-from validator.readers.declared import ARCHITECTURE, CHANNEL_COUNT, CHANNELS, CLASSES, INPUT_SHAPE, LICENSE, MODEL_ID, NAME, REPOSITORY, VERSION, DeclaredFacts
 from validator.core.findings import Artefact
+from validator.publish.provenance import Provenance, Source, from_fact, pointer
+from validator.readers import stac_assets as kinds
+from validator.readers.card import ITEMS_BY_KEY, split_names
+from validator.readers.declared import (
+    ARCHITECTURE,
+    CHANNEL_COUNT,
+    CHANNELS,
+    CLASSES,
+    INPUT_SHAPE,
+    LICENSE,
+    MODEL_ID,
+    NAME,
+    REPOSITORY,
+    VERSION,
+    DeclaredFacts,
+)
+from validator.readers.markdown import ParsedMarkdown, plain
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import read_runtime
-from validator.readers import stac_assets as kinds
-from validator.publish.provenance import Provenance, Source, from_fact, pointer
 
 # The data types MLM takes (the raster extension's list); other ONNX element types become "other".
 DATA_TYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64",

@@ -10,9 +10,9 @@ from typing import Any
 
 import pystac
 
-from validator.readers import stac_assets as kinds
 from validator.publish.item import BuiltItem, PublishSettings
 from validator.publish.provenance import Provenance, Source, pointer
+from validator.readers import stac_assets as kinds
 
 WHOLE_WORLD = [-180.0, -90.0, 180.0, 90.0]
 PROJECT_PLACEHOLDER = "TODO-osc-project-id"  # osc:project is required; without --project the skeleton says so

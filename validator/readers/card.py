@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from validator.readers.markdown import Field, ParsedMarkdown, Section
 from validator.core.findings import Severity
+from validator.readers.markdown import Field, ParsedMarkdown, Section
 
 _PLACEHOLDER = re.compile(
     r"^\s*(todo|tbd|tba|fixme|xxx+|\?+|\.\.\.|…|lorem ipsum.*|coming soon|to be (added|completed|determined|defined|done|written)"

@@ -29,7 +29,7 @@ class Kind(str, enum.Enum):
 
 
 COMPRESSED = (Kind.GZIP, Kind.BZIP2, Kind.XZ)
-PICKLE_PROTOCOLS = range(0, 6)  # the PROTO opcode's argument in every pickle protocol Python has had
+PICKLE_PROTOCOLS = range(6)  # the PROTO opcode's argument in every pickle protocol Python has had
 
 
 def read_head(path: Path, size: int = HEAD_BYTES) -> tuple[bytes, bool]:
@@ -76,7 +76,7 @@ def looks_like_pickle(head: bytes, whole: bool) -> bool:
                 return False
             if opcode.name == "STOP":
                 return len(names) >= 3 or (names[0] == "PROTO" and len(names) >= 2)
-    except Exception:  # noqa: BLE001  (pickletools raises several types on bytes that are not pickle)
+    except Exception:
         # A PROTO-framed stream that runs past the head, or breaks after a few opcodes, is a large or
         # damaged pickle: pickle.load would still execute every opcode before the break.
         ran_out = stream.tell() >= len(head)

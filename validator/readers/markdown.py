@@ -67,7 +67,7 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     code: list[CodeBlock] = field(default_factory=list)
     fields: list[Field] = field(default_factory=list)
-    children: list["Section"] = field(default_factory=list)
+    children: list[Section] = field(default_factory=list)
 
     def own_text(self) -> str:
         parts = [p for p, _ in self.paragraphs]

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from validator.readers.onnx_external import ExternalRef
 from validator.sandbox.base import Limits
 from validator.sandbox.bubblewrap import MIB, remove_tree, run_sandboxed
-from validator.readers.onnx_external import ExternalRef
 
 if TYPE_CHECKING:
     from validator.readers.package import ModelPackage

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from validator.core.findings import Artefact
 
 if TYPE_CHECKING:
-    from validator.readers.markdown import ModelCard
     from validator.readers.card import CardFacts
+    from validator.readers.markdown import ModelCard
 
 SKIPPED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", ".venv", "venv",
                 "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox"}
@@ -191,7 +191,7 @@ class ModelPackage:
 
     # -- parsed views ----------------------------------------------------------------------
     @cached_property
-    def card(self) -> "ModelCard | None":
+    def card(self) -> ModelCard | None:
         from validator.readers.markdown import parse_card
 
         readme = self.find("README.md")
@@ -203,7 +203,7 @@ class ModelPackage:
         return parse_card(read.text, readme)
 
     @cached_property
-    def card_facts(self) -> "CardFacts | None":
+    def card_facts(self) -> CardFacts | None:
         from validator.readers.card import read_card
 
         return read_card(self.card) if self.card is not None else None

@@ -16,9 +16,10 @@ import os
 import stat
 import struct
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from validator.readers.file_kinds import HEAD_BYTES, Kind, kind_of
 

@@ -6,10 +6,10 @@ carry HTML, @mentions or Markdown that must not render.
 
 from __future__ import annotations
 
+from validator.core.catalogue import get_rule
 from validator.core.escape import markdown_code, markdown_text
 from validator.core.findings import Area, CheckStatus, Severity
 from validator.core.report import Report
-from validator.core.catalogue import get_rule
 
 ICON = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}
 STATUS_ICON = {CheckStatus.PASSED: "✅", CheckStatus.FAILED: "❌", CheckStatus.SKIPPED: "⏭️"}

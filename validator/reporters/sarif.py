@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote
 
 from validator import __version__
-from validator.core.options import Relaxation
-from validator.core.findings import Finding, Severity
-from validator.core.report import Report
 from validator.core.catalogue import Rule, all_rules
+from validator.core.findings import Finding, Severity
+from validator.core.options import Relaxation
+from validator.core.report import Report
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"

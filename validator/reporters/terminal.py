@@ -6,10 +6,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from validator.core.catalogue import get_rule
 from validator.core.escape import log_line
 from validator.core.findings import Area, CheckStatus, Severity
 from validator.core.report import Report
-from validator.core.catalogue import get_rule
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 CHECK_STYLE = {CheckStatus.PASSED: "green", CheckStatus.FAILED: "red", CheckStatus.SKIPPED: "dim"}

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from validator.core.options import Options
-from validator.sandbox.base import Limits
 from validator.runtime.environments.installer import build_area, installer, move_into_place
 from validator.runtime.environments.manifest import difference, record
 from validator.runtime.environments.pipconfig import installer_settings, read_pip_settings
-from validator.sandbox.bubblewrap import remove_tree, run_sandboxed
 from validator.runtime.environments.venv import TOOL_LAYERS, default_cache_dir, install_limits, uv_binary
+from validator.sandbox.base import Limits
+from validator.sandbox.bubblewrap import remove_tree, run_sandboxed
 
 TOOLS = ("ipykernel>=6.29", "nbclient>=0.10", "nbformat>=5.10")
 LAYER_FORMAT = "model-check-tool-layer-2"  # 2: recorded with a manifest

@@ -6,9 +6,10 @@ package environment's Python inside the sandbox. All sandbox limits live in `Lim
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def scan_archive(path: Path, rel: str, head: bytes, whole: bool) -> ArchiveRepor
     if kind in COMPRESSED:
         try:
             inner, inner_whole = read_decompressed(path, kind, 1024)
-        except Exception:  # noqa: BLE001  (a damaged stream: nothing can extract it either)
+        except Exception:
             return None
         return _tar(path, rel, kind) if kind_of(inner, inner_whole) is Kind.TAR else None
     if kind is Kind.SEVEN_ZIP:
@@ -133,7 +133,7 @@ def _tar(path: Path, rel: str, compression: Kind | None) -> ArchiveReport:
                         problem = _tar_member_problem(member)
                         if problem is not None:
                             report.unsafe.append(UnsafeEntry(member.name, problem))
-            except Exception as exc:  # noqa: BLE001  (tarfile and the decompressors raise many types)
+            except Exception as exc:
                 report.incomplete = (f"only its first {READ_LIMIT:,} bytes were read" if stream.hit_limit
                                      else f"its entry list cannot be read to the end ({exc})")
     except OSError as exc:

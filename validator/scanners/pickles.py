@@ -26,9 +26,10 @@ from __future__ import annotations
 import logging
 import pickletools
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 import numpy as np
 from picklescan import scanner
@@ -146,7 +147,7 @@ def _framing_problem(report: PickleReport, stream: BoundedReader, count: int, wh
             for opcode, arg, _ in pickletools.genops(stream):  # genops returns after the STOP opcode
                 if opcode.name in EXTENSION_OPCODES:
                     report.disallowed.add(f"extension code {arg} (an import through copyreg's extension registry)")
-        except Exception as exc:  # noqa: BLE001  (pickletools raises several types on damaged data)
+        except Exception as exc:
             if stream.hit_limit:
                 return f"{label} runs past the first {SCAN_LIMIT:,} bytes, which is all model-check scans of a pickle"
             return f"{label} does not parse as a pickle ({_short(exc)})"
@@ -159,7 +160,7 @@ def _record(report: PickleReport, run: Callable[[], scanner.ScanResult], where: 
         report.unscanned.append(problem)
     try:
         result = run()
-    except Exception as exc:  # noqa: BLE001  (picklescan raises whatever its parsers raise)
+    except Exception as exc:
         report.unscanned.append(f"picklescan could not scan {where} ({type(exc).__name__}: {_short(exc)})")
         return
     for found in result.globals:
@@ -192,7 +193,7 @@ def _npy_holds_objects(stream: BinaryIO) -> bool:
         version = np.lib.format.read_magic(stream)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         _, _, dtype = read(stream, max_header_size=NPY_HEADER_LIMIT)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return bool(dtype.hasobject)
 
@@ -258,7 +259,7 @@ def _zip_member(report: PickleReport, archive: zipfile.ZipFile, info: zipfile.Zi
 def _compressed(path: Path, rel: str, kind: Kind) -> PickleReport | None:
     try:
         inner, whole = read_decompressed(path, kind, HEAD_BYTES)
-    except Exception:  # noqa: BLE001  (a damaged stream that no loader can read either)
+    except Exception:
         return None
     if kind_of(inner, whole) is not Kind.PICKLE:
         return None  # a compressed tar is the archive check's; other content holds no pickle
@@ -266,7 +267,7 @@ def _compressed(path: Path, rel: str, kind: Kind) -> PickleReport | None:
     try:
         with open_decompressed(path, kind) as stream:
             _scan_stream(report, BoundedReader(stream, SCAN_LIMIT), rel, rel)
-    except Exception as exc:  # noqa: BLE001  (decompression errors surface while scanning)
+    except Exception as exc:
         report.unscanned.append(f"{rel} cannot be decompressed ({_short(exc)})")
     return report
 
@@ -274,7 +275,7 @@ def _compressed(path: Path, rel: str, kind: Kind) -> PickleReport | None:
 def _safe(call: Callable[[], object]) -> object:
     try:
         return call()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
 
 

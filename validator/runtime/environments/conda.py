@@ -33,8 +33,16 @@ from validator.runtime.environments.host_env import HostEnv
 from validator.runtime.environments.installed import distributions
 from validator.runtime.environments.installer import strip_userinfo
 from validator.runtime.environments.manifest import difference, record
+from validator.runtime.environments.venv import (
+    MARKER,
+    NETWORK_NOTE,
+    TOOL_LAYERS,
+    default_cache_dir,
+    install_limits,
+    output_tail,
+    private_root,
+)
 from validator.sandbox.bubblewrap import SECRET_NAME, remove_tree, run_sandboxed, scratch_copy
-from validator.runtime.environments.venv import MARKER, NETWORK_NOTE, TOOL_LAYERS, default_cache_dir, install_limits, output_tail, private_root
 
 TOOLS = ("micromamba", "mamba", "conda")
 CONDA_FORMAT = "model-check-conda-2"  # 2: the prefix at env/, recorded with a manifest

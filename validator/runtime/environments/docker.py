@@ -44,20 +44,25 @@ from docker.types import Mount, Ulimit
 from docker.utils import parse_repository_tag
 
 from validator.core.options import Options
-from validator.readers.package import ModelPackage
 from validator.core.redact import redact
+from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import RuntimeSpec
-from validator.sandbox.base import Limits
 from validator.runtime.environments.builder import BuildFailure, BuildInfo, Progress
 from validator.runtime.environments.docker_cleanup import labels as run_labels
 from validator.runtime.environments.docker_cleanup import register_engine, track_build_container, untrack_build_container
 from validator.runtime.environments.docker_context import TarBuilder
 from validator.runtime.environments.docker_recipe import Recipe, make_recipe
-from validator.runtime.environments.docker_rules import DOCKER_BASE_UNAVAILABLE, DOCKER_BUILD_FAILED, DOCKER_ENGINE_UNREACHABLE, DOCKER_NO_PYTHON
+from validator.runtime.environments.docker_rules import (
+    DOCKER_BASE_UNAVAILABLE,
+    DOCKER_BUILD_FAILED,
+    DOCKER_ENGINE_UNREACHABLE,
+    DOCKER_NO_PYTHON,
+)
 from validator.runtime.environments.docker_sandbox import ENGINE_ERRORS, MAX_CPUS, NO_HEALTHCHECK, USER, DockerEnv, read_capped
 from validator.runtime.environments.dockerfile_gen import CA_FILE, DOWNLOADED_DIR, KEY_ARG, WHEELHOUSE_DIR
-from validator.sandbox.bubblewrap import MIB
 from validator.runtime.environments.venv import install_limits
+from validator.sandbox.base import Limits
+from validator.sandbox.bubblewrap import MIB
 
 CACHE_FORMAT = "model-check-docker-2"  # change it when what an image holds changes for the same inputs (2: wheels only)
 IMAGE_REPOSITORY = "model-check-env"

@@ -38,7 +38,17 @@ from validator.runtime.environments.builder import BuildFailure
 from validator.runtime.environments.docker_context import TarBuilder
 from validator.runtime.environments.docker_fetches import refused_fetches
 from validator.runtime.environments.docker_rules import DOCKER_BUILD_FAILED, DOCKER_FETCH_REFUSED
-from validator.runtime.environments.dockerfile_gen import CA_FILE, DEFAULT_CONDA_BASE, EXTRA_DIR, PREFIX, WHEELHOUSE_DIR, conda_dockerfile, default_python_base, requirements_dockerfile, with_build_inputs
+from validator.runtime.environments.dockerfile_gen import (
+    CA_FILE,
+    DEFAULT_CONDA_BASE,
+    EXTRA_DIR,
+    PREFIX,
+    WHEELHOUSE_DIR,
+    conda_dockerfile,
+    default_python_base,
+    requirements_dockerfile,
+    with_build_inputs,
+)
 from validator.runtime.environments.pipconfig import PipSettings, read_pip_settings, redact
 
 MAX_CA_BYTES = 16 * 1024 * 1024

@@ -47,10 +47,10 @@ from packaging.utils import canonicalize_name
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from validator.core.redact import redact
-from validator.sandbox.base import Completed, Limits
 from validator.runtime.environments.builder import BuildInfo
 from validator.runtime.environments.docker_cleanup import labels as run_labels
 from validator.runtime.environments.docker_context import TarBuilder
+from validator.sandbox.base import Completed, Limits
 from validator.sandbox.bubblewrap import MIB, CappedBuffer
 
 WORKSPACE = "/workspace"  # the per-run scratch volume

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
-from validator.sandbox.base import Completed, Limits
 from validator.runtime.environments.builder import BuildInfo
+from validator.sandbox.base import Completed, Limits
 from validator.sandbox.bubblewrap import MIB, remove_tree, run_sandboxed, scratch_copy
 
 

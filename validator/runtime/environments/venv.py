@@ -46,13 +46,20 @@ from pathlib import Path
 from validator.core.options import Options
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import RuntimeSpec
-from validator.sandbox.base import Completed, Limits
 from validator.runtime.environments.builder import BuildFailure, BuildInfo, Progress
 from validator.runtime.environments.host_env import HostEnv
 from validator.runtime.environments.installed import distributions, site_packages
-from validator.runtime.environments.installer import Installer, build_area, installer, move_into_place, remove_stale, tool_environment
+from validator.runtime.environments.installer import (
+    Installer,
+    build_area,
+    installer,
+    move_into_place,
+    remove_stale,
+    tool_environment,
+)
 from validator.runtime.environments.manifest import difference, record
 from validator.runtime.environments.pipconfig import InstallerSettings, installer_settings, read_pip_settings
+from validator.sandbox.base import Completed, Limits
 from validator.sandbox.bubblewrap import program_paths, remove_tree, run_sandboxed, scratch_copy
 
 CACHE_FORMAT = "model-check-venv-3"  # change it when the layout of cached environments changes (3: manifest, verified)

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from validator.sandbox.base import Completed, Limits
-from validator.runtime.environments.host_env import fetch_files
-from validator.sandbox.bubblewrap import remove_tree, run_sandboxed, scratch_copy
 from validator.readers.package import ModelPackage
+from validator.runtime.environments.host_env import fetch_files
+from validator.sandbox.base import Completed, Limits
+from validator.sandbox.bubblewrap import remove_tree, run_sandboxed, scratch_copy
 
 PROBE_DIR = "_model_check"  # inside the staged workdir; probe files, plans, inputs, results
 MAX_RESULT_BYTES = 2 * 1024 * 1024
