@@ -1,4 +1,4 @@
-"""The checks, in the order they run: static reading first, then the sandboxed runtime."""
+"""The checks, one module per guideline area, in the order they run. Import core, sandbox, readers, scanners and runtime."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from validator.readers.package import SKIPPED_DIRS
+from validator.core.package_paths import SKIPPED_DIRS
 
 WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".pt", ".pth", ".ckpt", ".bin", ".h5", ".keras", ".tflite", ".pb", ".gguf")
 MAX_DEPTH = 12

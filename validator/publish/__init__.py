@@ -1,6 +1,1 @@
-"""Publishing to EarthCODE: a STAC Item with the MLM extension, an OSC product skeleton, offline
-schema validation, and what the publishing lint shares with them (asset kinds, JSON line lookup).
-
-`model-check publish` lives in command.py; the lint of records shipped in a package lives in
-validator/checks/publishing.py.
-"""
+"""Publishing to EarthCODE: a STAC Item with the MLM extension and an OSC product skeleton. Imports the pipeline, reporters and every layer below; never github or cli."""

@@ -17,14 +17,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from validator.core.package_paths import SKIPPED_DIRS
 from validator.core.findings import Artefact
 
 if TYPE_CHECKING:
     from validator.readers.card import CardFacts
     from validator.readers.markdown import ModelCard
 
-SKIPPED_DIRS = {".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", ".venv", "venv",
-                "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox"}
 MAX_FILES = 20_000
 TEXT_LIMIT = 10 * 1024 * 1024  # larger "text" files are reported, not parsed
 RUNTIME_FILES = ("requirements.txt", "environment.yml", "environment.yaml", "Dockerfile")

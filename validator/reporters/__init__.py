@@ -1,4 +1,4 @@
-"""Reporters turn a Report into text or bytes; chosen by name."""
+"""Reporters turn a Report into text or bytes (JSON, Markdown, SARIF, terminal) and write them. Import only validator.core."""
 
 from __future__ import annotations
 
