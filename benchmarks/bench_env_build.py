@@ -24,10 +24,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from validator.core.options import Options
-from validator.readers.package import ModelPackage
-from validator.readers.runtime_spec import read_runtime
-from validator.runtime.environments.venv import VenvBuilder, VenvEnv
+from validator.core.options import Options  # noqa: E402
+from validator.readers.package import ModelPackage  # noqa: E402
+from validator.readers.runtime_spec import read_runtime  # noqa: E402
+from validator.runtime.environments.venv import VenvBuilder, VenvEnv  # noqa: E402
 
 DEFAULT_REQUIREMENTS = REPO / "examples" / "goes-cloud-regime" / "requirements.txt"
 TARGET = 5.0

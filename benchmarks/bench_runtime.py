@@ -31,6 +31,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from validator.runtime.environments.venv import VenvEnv
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "goes-cloud-regime"
@@ -71,7 +75,7 @@ def build_package(root: Path) -> Path:
     return root
 
 
-def build_env(root: Path):
+def build_env(root: Path) -> VenvEnv:
     from validator.core.options import Options
     from validator.readers.package import ModelPackage
     from validator.readers.runtime_spec import read_runtime

@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 TIME_RATIO_TARGET = 1.5
 MEMORY_TARGET_MB = 400
@@ -81,7 +82,7 @@ def build_package(root: Path, size_mib: int) -> None:
         f"Input shape: N,{rows}. Output: logits over {columns} classes.\n\nLicense: Apache-2.0\n")
 
 
-def _write_bytes(handle, block: bytes, total: int) -> None:
+def _write_bytes(handle: BinaryIO, block: bytes, total: int) -> None:
     written = 0
     while written < total:
         piece = block[: min(len(block), total - written)]
@@ -114,7 +115,7 @@ def model_check(root: Path, report: Path) -> tuple[float, float, float, int]:
     return elapsed, largest_kb / 1024, tree_peak, code
 
 
-def _sample_tree(process: subprocess.Popen) -> float:
+def _sample_tree(process: subprocess.Popen[bytes]) -> float:
     """The largest sum of RSS over the process and its descendants, sampled every 10 ms (MB), or 0."""
     try:
         import psutil

@@ -8,10 +8,14 @@ import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import probe_packages
 import pytest
 from helpers import EXAMPLE, CliResult, RunCli, check_report
 
 from validator.cli.main import main
+from validator.runtime.environments.venv import VenvEnv
+
+pytest_plugins = ["docker_fixtures"]  # the `engine` fixture of the docker test modules
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -23,6 +27,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "docker: needs a working Docker engine (tests/docker_engine.sh start)")
     config.addinivalue_line("markers", "slow: takes more than a few seconds (builds environments, runs models)")
     config.addinivalue_line("markers", "no_report_check: the test leaves a deliberately invalid report in tmp_path")
+
+
+@pytest.fixture(scope="session")
+def light_env(tmp_path_factory: pytest.TempPathFactory) -> VenvEnv:
+    """One light environment (numpy, torch CPU, onnx, onnxruntime, safetensors; cached) for every
+    module that runs probes or inference examples in it: built or verified once per test run."""
+    return probe_packages.build_env(tmp_path_factory.mktemp("light-env"), probe_packages.LIGHT)
 
 
 @pytest.fixture()

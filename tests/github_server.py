@@ -15,8 +15,11 @@ import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+if TYPE_CHECKING:
+    from validator.core.report import Report
 
 WRITE_TOKEN = "ghs_write_token_for_tests"
 READ_TOKEN = "ghs_read_only_token_for_tests"
@@ -64,7 +67,7 @@ class FakeGitHub:
     # -- lifecycle ------------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     def __enter__(self) -> FakeGitHub:
@@ -250,15 +253,15 @@ class FakeGitHub:
                 return self._send(handler, 201, comment)
         if (m := re.fullmatch(r"/issues/comments/(\d+)", rest)) and method == "PATCH":
             cid = int(m.group(1))
-            comment = next((c for cs in self.comments.values() for c in cs if c["id"] == cid), None)
-            if comment is None:
+            edited = next((c for cs in self.comments.values() for c in cs if c["id"] == cid), None)
+            if edited is None:
                 return self._send(handler, 404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"})
             text = (body or {}).get("body", "")
             if len(text) > self.comment_limit:
                 return self._too_long(handler)
-            comment["body"] = text
-            comment["updated_at"] = "2026-01-01T00:05:00Z"
-            return self._send(handler, 200, comment)
+            edited["body"] = text
+            edited["updated_at"] = "2026-01-01T00:05:00Z"
+            return self._send(handler, 200, edited)
         if rest == "/check-runs" and method == "POST":
             return self._check_run(handler, None, body or {})
         if (m := re.fullmatch(r"/check-runs/(\d+)", rest)) and method == "PATCH":
@@ -318,7 +321,7 @@ class FakeGitHub:
                           self._check_run_payload(run))
 
 
-def make_report(findings: int = 3, path: str = "models/cloud", severity: str = "error", with_file: bool = True):
+def make_report(findings: int = 3, path: str = "models/cloud", severity: str = "error", with_file: bool = True) -> Report:
     """A report with `findings` findings on distinct lines of README.md (for API tests)."""
     from validator.core.findings import Area, Artefact, Finding, Severity
     from validator.core.report import Report

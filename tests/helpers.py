@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from validator.checks import ALL_CHECKS
 from validator.core.options import Options
 from validator.core.report import Report, validate_report
 from validator.pipeline import runner
@@ -61,8 +60,8 @@ def run_configured(root: Path, only: Sequence[str] | None = None, allow_network:
 
 
 def _run(root: Path, options: Options, config: LoadedConfig | None, only: Sequence[str] | None) -> dict[str, Any]:
-    checks = [c for c in ALL_CHECKS if only is None or c.area.value in only]
-    with mock.patch.object(runner, "ALL_CHECKS", checks):
+    plan = runner.PLAN if only is None else runner.PLAN.only(only)
+    with mock.patch.object(runner, "PLAN", plan):
         return check_report(runner.run(root, options, config))
 
 

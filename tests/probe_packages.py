@@ -19,6 +19,7 @@ import subprocess
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -174,7 +175,7 @@ def build_env(root: Path, requirements: str) -> VenvEnv:
     return env
 
 
-def generate(root: Path, python: str | Path, build: str, config: dict) -> None:
+def generate(root: Path, python: str | Path, build: str, config: dict[str, Any]) -> None:
     """Run the generator with the environment's Python in `root` (trusted test code, not sandboxed)."""
     script = root / "_generate.py"
     script.write_text(GENERATOR.format(build=textwrap.indent(textwrap.dedent(build), "")), encoding="utf-8")
@@ -223,7 +224,8 @@ def goes_layout_package(root: Path, python: str | Path, requirements: str) -> Pa
 
 
 def write_notebook(path: Path, cells: Sequence[str]) -> None:
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_markdown_cell("# Example")] + [nbformat.v4.new_code_cell(c) for c in cells]
+    # nbformat has no annotations
+    notebook = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    notebook.cells = [nbformat.v4.new_markdown_cell("# Example")] + [nbformat.v4.new_code_cell(c) for c in cells]  # type: ignore[no-untyped-call]
     notebook.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
-    nbformat.write(notebook, str(path))
+    nbformat.write(notebook, str(path))  # type: ignore[no-untyped-call]

@@ -36,7 +36,7 @@ def frame(header: bytes | str | dict[str, Any], data: bytes = b"", length: int |
     return struct.pack("<Q", len(header) if length is None else length) + header + data
 
 
-def entry(dtype: str, shape: list[Any], begin: Any, end: Any) -> dict[str, Any]:
+def entry(dtype: object, shape: list[Any], begin: Any, end: Any) -> dict[str, Any]:
     return {"dtype": dtype, "shape": shape, "data_offsets": [begin, end]}
 
 

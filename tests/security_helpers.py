@@ -11,13 +11,12 @@ import stat
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
-from validator.checks.base import Context
 from validator.checks.security import SecurityCheck
 from validator.core.findings import Finding
-from validator.core.options import Options
 from validator.readers.package import ModelPackage
 
 # A protocol-0 pickle calling os.system('echo pwned') when loaded. Written by hand; never unpickled.
@@ -34,15 +33,15 @@ URL_PASSWORD = "hunter2" + "Secret9"
 PASSWORD_URL = f"https://admin:{URL_PASSWORD}@data.example.com/archive"
 
 
-def run_security(root: Path) -> tuple[list[Finding], dict]:
-    """Run only the security check on a folder: its findings and what it stored in ctx.results."""
+def run_security(root: Path) -> tuple[list[Finding], dict[str, Any]]:
+    """Run only the security check on a folder: its findings and what it scanned."""
     pkg = ModelPackage(root)
     try:
-        ctx = Context(pkg=pkg, options=Options(env="none"))
-        found = list(SecurityCheck().run(ctx))
+        scan = SecurityCheck().scan(pkg)
     finally:
         pkg.close()
-    return found, ctx.results.get("security", {})
+    return scan.findings, {"pickle_files": scan.pickle_files, "archives": scan.archives,
+                           "text_files_scanned": scan.text_files_scanned}
 
 
 def of_rule(found: list[Finding], rule: str) -> list[Finding]:

@@ -15,8 +15,10 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from github_server import READ_TOKEN, WRITE_TOKEN, FakeGitHub
@@ -34,13 +36,13 @@ HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 HEAD = "e" * 40
 
 
-def _docker(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess[str]:
+def _docker(*args: str, timeout: float = 600, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOCKER_BUILDKIT": "0"}  # the engine here has no buildx plugin
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, env=env, **kwargs)
 
 
 @pytest.fixture(scope="module")
-def engine():
+def engine() -> Iterator[None]:
     if shutil.which("docker") is None and os.geteuid() != 0:
         pytest.skip("no docker CLI and not root: tests/docker_engine.sh cannot install one")
     was_up = shutil.which("docker") is not None and _docker("info", timeout=60).returncode == 0
@@ -54,7 +56,7 @@ def engine():
 
 
 @pytest.fixture(scope="module")
-def image(engine, tmp_path_factory: pytest.TempPathFactory) -> str:
+def image(engine: None, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The action image, built from the repository's Dockerfile on the local base image. Behind
     this machine's TLS-intercepting proxy the build trusts the host's CA bundle, handed over the
     way the Dockerfile documents for users: docker/ca-certificates/."""
@@ -93,7 +95,7 @@ class Runner:
         shutil.copytree(EXAMPLE, self.workspace / "models" / "example")
         shutil.copytree(BROKEN, self.workspace / "models" / "broken")
 
-    def run(self, event_name: str, event: dict, inputs: dict[str, str], ref: str) -> Run:
+    def run(self, event_name: str, event: dict[str, Any], inputs: dict[str, str], ref: str) -> Run:
         step = uuid.uuid4().hex
         (self.root / "workflow" / "event.json").write_text(json.dumps(event), encoding="utf-8")
         summary, output = self.root / "file_commands" / f"step_summary_{step}", self.root / "file_commands" / f"set_output_{step}"
@@ -123,7 +125,7 @@ def _inputs(token: str, **more: str) -> dict[str, str]:
             "sarif": "", "rtol": "", "atol": "", "config": "", "github-token": token, "torch-backend": "cpu", **more}
 
 
-def _pr_event(number: int, head_repo: str) -> dict:
+def _pr_event(number: int, head_repo: str) -> dict[str, Any]:
     return {"action": "synchronize", "number": number,
             "pull_request": {"number": number, "head": {"sha": HEAD, "repo": {"full_name": head_repo}},
                              "base": {"repo": {"full_name": "earthcode/models"}}}}

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -41,8 +42,8 @@ def _doc_workflows(tmp_path: Path) -> list[Path]:
     return paths
 
 
-def _load(path: Path) -> dict:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+def _load(path: Path) -> dict[str, Any]:
+    data: dict[Any, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     if True in data:  # YAML 1.1 reads the key `on` as true
         data["on"] = data.pop(True)
     return data
@@ -92,7 +93,7 @@ def test_the_workflow_schema_check_is_not_vacuous(tmp_path: Path) -> None:
     assert _schema_check("vendor.github-workflows", [bad]).returncode != 0
 
 
-def _steps(workflow: dict) -> list[dict]:
+def _steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
     return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
 
 
@@ -153,7 +154,8 @@ def test_image_requirements_cover_the_dependencies() -> None:
     """docker/requirements.txt pins every dependency of pyproject.toml (regenerate it when they change)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     lock = _lock()
-    environment = default_environment() | {"python_version": "3.11", "sys_platform": "linux", "platform_system": "Linux"}
+    host = {key: str(value) for key, value in default_environment().items()}
+    environment = host | {"python_version": "3.11", "sys_platform": "linux", "platform_system": "Linux"}
     stale = []
     for text in project["dependencies"]:
         requirement = Requirement(text)

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -282,7 +283,8 @@ def test_a_changed_file_in_a_cached_environment_is_detected_and_rebuilt(world: d
     assert any("was not reused but rebuilt" in note and "six.py changed after the build" in note
                for note in again.info.notes), again.info.notes
     assert six.read_text() == original
-    assert build(world["victim_pkg"], world["cache"]).info.cached  # type: ignore[union-attr]
+    reused = build(world["victim_pkg"], world["cache"])
+    assert isinstance(reused, VenvEnv) and reused.info.cached
 
 
 def test_a_swapped_interpreter_in_a_cached_environment_is_never_run_and_rebuilt(world: dict[str, Path]) -> None:
@@ -373,9 +375,9 @@ def test_host_side_tools_get_an_explicit_environment(monkeypatch: pytest.MonkeyP
     seen: list[dict[str, str] | None] = []
     real_run = subprocess.run
 
-    def spy(*args: object, **kwargs: object) -> object:
-        seen.append(kwargs.get("env"))  # type: ignore[arg-type]
-        return real_run(*args, **kwargs)  # type: ignore[call-overload]
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("env"))
+        return real_run(*args, **kwargs)
 
     monkeypatch.setenv("GITHUB_TOKEN", SECRETS["GITHUB_TOKEN"])
     monkeypatch.setattr(subprocess, "run", spy)

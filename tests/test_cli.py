@@ -9,13 +9,13 @@ import os
 import pathlib
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import REPO, RunCli, check_report, findings, tree_state
 
-from validator.checks import ALL_CHECKS
 from validator.core.catalogue import all_rules
 from validator.pipeline import runner
 
@@ -27,7 +27,7 @@ CORE_RULES = ["MC001", "MC002", *(f"MC{n}" for n in range(101, 111)), *(f"MC{n}"
 @pytest.fixture()
 def core_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run only the checks of the core areas: the CLI contract does not depend on the others."""
-    monkeypatch.setattr(runner, "ALL_CHECKS", [c for c in ALL_CHECKS if c.area.value in CORE_AREAS])
+    monkeypatch.setattr(runner, "PLAN", runner.PLAN.only(CORE_AREAS))
 
 
 def no_traceback(*outputs: str) -> bool:
@@ -218,7 +218,7 @@ def _big_readme(path: Path) -> None:
         handle.write(line * (50 * 1024 * 1024 // len(line)))
 
 
-def _replace_readme(content: bytes):
+def _replace_readme(content: bytes) -> Callable[[Path], int]:
     return lambda root: (root / "README.md").write_bytes(content)
 
 
@@ -270,7 +270,7 @@ def test_unreadable_file_is_a_finding_not_a_crash(run_cli: RunCli, pkg_copy: Pat
     """chmod 000 does not stop root (these tests may run as root): make opening fail instead."""
     real_open = pathlib.Path.open
 
-    def refusing_open(self: Path, *args: Any, **kwargs: Any):
+    def refusing_open(self: Path, *args: Any, **kwargs: Any) -> Any:
         if self.name in ("README.md", "requirements.txt"):
             raise PermissionError(13, "Permission denied", str(self))
         return real_open(self, *args, **kwargs)

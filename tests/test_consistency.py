@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -22,14 +23,14 @@ CLASSES = ["Solid stratus", "Closed MCC", "Open MCC", "Disorganized MCC", "Clust
 CHANNELS = ["BT15_minus_BT14", "BT14_minus_BT11", "BT14", "COD"]
 
 
-def _findings(root: Path, area: str = "consistency") -> list[dict]:
+def _findings(root: Path, area: str = "consistency") -> list[dict[str, Any]]:
     report = run(root, Options(env="none"))
     data = report.to_dict()
     validate_report(data)
     return [f for f in data["findings"] if f["area"] == area]
 
 
-def _rules(findings: list[dict]) -> list[str]:
+def _rules(findings: list[dict[str, Any]]) -> list[str]:
     return sorted(f["rule"] for f in findings)
 
 
@@ -49,11 +50,12 @@ def _write_safetensors(path: Path, metadata: dict[str, str], classes: int = 6, c
     save_file(tensors, str(path), metadata=metadata)
 
 
-def _write_onnx(path: Path, in_shape: list, out_shape: list) -> None:
+def _write_onnx(path: Path, in_shape: list[str | int], out_shape: list[str | int]) -> None:
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, in_shape)
     y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, out_shape)
     node = helper.make_node("ReduceMean", ["input"], ["pooled"], axes=[2, 3], keepdims=0)
-    w = helper.make_tensor("w", TensorProto.FLOAT, [in_shape[1], out_shape[1]], [0.0] * (in_shape[1] * out_shape[1]))
+    channels, classes = int(in_shape[1]), int(out_shape[1])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [channels, classes], [0.0] * (channels * classes))
     gemm = helper.make_node("MatMul", ["pooled", "w"], ["logits"])
     graph = helper.make_graph([node, gemm], "g", [x], [y], initializer=[w])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import REPO
+from helpers import REPO, RunCli
 
 from validator.cli.discover import discover
 
@@ -47,7 +47,7 @@ def test_this_repository() -> None:
     assert "examples/goes-cloud-regime" in found and "tests/fixtures/broken-package" in found
 
 
-def test_cli_prints_one_line_of_ascii_json(run_cli, tmp_path: Path) -> None:
+def test_cli_prints_one_line_of_ascii_json(run_cli: RunCli, tmp_path: Path) -> None:
     _tree(tmp_path)
     _package(tmp_path / 'evil"\nname\u00e9')
     code, out, _ = run_cli(["discover", str(tmp_path)])

@@ -15,16 +15,16 @@ from __future__ import annotations
 import io
 import json
 import socket
-import subprocess
 import tarfile
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import REPO, check_report
+from docker_fixtures import BASE, CREATED_TAGS, TIMES
+from helpers import check_report
 
 from validator.core.findings import Finding, Severity
 from validator.core.options import Options
@@ -36,10 +36,10 @@ from validator.runtime.environments.builder import BuildFailure
 from validator.runtime.environments.dockerfile_gen import CA_FILE, requirements_dockerfile, with_build_inputs
 from validator.sandbox.base import Limits
 
-BASE = "local/python:3.11-bookworm"
+if TYPE_CHECKING:
+    from docker import DockerClient
+
 LIGHT = "numpy==2.4.6\nonnxruntime==1.32.0\n"
-TIMES: dict[str, float] = {}  # measured build and run times, printed at the end of the session
-CREATED_TAGS: set[str] = set()  # images this session built (not found cached): removed at its end
 
 README = """# Tiny ONNX model
 
@@ -72,52 +72,16 @@ print("logits", session.run(None, {"input": np.ones((2, 3), np.float32)})[0].tol
 """
 
 
-# -- the engine -------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def engine() -> Iterator[object]:
-    """A client of a working engine with the local base image; started with tests/docker_engine.sh if needed."""
-    import docker
-
-    def ready() -> str | None:
-        try:
-            client = docker.from_env(timeout=30)
-            client.ping()
-            client.images.get(BASE)
-            client.images.get("local/bookworm:min")
-        except Exception as exc:  # any failure: try to start one, then say why not
-            return f"{type(exc).__name__}: {exc}"
-        return None
-
-    problem = ready()
-    if problem is not None:
-        started = subprocess.run(["bash", str(REPO / "tests" / "docker_engine.sh"), "start"], capture_output=True,
-                                 text=True, timeout=900)
-        problem = ready()
-        if problem is not None:
-            pytest.skip(f"no Docker engine could be started ({problem}); tests/docker_engine.sh said: "
-                        f"{(started.stderr or started.stdout).strip()[-600:]}")
-    client = docker.from_env(timeout=120)
-    yield client
-    for tag in CREATED_TAGS:
-        try:
-            client.images.remove(tag)
-        except docker.errors.APIError:
-            pass  # in use by another run, or gone already
-    if TIMES:
-        print("\nmeasured docker timings: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in TIMES.items()))
-
-
-def check(path: Path, timing: str | None = None, **options: object) -> Report:
+def check(path: Path, timing: str | None = None, **options: Any) -> Report:
     """model-check on `path` through the runner (environment check -> probes -> inference check)."""
     started = time.monotonic()
-    report = runner.run(path, Options(**{"env": "docker", "base_image": BASE, **options}))  # type: ignore[arg-type]
+    report = runner.run(path, Options(**{"env": "docker", "base_image": BASE, **options}))
     if timing:
         TIMES[timing] = time.monotonic() - started
     check_report(report)
-    environment = report.environment or {}
-    if environment.get("kind") == "docker" and not environment.get("cached") and environment.get("cache_key"):
-        CREATED_TAGS.add(environment["cache_key"])
+    environment = report.environment
+    if environment and environment.get("kind") == "docker" and not environment.get("cached") and (tag := environment.get("cache_key")):
+        CREATED_TAGS.add(tag)
     return report
 
 
@@ -125,9 +89,9 @@ def found(report: Report, rule: str) -> list[Finding]:
     return [f for f in report.findings if f.rule == rule]
 
 
-def leftovers(client: object, label: str) -> list[str]:
-    containers = client.containers.list(all=True, filters={"label": label})  # type: ignore[attr-defined]
-    volumes = client.volumes.list(filters={"label": label})  # type: ignore[attr-defined]
+def leftovers(client: DockerClient, label: str) -> list[str | None]:
+    containers = client.containers.list(all=True, filters={"label": label})
+    volumes = client.volumes.list(filters={"label": label})
     return [c.id for c in containers] + [v.name for v in volumes]
 
 
@@ -163,7 +127,7 @@ def package(root: Path, inference: str, requirements: str = LIGHT, onnx: bool = 
 # -- builds -----------------------------------------------------------------------------------------
 
 @pytest.mark.docker
-def test_generated_dockerfile_builds_the_requirements_and_runs_inference(engine: object, tmp_path: Path) -> None:
+def test_generated_dockerfile_builds_the_requirements_and_runs_inference(engine: DockerClient, tmp_path: Path) -> None:
     import numpy as np
 
     pkg = package(tmp_path / "pkg", ONNX_INFERENCE, onnx=True)
@@ -171,16 +135,16 @@ def test_generated_dockerfile_builds_the_requirements_and_runs_inference(engine:
     np.save(pkg / "test_data" / "input_0.npy", np.ones((1, 3), np.float32))
     np.save(pkg / "test_data" / "output_0.npy", np.array([[6.0, 9.0]], np.float32))
     report = check(pkg, "requirements image, build + check")
-    environment = report.environment or {}
-    assert environment["kind"] == "docker", report.findings
+    environment = report.environment
+    assert environment is not None and environment["kind"] == "docker", report.findings
     assert environment["runtime_file"] == "requirements.txt"
     assert environment["installed"]["numpy"] == "2.4.6" and environment["installed"]["onnxruntime"] == "1.32.0"
-    assert environment["python"].startswith("3.11")
+    assert str(environment["python"]).startswith("3.11")
     ran = found(report, "MC970")
     assert ran and "logits [[6.0, 9.0], [6.0, 9.0]]" in ran[0].message
     assert not [f for f in report.findings if f.rule.startswith(("MC38", "MC95", "MC350", "MC90"))]
-    parity = report.parity or {}  # the ONNX probe ran in a container, with the image's onnxruntime
-    assert parity.get("passed") is True and "package environment's onnxruntime" in parity["onnx_runtime"]
+    parity = report.parity  # the ONNX probe ran in a container, with the image's onnxruntime
+    assert parity is not None and parity.get("passed") is True and "package environment's onnxruntime" in parity["onnx_runtime"]
     assert any("package code runs in containers" in note for note in environment["notes"])
 
     (pkg / "README.md").write_text(README + "\nEdited.\n", encoding="utf-8")  # not in the build context
@@ -191,7 +155,7 @@ def test_generated_dockerfile_builds_the_requirements_and_runs_inference(engine:
 
 
 @pytest.mark.docker
-def test_the_packages_own_dockerfile_is_built_under_auto(engine: object, tmp_path: Path) -> None:
+def test_the_packages_own_dockerfile_is_built_under_auto(engine: DockerClient, tmp_path: Path) -> None:
     dockerfile = (f"FROM {BASE}\n"
                   "RUN python3 -m venv /opt/app && /opt/app/bin/pip install --no-cache-dir numpy==2.4.6\n"
                   "ENV PATH=/opt/app/bin:$PATH\n"
@@ -200,15 +164,15 @@ def test_the_packages_own_dockerfile_is_built_under_auto(engine: object, tmp_pat
     pkg = package(tmp_path / "pkg", inference, requirements="numpy==2.4.6\n", files={"Dockerfile": dockerfile})
     # its RUN step downloads: on an engine without a bridge network that takes the host's network, asked for here
     report = check(pkg, "own Dockerfile, build + check", env="auto", build_network="host")
-    environment = report.environment or {}
-    assert environment.get("kind") == "docker", report.findings
+    environment = report.environment
+    assert environment is not None and environment.get("kind") == "docker", report.findings
     assert environment["runtime_file"] == "Dockerfile"
     ran = found(report, "MC970")
     assert ran and "numpy 2.4.6 at /opt/app/bin/python" in ran[0].message
 
 
 @pytest.mark.docker
-def test_a_dockerfile_that_does_not_build_is_an_error_with_the_log_tail(engine: object, tmp_path: Path) -> None:
+def test_a_dockerfile_that_does_not_build_is_an_error_with_the_log_tail(engine: DockerClient, tmp_path: Path) -> None:
     marker = f"marker-{uuid.uuid4().hex[:8]}"
     dockerfile = f"FROM local/bookworm:min\nRUN echo {marker} && exit 3\n"
     pkg = package(tmp_path / "pkg", "print('never runs')\n", files={"Dockerfile": dockerfile})
@@ -221,14 +185,14 @@ def test_a_dockerfile_that_does_not_build_is_an_error_with_the_log_tail(engine: 
 
 
 @pytest.mark.docker
-def test_missing_base_image_of_a_generated_dockerfile_is_reported(engine: object, tmp_path: Path) -> None:
+def test_missing_base_image_of_a_generated_dockerfile_is_reported(engine: DockerClient, tmp_path: Path) -> None:
     pkg = package(tmp_path / "pkg", "print('x')\n")
     report = check(pkg, base_image=f"local/model-check-absent-{uuid.uuid4().hex[:8]}:1")
     assert found(report, "MC382"), report.findings
 
 
 @pytest.mark.docker
-def test_wheelhouse_installs_without_network(engine: object, tmp_path: Path) -> None:
+def test_wheelhouse_installs_without_network(engine: DockerClient, tmp_path: Path) -> None:
     wheelhouse = tmp_path / "wheels"
     wheelhouse.mkdir()
     with zipfile.ZipFile(wheelhouse / "mc_hello-0.1-py3-none-any.whl", "w") as wheel:
@@ -244,7 +208,7 @@ def test_wheelhouse_installs_without_network(engine: object, tmp_path: Path) -> 
 
 
 @pytest.mark.docker
-def test_a_python_version_the_image_does_not_run_is_a_warning(engine: object, tmp_path: Path) -> None:
+def test_a_python_version_the_image_does_not_run_is_a_warning(engine: DockerClient, tmp_path: Path) -> None:
     pkg = package(tmp_path / "pkg", "print('ok')\n", files={".python-version": "3.12\n"})
     report = check(pkg)
     warnings = found(report, "MC351")
@@ -254,7 +218,7 @@ def test_a_python_version_the_image_does_not_run_is_a_warning(engine: object, tm
 # -- the sandbox of package code --------------------------------------------------------------------
 
 @pytest.mark.docker
-def test_no_connection_reaches_a_loopback_listener_of_the_host(engine: object, tmp_path: Path) -> None:
+def test_no_connection_reaches_a_loopback_listener_of_the_host(engine: DockerClient, tmp_path: Path) -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
@@ -267,11 +231,11 @@ def test_no_connection_reaches_a_loopback_listener_of_the_host(engine: object, t
             listener.accept()
     assert found(report, "MC953"), report.findings  # refused: the container has only its own loopback
     assert not found(report, "MC970")
-    assert (report.environment or {}).get("kind") == "docker"
+    assert report.environment is not None and report.environment.get("kind") == "docker"
 
 
 @pytest.mark.docker
-def test_github_token_is_not_visible(engine: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_github_token_is_not_visible(engine: DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = f"ghp_modelcheck{uuid.uuid4().hex}"
     monkeypatch.setenv("GITHUB_TOKEN", secret)
     monkeypatch.setenv("ACTIONS_RUNTIME_TOKEN", secret)
@@ -286,7 +250,7 @@ def test_github_token_is_not_visible(engine: object, tmp_path: Path, monkeypatch
 
 
 @pytest.mark.docker
-def test_sleeping_forever_is_stopped_by_the_wall_clock(engine: object, tmp_path: Path) -> None:
+def test_sleeping_forever_is_stopped_by_the_wall_clock(engine: DockerClient, tmp_path: Path) -> None:
     code = "import time\nprint('sleeping', flush=True)\ntime.sleep(100000)\n"
     report = check(package(tmp_path / "pkg", code), "sandbox run: sleep (5 s limit)", timeout_s=5)
     stopped = found(report, "MC951")
@@ -294,7 +258,7 @@ def test_sleeping_forever_is_stopped_by_the_wall_clock(engine: object, tmp_path:
 
 
 @pytest.mark.docker
-def test_unbounded_allocation_is_stopped_by_the_memory_limit(engine: object, tmp_path: Path) -> None:
+def test_unbounded_allocation_is_stopped_by_the_memory_limit(engine: DockerClient, tmp_path: Path) -> None:
     code = "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))\n"
     report = check(package(tmp_path / "pkg", code), "sandbox run: allocation (256 MiB)", memory_mb=256)
     stopped = found(report, "MC952")
@@ -321,7 +285,7 @@ while True:
 
 
 @pytest.mark.docker
-def test_a_fork_bomb_is_bounded_by_the_pids_limit(engine: object, tmp_path: Path) -> None:
+def test_a_fork_bomb_is_bounded_by_the_pids_limit(engine: DockerClient, tmp_path: Path) -> None:
     report = check(package(tmp_path / "pkg", FORK_BOMB), "sandbox run: fork bomb")
     failed = found(report, "MC950")
     assert failed and "fork refused after" in failed[0].message, report.findings
@@ -330,7 +294,7 @@ def test_a_fork_bomb_is_bounded_by_the_pids_limit(engine: object, tmp_path: Path
 
 
 @pytest.mark.docker
-def test_containers_and_volumes_are_removed_and_files_come_back(engine: object, tmp_path: Path) -> None:
+def test_containers_and_volumes_are_removed_and_files_come_back(engine: DockerClient, tmp_path: Path) -> None:
     """Directly through the Env: killed at the deadline, nothing left behind, only safe files fetched."""
     from validator.runtime.environments.docker import DockerBuilder
 
@@ -341,8 +305,10 @@ def test_containers_and_volumes_are_removed_and_files_come_back(engine: object, 
     finally:
         pkg.close()
     assert not isinstance(env, BuildFailure), env
-    if not env.info.cached:
-        CREATED_TAGS.add(env.info.cache_key)
+    info = env.info
+    assert info is not None
+    if not info.cached and info.cache_key:
+        CREATED_TAGS.add(info.cache_key)
     work = tmp_path / "work"
     work.mkdir()
     (work / "input.txt").write_text("input\n")
@@ -377,7 +343,7 @@ def test_no_engine_under_auto_falls_back_to_venv_with_a_note(tmp_path: Path, mon
                   files={"Dockerfile": f"FROM {BASE}\n"})
     report = runner.run(pkg, Options(env="auto", cache_dir=str(tmp_path / "cache")))
     check_report(report)
-    assert (report.environment or {}).get("kind") == "venv"
+    assert report.environment is not None and report.environment.get("kind") == "venv"
     assert any("includes a Dockerfile, but no Docker engine answers" in note for note in report.notes), report.notes
     assert not found(report, "MC381")
 

@@ -31,13 +31,19 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from docker_fixtures import BASE
 from helpers import REPO
-from test_docker_env import BASE, CREATED_TAGS, check, engine, found, package  # noqa: F401 (engine: a fixture)
+from test_docker_env import check, found, package
 
 from validator.runtime.environments import docker as docker_builder
 from validator.runtime.environments.pipconfig import read_pip_settings
+from validator.runtime.environments.venv import install_limits
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 pytestmark = pytest.mark.docker
 
@@ -86,8 +92,8 @@ def listener() -> Iterator[Listener]:
     found_listener.close()
 
 
-def engine_has_bridge(client: object) -> bool:
-    return bool(client.networks.list(names=["bridge"]))  # type: ignore[attr-defined]
+def engine_has_bridge(client: DockerClient) -> bool:
+    return bool(client.networks.list(names=["bridge"]))
 
 
 # -- the image build -------------------------------------------------------------------------------
@@ -102,7 +108,7 @@ except OSError as error:
 """
 
 
-def test_a_run_step_does_not_reach_a_loopback_listener_of_this_machine(engine: object, tmp_path: Path,
+def test_a_run_step_does_not_reach_a_loopback_listener_of_this_machine(engine: DockerClient, tmp_path: Path,
                                                                       listener: Listener) -> None:
     if engine_has_bridge(engine):
         pytest.skip("this engine has a bridge network: a RUN step there has a loopback of its own; the attack needs "
@@ -112,17 +118,17 @@ def test_a_run_step_does_not_reach_a_loopback_listener_of_this_machine(engine: o
     report = check(pkg)
     time.sleep(0.5)
     assert listener.connections == 0, "a RUN step reached a loopback listener of this machine"
-    environment = report.environment or {}
-    assert environment.get("kind") == "docker", report.findings
+    environment = report.environment
+    assert environment is not None and environment.get("kind") == "docker", report.findings
     assert any("the image build had no network" in note for note in environment["notes"])
 
 
-def test_a_build_given_the_hosts_network_says_so_plainly(engine: object, tmp_path: Path, listener: Listener) -> None:
+def test_a_build_given_the_hosts_network_says_so_plainly(engine: DockerClient, tmp_path: Path, listener: Listener) -> None:
     """Asked for with --build-network host, the build's RUN steps can reach this machine's loopback: the report says so."""
     pkg = own_image_package(tmp_path / "pkg", "print('ran')\n", f"COPY connect.py /\nRUN python3 /connect.py {listener.port}\n",
                             files={"connect.py": CONNECT})
     report = check(pkg, build_network="host")
-    notes = (report.environment or {}).get("notes", [])
+    notes = report.environment.get("notes", []) if report.environment else []
     assert any("the image build had the host's network (loopback reachable)" in note for note in notes), notes
 
 
@@ -161,7 +167,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_add_of_a_loopback_url_is_refused_and_never_fetched(engine: object, tmp_path: Path) -> None:
+def test_add_of_a_loopback_url_is_refused_and_never_fetched(engine: DockerClient, tmp_path: Path) -> None:
     server = Recorder({"/x": b"payload\n"})
     try:
         pkg = own_image_package(tmp_path / "pkg", "print('ran')\n", f"ADD {server.url}/x /x\n")
@@ -247,7 +253,7 @@ def credentialed_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Record
     read_pip_settings.cache_clear()
 
 
-def test_install_time_code_never_sees_the_index_credentials(engine: object, tmp_path: Path,
+def test_install_time_code_never_sees_the_index_credentials(engine: DockerClient, tmp_path: Path,
                                                           credentialed_index: tuple[Recorder, str]) -> None:
     server, secret = credentialed_index
     pkg = package(tmp_path / "pkg", "import mc_leak\nprint('leaked', mc_leak.LEAKED)\n", requirements="mc-leak==0.1\n")
@@ -259,7 +265,7 @@ def test_install_time_code_never_sees_the_index_credentials(engine: object, tmp_
     assert not found(report, "MC970")
 
 
-def test_index_credentials_are_in_no_build_argument_layer_or_image_config(engine: object, tmp_path: Path,
+def test_index_credentials_are_in_no_build_argument_layer_or_image_config(engine: DockerClient, tmp_path: Path,
                                                                           credentialed_index: tuple[Recorder, str]) -> None:
     server, secret = credentialed_index
     pkg = package(tmp_path / "pkg", "import mc_cred\nprint(mc_cred.GREETING)\n", requirements="mc-cred==0.1\n")
@@ -267,7 +273,9 @@ def test_index_credentials_are_in_no_build_argument_layer_or_image_config(engine
     ran = found(report, "MC970")
     assert ran and "from the index" in ran[0].message, report.findings
     assert any(authorized for path, authorized in server.requests if path.endswith(".whl"))  # the download had them
-    tag = (report.environment or {})["cache_key"]
+    assert report.environment is not None
+    tag = report.environment["cache_key"]
+    assert tag, report.environment
     history = subprocess.run(["docker", "history", "--no-trunc", tag], capture_output=True, text=True, check=True).stdout
     config = subprocess.run(["docker", "image", "inspect", tag], capture_output=True, text=True, check=True).stdout
     saved = subprocess.run(["docker", "save", tag], capture_output=True, check=True).stdout
@@ -294,7 +302,7 @@ sys.exit(3)
 """
 
 
-def test_a_fork_bomb_in_a_run_step_is_bounded(engine: object, tmp_path: Path) -> None:
+def test_a_fork_bomb_in_a_run_step_is_bounded(engine: DockerClient, tmp_path: Path) -> None:
     pkg = own_image_package(tmp_path / "pkg", "print('ran')\n", "COPY bomb.py /\nRUN python3 /bomb.py\n",
                             files={"bomb.py": FORK_BOMB})
     report = check(pkg)
@@ -309,13 +317,13 @@ def test_a_fork_bomb_in_a_run_step_is_bounded(engine: object, tmp_path: Path) ->
         assert "processes, more than the limit" in message, message
 
 
-def limit_builds(monkeypatch: pytest.MonkeyPatch, **changes: object) -> None:
+def limit_builds(monkeypatch: pytest.MonkeyPatch, **changes: Any) -> None:
     """Lower the builder's limits for one test (its defaults are minutes and gigabytes)."""
-    original = docker_builder.install_limits
+    original = install_limits
     monkeypatch.setattr(docker_builder, "install_limits", lambda options: replace(original(options), **changes))
 
 
-def test_a_memory_hog_in_a_run_step_is_bounded(engine: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_memory_hog_in_a_run_step_is_bounded(engine: DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     limit_builds(monkeypatch, memory_mb=256)
     hog = 'RUN ["python3", "-c", "chunks = [bytearray(64 << 20) for _ in range(32)]; print(\'allocated\', 2, \'GiB\')"]\n'
     report = check(own_image_package(tmp_path / "pkg", "print('ran')\n", hog))
@@ -324,7 +332,7 @@ def test_a_memory_hog_in_a_run_step_is_bounded(engine: object, tmp_path: Path, m
     assert "non-zero code: 137" in failed[0].message or "MemoryError" in failed[0].message, failed[0].message
 
 
-def test_a_run_step_filling_the_disk_is_stopped(engine: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_step_filling_the_disk_is_stopped(engine: DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     limit_builds(monkeypatch, file_size_mb=64)
     filler = ('RUN ["python3", "-c", "import time\\nfor i in range(160):\\n    open(f\'/fill-{i}\', \'wb\').write(bytes(1 << 20))'
               '\\nprint(\'wrote 160 MiB\', flush=True)\\ntime.sleep(30)"]\n')
@@ -335,7 +343,7 @@ def test_a_run_step_filling_the_disk_is_stopped(engine: object, tmp_path: Path, 
     assert time.monotonic() - started < 60
 
 
-def test_a_build_past_its_wall_clock_is_stopped_and_leaves_no_container(engine: object, tmp_path: Path,
+def test_a_build_past_its_wall_clock_is_stopped_and_leaves_no_container(engine: DockerClient, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     marker = f"sleep-{uuid.uuid4().hex[:8]}"
     limit_builds(monkeypatch, wall_s=8.0)
@@ -346,13 +354,13 @@ def test_a_build_past_its_wall_clock_is_stopped_and_leaves_no_container(engine: 
     failed = found(report, "MC380")
     assert failed and "did not finish within 8 s" in failed[0].message, report.findings
     time.sleep(1)
-    left = [c for c in engine.containers.list(all=True) if marker in " ".join(c.attrs["Config"].get("Cmd") or [])]  # type: ignore[attr-defined]
+    left = [c for c in engine.containers.list(all=True) if marker in " ".join(c.attrs["Config"].get("Cmd") or [])]
     assert left == []
 
 
 # -- probe containers ------------------------------------------------------------------------------
 
-def test_the_images_healthcheck_never_runs(engine: object, tmp_path: Path) -> None:
+def test_the_images_healthcheck_never_runs(engine: DockerClient, tmp_path: Path) -> None:
     healthcheck = 'HEALTHCHECK --interval=1s --timeout=2s CMD ["python3", "-c", ' \
                   '"open(\'/workspace/package/healthcheck-ran\', \'w\').write(\'x\')"]\n'
     code = "import os, time\ntime.sleep(5)\nprint('healthcheck ran:', os.path.exists('healthcheck-ran'))\n"
@@ -361,7 +369,7 @@ def test_the_images_healthcheck_never_runs(engine: object, tmp_path: Path) -> No
     assert ran and "healthcheck ran: False" in ran[0].message, report.findings
 
 
-def test_a_probe_writing_past_its_scratch_area_gets_a_finding(engine: object, tmp_path: Path) -> None:
+def test_a_probe_writing_past_its_scratch_area_gets_a_finding(engine: DockerClient, tmp_path: Path) -> None:
     code = ("import os\nwritten = 0\ntry:\n"
             "    for index in range(48):  # 3 GiB in 64 MiB files, more than the 2 GiB scratch allowance\n"
             "        with open(f'fill-{index}', 'wb') as handle:\n"
@@ -376,7 +384,7 @@ def test_a_probe_writing_past_its_scratch_area_gets_a_finding(engine: object, tm
     assert not found(report, "MC970")
 
 
-def test_network_the_caller_allows_is_never_the_hosts(engine: object, tmp_path: Path, listener: Listener) -> None:
+def test_network_the_caller_allows_is_never_the_hosts(engine: DockerClient, tmp_path: Path, listener: Listener) -> None:
     if engine_has_bridge(engine):
         pytest.skip("this engine has a bridge network, which package code may get when the caller allows network; "
                     "the attack needs an engine without one (dockerd --bridge=none)")
@@ -384,17 +392,17 @@ def test_network_the_caller_allows_is_never_the_hosts(engine: object, tmp_path: 
     report = check(own_image_package(tmp_path / "pkg", code), network=True)
     time.sleep(0.5)
     assert listener.connections == 0
-    assert any("never gets network" in note for note in (report.environment or {}).get("notes", []))
+    assert any("never gets network" in note for note in (report.environment.get("notes", []) if report.environment else []))
 
 
 # -- stopping model-check --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
-def test_stopping_model_check_removes_its_containers(engine: object, tmp_path: Path, stop: signal.Signals) -> None:
+def test_stopping_model_check_removes_its_containers(engine: DockerClient, tmp_path: Path, stop: signal.Signals) -> None:
     pkg = own_image_package(tmp_path / "pkg", "import time\nprint('sleeping', flush=True)\ntime.sleep(100000)\n")
     environ = {name: os.environ[name] for name in ("PATH", "HOME", "DOCKER_HOST", "SSL_CERT_FILE") if name in os.environ}
-    before = {c.id for c in engine.containers.list(all=True)}  # type: ignore[attr-defined]
-    images = {i.id for i in engine.images.list(filters={"label": "model-check"})}  # type: ignore[attr-defined]
+    before = {c.id for c in engine.containers.list(all=True)}
+    images = {i.id for i in engine.images.list(filters={"label": "model-check"})}
     process = subprocess.Popen([sys.executable, "-m", "validator.cli", "check", str(pkg), "--env", "docker",
                                 "--base-image", BASE, "--json", str(tmp_path / "report.json")],
                                cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -406,23 +414,24 @@ def test_stopping_model_check_removes_its_containers(engine: object, tmp_path: P
         if process.poll() is None:
             process.kill()
             process.wait()
-        for image in engine.images.list(filters={"label": "model-check"}):  # type: ignore[attr-defined]
-            if image.id not in images:  # built by the model-check under test
-                engine.images.remove(image.id, force=True)  # type: ignore[attr-defined]
-    left = [c.id for c in engine.containers.list(all=True, filters={"label": "model-check"}) if c.id == container_id]  # type: ignore[attr-defined]
+        for image in engine.images.list(filters={"label": "model-check"}):
+            if image.id is not None and image.id not in images:  # built by the model-check under test
+                engine.images.remove(image.id, force=True)
+    left = [c.id for c in engine.containers.list(all=True, filters={"label": "model-check"}) if c.id == container_id]
     assert left == [], "the package's container outlived model-check"
-    selector = {"label": f"model-check.run={run_id}"}
-    assert engine.containers.list(all=True, filters=selector) == []  # type: ignore[attr-defined]
-    assert engine.volumes.list(filters=selector) == []  # type: ignore[attr-defined]
+    selector: dict[str, str | list[str] | bool] = {"label": f"model-check.run={run_id}"}
+    assert engine.containers.list(all=True, filters=selector) == []
+    assert engine.volumes.list(filters=selector) == []
     assert process.returncode != 0
 
 
-def _running_inference(client: object, process: subprocess.Popen[bytes], before: set[str]) -> tuple[str, str | None]:
+def _running_inference(client: DockerClient, process: subprocess.Popen[bytes],
+                       before: set[str | None]) -> tuple[str | None, str | None]:
     """The id and model-check.run label of the container (not among `before`) running the package's inference.py."""
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-        for container in client.containers.list(filters={"label": "model-check"}):  # type: ignore[attr-defined]
+        for container in client.containers.list(filters={"label": "model-check"}):
             if container.id not in before and "inference.py" in (container.attrs["Config"].get("Cmd") or []):
                 time.sleep(1)  # let it start for good
                 return container.id, container.labels.get("model-check.run")

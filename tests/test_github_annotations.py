@@ -83,6 +83,8 @@ def test_stop_commands_wraps_with_a_random_token() -> None:
     with stop_commands(lines.append):
         pass
     start, _, end, again, _ = lines
-    token = re.fullmatch(r"::stop-commands::([0-9a-f]{32})", start).group(1)
+    match = re.fullmatch(r"::stop-commands::([0-9a-f]{32})", start)
+    assert match, start
+    token = match.group(1)
     assert end == f"::{token}::"
     assert again != start

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from github import GithubException
 from github_server import READ_TOKEN, WRITE_TOKEN, FakeGitHub, make_report
 
-from validator.core.catalogue import get_rule
+from validator.core.catalogue import rule
+from validator.core.report import Report
 from validator.github.annotations import annotations_for
-from validator.github.checks_api import post_check_run
+from validator.github.checks_api import CheckRunPosted, post_check_run
 from validator.github.client import connect
 from validator.github.context import GitHubContext
 
@@ -16,12 +19,12 @@ SHA = "c" * 40
 
 
 @pytest.fixture()
-def github():
+def github() -> Iterator[FakeGitHub]:
     with FakeGitHub() as server:
         yield server
 
 
-def _post(server: FakeGitHub, report, token: str = WRITE_TOKEN):
+def _post(server: FakeGitHub, report: Report, token: str = WRITE_TOKEN) -> CheckRunPosted:
     repo = connect(GitHubContext(repository=server.repository, api_url=server.url), token, write_pause_s=None)
     return post_check_run(repo, SHA, report, annotations_for(report), "# the report", "https://runs/5")
 
@@ -41,7 +44,7 @@ def test_annotations_are_sent_in_batches_of_50(github: FakeGitHub) -> None:
     sent = github.annotations[posted.check_run_id]
     assert len(sent) == 120 == posted.annotations and posted.requests == 4
     assert sent[0] == {"path": "models/cloud/README.md", "start_line": 1, "end_line": 1, "annotation_level": "failure",
-                       "title": f"MC202 {get_rule('MC202').name}", "message": "finding 0 <b>@octocat</b>"}
+                       "title": f"MC202 {rule('MC202').name}", "message": "finding 0 <b>@octocat</b>"}
     assert github.check_runs[posted.check_run_id]["conclusion"] == "failure"
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from github import GithubException
+from github.Repository import Repository
 from github_server import BOT, READ_TOKEN, WRITE_TOKEN, FakeGitHub, make_report
 
 from validator.github.client import connect
@@ -14,13 +17,13 @@ PR, SHA = 12, "a" * 40
 
 
 @pytest.fixture()
-def github():
+def github() -> Iterator[FakeGitHub]:
     with FakeGitHub() as server:
         server.add_pull(PR, SHA)
         yield server
 
 
-def _repo(server: FakeGitHub, token: str = WRITE_TOKEN):
+def _repo(server: FakeGitHub, token: str = WRITE_TOKEN) -> Repository:
     return connect(GitHubContext(repository=server.repository, api_url=server.url), token, write_pause_s=None)
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from validator.github.context import GitHubContext
 
 SHA, HEAD = "1" * 40, "2" * 40
 
 
-def _context(tmp_path: Path, event_name: str, event: dict, **extra: str) -> GitHubContext:
+def _context(tmp_path: Path, event_name: str, event: dict[str, Any], **extra: str) -> GitHubContext:
     path = tmp_path / "event.json"
     path.write_text(json.dumps(event), encoding="utf-8")
     env = {"GITHUB_EVENT_NAME": event_name, "GITHUB_EVENT_PATH": str(path), "GITHUB_REPOSITORY": "earthcode/models",

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from github_server import READ_TOKEN, WRITE_TOKEN, FakeGitHub, make_report
-from helpers import EXAMPLE, REPO
+from helpers import EXAMPLE, REPO, RunCli
 from test_github_outputs_summary import parse_outputs
 
 from validator.core.findings import Area, Finding, Severity
@@ -17,7 +19,15 @@ from validator.core.options import Options
 from validator.core.report import Report
 from validator.github.comment import marker
 from validator.github.context import GitHubContext, PullRequest, WorkflowRun
-from validator.github.post import PostSettings, UntrustedInputError, load_report, publish, read_pr_file, resolve_pull_request
+from validator.github.post import (
+    PostResult,
+    PostSettings,
+    UntrustedInputError,
+    load_report,
+    publish,
+    read_pr_file,
+    resolve_pull_request,
+)
 from validator.pipeline.runner import run
 
 PR, HEAD = 21, "d" * 40
@@ -30,7 +40,7 @@ def example_json() -> str:
 
 
 @pytest.fixture()
-def github():
+def github() -> Iterator[FakeGitHub]:
     with FakeGitHub() as server:
         server.add_pull(PR, HEAD, files=[f"{EXAMPLE_PATH}/README.md"], head_ref="feature", head_repo="someone/models")
         yield server
@@ -43,9 +53,9 @@ def _files(tmp_path: Path) -> tuple[Path, Path]:
     return summary, output
 
 
-def _context(server: FakeGitHub, tmp_path: Path, **fields) -> GitHubContext:
+def _context(server: FakeGitHub, tmp_path: Path, **fields: Any) -> GitHubContext:
     summary, output = _files(tmp_path)
-    base = dict(event_name="pull_request", repository=server.repository, api_url=server.url, sha="m" * 40, run_id="500",
+    base: dict[str, Any] = dict(event_name="pull_request", repository=server.repository, api_url=server.url, sha="m" * 40, run_id="500",
                 workspace=REPO, step_summary=summary, output=output,
                 pull_request=PullRequest(PR, HEAD, "earthcode/models", "earthcode/models"))
     base.update(fields)
@@ -58,14 +68,19 @@ def _write(tmp_path: Path, report: Report, name: str = "report.json") -> Path:
     return path
 
 
-def _publish(paths: list[Path], context: GitHubContext, lines: list[str] | None = None, **settings):
+def _publish(paths: list[Path], context: GitHubContext, lines: list[str] | None = None, **settings: Any) -> PostResult:
     reports = [load_report(p) for p in paths]
     settings.setdefault("token", WRITE_TOKEN)
     return publish(paths, reports, context, PostSettings(write_pause_s=None, **settings),
                    (lines if lines is not None else []).append)
 
 
-def _env(monkeypatch: pytest.MonkeyPatch, server: FakeGitHub, tmp_path: Path, event_name: str, event: dict,
+def _summary_text(context: GitHubContext) -> str:
+    assert context.step_summary is not None
+    return context.step_summary.read_text(encoding="utf-8")
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, server: FakeGitHub, tmp_path: Path, event_name: str, event: dict[str, Any],
          token: str = WRITE_TOKEN) -> tuple[Path, Path]:
     summary, output = _files(tmp_path)
     (tmp_path / "event.json").write_text(json.dumps(event), encoding="utf-8")
@@ -82,7 +97,7 @@ PR_EVENT = {"number": PR, "pull_request": {"number": PR, "head": {"sha": HEAD, "
                                            "base": {"repo": {"full_name": "earthcode/models"}}}}
 
 
-def test_pull_request_comment_check_run_summary_outputs_via_cli(github: FakeGitHub, tmp_path: Path, run_cli,
+def test_pull_request_comment_check_run_summary_outputs_via_cli(github: FakeGitHub, tmp_path: Path, run_cli: RunCli,
                                                                monkeypatch: pytest.MonkeyPatch, example_json: str) -> None:
     summary, output = _env(monkeypatch, github, tmp_path, "pull_request", PR_EVENT)
     report = tmp_path / "r.json"
@@ -134,7 +149,7 @@ def test_fork_pull_request_falls_back_to_workflow_annotations(github: FakeGitHub
     assert errors[0] == f"::error file={EXAMPLE_PATH}/README.md,line=3,title=MC202 {_name('MC202')}::in a changed file"
     assert [line for line in lines if line.startswith("::warning")] == [f"::warning title=MC201 {_name('MC201')}::a warning"]
     assert any("5 error(s) not shown as annotations" in line for line in lines)
-    text = context.step_summary.read_text(encoding="utf-8")
+    text = _summary_text(context)
     assert "read\\-only" in text and "5 left out" in text
 
 
@@ -152,7 +167,7 @@ def test_no_token_still_annotates_and_summarises(tmp_path: Path) -> None:
                             step_summary=_files(tmp_path)[0])
     result = _publish([_write(tmp_path, make_report(2))], context, lines, token="")
     assert result.fallback is not None and result.fallback.shown == 2
-    assert "No GitHub token" in context.step_summary.read_text(encoding="utf-8")
+    assert "No GitHub token" in _summary_text(context)
 
 
 def _run_event(pull_requests: tuple[int, ...]) -> WorkflowRun:
@@ -180,7 +195,7 @@ def test_workflow_run_claimed_number_must_match_the_head(github: FakeGitHub, tmp
     result = _publish([_write(tmp_path, make_report(1))], context, lines, pr_number=99, annotations=False)
     assert result.pr_number is None and github.comments[99] == [] and github.comments[PR] == []
     assert any("is at eeeeeeeeeeee, not at dddddddddddd" in line for line in lines)
-    assert "could not be verified" in context.step_summary.read_text(encoding="utf-8")
+    assert "could not be verified" in _summary_text(context)
     # the right number is accepted after the same check
     github.clear_requests()
     result = _publish([_write(tmp_path, make_report(1))], context, pr_number=PR, annotations=False)
@@ -225,7 +240,7 @@ def test_untrusted_reports_are_refused(tmp_path: Path, text: str, example_json: 
 
 
 @pytest.mark.no_report_check
-def test_oversized_or_tampered_report_exits_2(tmp_path: Path, run_cli, example_json: str) -> None:
+def test_oversized_or_tampered_report_exits_2(tmp_path: Path, run_cli: RunCli, example_json: str) -> None:
     data = json.loads(example_json)
     data["findings"] = [{"rule": "MC202", "area": "model-card", "severity": "error", "message": "x",
                          "file": None, "line": 0, "help": ""}]  # line must be >= 1

@@ -14,15 +14,17 @@ import http.server
 import importlib.util
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
 from helpers import REPO, RunCli, check_report, findings
 
 from validator.readers.package import ModelPackage
-from validator.readers.runtime_spec import read_runtime
+from validator.readers.runtime_spec import RuntimeSpec, read_runtime
 from validator.scanners.package_sources import Source, host_problem, package_sources, refused_sources, source_problem
 
 PUBLIC = "151.101.0.223"  # a public address: the stub resolver's answer, never contacted
@@ -70,7 +72,7 @@ def _package(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def _check(run_cli: RunCli, root: Path, tmp_path: Path, *flags: str) -> tuple[int, dict]:
+def _check(run_cli: RunCli, root: Path, tmp_path: Path, *flags: str) -> tuple[int, dict[str, Any]]:
     code, _, _ = run_cli(["check", root, "--env", "venv", "--cache-dir", tmp_path / "cache", "--json", tmp_path / "r.json",
                           *flags])
     return code, check_report(tmp_path / "r.json")
@@ -160,7 +162,7 @@ def test_include_from_outside_the_package_is_not_built(run_cli: RunCli, tmp_path
 
 
 # -- the decision function ---------------------------------------------------------------------
-def _resolver(names: dict[str, list[str]]):
+def _resolver(names: dict[str, list[str]]) -> Callable[[str], list[str]]:
     def resolve(host: str) -> list[str]:
         if host not in names:
             raise OSError(f"{host} does not resolve")
@@ -168,7 +170,7 @@ def _resolver(names: dict[str, list[str]]):
     return resolve
 
 
-def _spec(root: Path):
+def _spec(root: Path) -> RuntimeSpec:
     pkg = ModelPackage(root)
     try:
         return read_runtime(pkg)
@@ -230,7 +232,7 @@ def test_without_index_options_nothing_is_refused(example_pkg: Path) -> None:
 
 
 # -- the action's inputs -----------------------------------------------------------------------
-def _entrypoint():
+def _entrypoint() -> ModuleType:
     spec = importlib.util.spec_from_file_location("action_entrypoint_h5", REPO / "entrypoint.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

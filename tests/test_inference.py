@@ -10,26 +10,23 @@ model-check.toml, a notebook that passes and one with a failing cell, and the ex
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import probe_packages as pp
 import pytest
 from helpers import EXAMPLE, findings, run_static, tree_state
 
 from validator.checks.inference import parse_python_command
+from validator.runtime.environments.venv import VenvEnv
 
 AREAS = ("runtime", "inference")
 
 
-@pytest.fixture(scope="session")
-def light_env(tmp_path_factory: pytest.TempPathFactory):
-    return pp.build_env(tmp_path_factory.mktemp("light-env"), pp.LIGHT)
-
-
-def inference_check(report: dict) -> dict:
+def inference_check(report: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in report["checks"] if c["area"] == "inference")
 
 
-def problems(report: dict) -> list[dict]:
+def problems(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [f for f in findings(report, area="inference") if f["severity"] != "info"]
 
 
@@ -44,7 +41,7 @@ def test_python_commands_are_parsed_without_a_shell() -> None:
         assert parse_python_command(not_plain) is None, not_plain
 
 
-def test_inference_runs_and_the_output_tail_is_recorded(tmp_path: Path, light_env) -> None:
+def test_inference_runs_and_the_output_tail_is_recorded(tmp_path: Path, light_env: VenvEnv) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python)
     before = tree_state(root)
     report = run_static(root, only=AREAS, env="venv")
@@ -57,7 +54,7 @@ def test_inference_runs_and_the_output_tail_is_recorded(tmp_path: Path, light_en
     assert tree_state(root) == before
 
 
-def test_raising_inference_is_reported_with_the_traceback_tail(tmp_path: Path, light_env) -> None:
+def test_raising_inference_is_reported_with_the_traceback_tail(tmp_path: Path, light_env: VenvEnv) -> None:
     main = "    raise RuntimeError('weights.bin is missing: download it from the project drive')\n"
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, main=main)
     report = run_static(root, only=AREAS, env="venv")
@@ -70,7 +67,7 @@ def test_raising_inference_is_reported_with_the_traceback_tail(tmp_path: Path, l
     assert inference_check(report)["status"] == "failed"
 
 
-def test_inference_that_sleeps_forever_is_stopped_and_reported(tmp_path: Path, light_env) -> None:
+def test_inference_that_sleeps_forever_is_stopped_and_reported(tmp_path: Path, light_env: VenvEnv) -> None:
     main = ("    import subprocess, time\n"
             "    subprocess.Popen(['sleep', '100000'])\n"  # a child in the same process group
             "    print('sleeping', flush=True)\n"
@@ -86,7 +83,7 @@ NETWORK_MAIN = ("    import urllib.request\n"
                 "    urllib.request.urlopen('http://127.0.0.1:9/', timeout=5)\n")  # loopback only
 
 
-def test_network_failure_without_declaration_gets_the_hint(tmp_path: Path, light_env) -> None:
+def test_network_failure_without_declaration_gets_the_hint(tmp_path: Path, light_env: VenvEnv) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, main=NETWORK_MAIN)
     report = run_static(root, only=AREAS, env="venv")
     hint = findings(report, rule="MC953")
@@ -94,7 +91,7 @@ def test_network_failure_without_declaration_gets_the_hint(tmp_path: Path, light
     assert "network = true" in hint[0]["message"] and "urlopen error" in hint[0]["message"]
 
 
-def test_declared_network_is_said_in_the_report(tmp_path: Path, light_env) -> None:
+def test_declared_network_is_said_in_the_report(tmp_path: Path, light_env: VenvEnv) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, main=NETWORK_MAIN)
     report = run_static(root, only=AREAS, env="venv", network=True)
     assert findings(report, rule="MC953") == []
@@ -102,7 +99,7 @@ def test_declared_network_is_said_in_the_report(tmp_path: Path, light_env) -> No
     assert len(failed) == 1 and "with network access (allowed by the caller)" in failed[0]["message"]
 
 
-def test_command_from_configuration_is_used(tmp_path: Path, light_env) -> None:
+def test_command_from_configuration_is_used(tmp_path: Path, light_env: VenvEnv) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python)
     (root / "other.py").write_text("import sys\nprint('other entry point', sys.argv[1:])\n", encoding="utf-8")
     report = run_static(root, only=AREAS, env="venv", inference_command="python other.py --fast")
@@ -112,7 +109,7 @@ def test_command_from_configuration_is_used(tmp_path: Path, light_env) -> None:
     assert "other entry point ['--fast']" in ran[0]["message"]
 
 
-def test_notebook_runs(tmp_path: Path, light_env) -> None:
+def test_notebook_runs(tmp_path: Path, light_env: VenvEnv) -> None:
     cells = ["import numpy as np\nimport inference\nmodel = inference.load_model()",
              "x = np.load('test_data/input_0.npy')\nprint(model(inference.torch.from_numpy(x)).shape)"]
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, notebook=cells)
@@ -123,7 +120,7 @@ def test_notebook_runs(tmp_path: Path, light_env) -> None:
     assert inference_check(report)["status"] == "passed"
 
 
-def test_notebook_with_a_failing_cell_names_the_cell(tmp_path: Path, light_env) -> None:
+def test_notebook_with_a_failing_cell_names_the_cell(tmp_path: Path, light_env: VenvEnv) -> None:
     cells = ["import inference\nmodel = inference.load_model()",
              "\n# step 2: classify the scene\nraise ValueError('scene.tif not found')",
              "print('never reached')"]
@@ -138,7 +135,7 @@ def test_notebook_with_a_failing_cell_names_the_cell(tmp_path: Path, light_env) 
     assert findings(report, rule="MC970")  # inference.py itself still ran
 
 
-def test_notebook_cell_timeout_is_reported(tmp_path: Path, light_env) -> None:
+def test_notebook_cell_timeout_is_reported(tmp_path: Path, light_env: VenvEnv) -> None:
     cells = ["import time\ntime.sleep(100000)"]
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, notebook=cells)
     report = run_static(root, only=AREAS, env="venv", notebook_timeout_s=5.0)

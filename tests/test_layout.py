@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 import pathlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from helpers import findings, replace_in, rules_fired, run_static
 
 from validator.checks.layout import LayoutCheck
+from validator.core.findings import Finding
 
 LAYOUT = "layout"
 
@@ -220,7 +222,7 @@ def test_file_that_cannot_be_opened_is_mc109(pkg_copy: Path, monkeypatch: pytest
     """What a chmod 000 file does for a non-root user: opening it raises PermissionError."""
     real_open = pathlib.Path.open
 
-    def refusing_open(self: Path, *args: Any, **kwargs: Any):
+    def refusing_open(self: Path, *args: Any, **kwargs: Any) -> Any:
         if self.name == "README.md":
             raise PermissionError(13, "Permission denied", str(self))
         return real_open(self, *args, **kwargs)
@@ -234,7 +236,7 @@ def test_file_that_cannot_be_opened_is_mc109(pkg_copy: Path, monkeypatch: pytest
 
 # -- MC001 a check that crashes ---------------------------------------------------------------
 def test_crashing_check_is_mc001_and_the_run_goes_on(pkg_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def explode(self: LayoutCheck, ctx: object):
+    def explode(self: LayoutCheck, *args: object) -> NoReturn:
         raise ZeroDivisionError("boom in layout")
 
     monkeypatch.setattr(LayoutCheck, "run", explode)
@@ -249,11 +251,12 @@ def test_crashing_check_is_mc001_and_the_run_goes_on(pkg_copy: Path, monkeypatch
     assert report["status"] == "failed"
 
 
-def test_check_crashing_in_skip_reason_is_mc001_too(pkg_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def explode(self: LayoutCheck, ctx: object) -> str | None:
+def test_check_crashing_while_its_findings_are_read_is_mc001_too(pkg_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(self: LayoutCheck, *args: object) -> Iterator[Finding]:
+        yield from ()
         raise KeyError("no such thing")
 
-    monkeypatch.setattr(LayoutCheck, "skip_reason", explode)
+    monkeypatch.setattr(LayoutCheck, "run", explode)
     report = run_static(pkg_copy, only=[LAYOUT])
     assert [f["rule"] for f in report["findings"]] == ["MC001"]
 

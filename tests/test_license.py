@@ -18,10 +18,10 @@ from helpers import (
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from validator.checks.base import Context
-from validator.checks.license import LicenseCheck, parse_spdx
+from validator.checks.license import LicenseCheck
 from validator.core.findings import Finding
 from validator.core.options import Options
+from validator.readers.license import parse_spdx
 from validator.readers.license_text import identify
 from validator.readers.package import ModelPackage
 
@@ -44,13 +44,14 @@ def pkg(tmp_path: Path) -> Path:
 
 
 def run_license(root: Path) -> tuple[list[Finding], dict[str, Any]]:
+    """The license check's findings, and the license statements it judged ({"spdx": agreed, "sources": [...]})."""
     package = ModelPackage(root)
     try:
-        ctx = Context(pkg=package, options=Options(env="none"))
-        found = list(LicenseCheck().run(ctx))
+        found = list(LicenseCheck().run(package, Options(env="none")))
+        stated = package.license
     finally:
         package.close()
-    return found, ctx.results["license"]
+    return found, {"spdx": stated.agreed, "sources": [s.to_dict() for s in stated.statements]}
 
 
 def rules(found: list[Finding]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import (
@@ -27,11 +28,11 @@ CHANNELS = ["BT15_minus_BT14", "BT14_minus_BT11", "BT14", "COD"]
 Edit = Callable[[Path], None]
 
 
-def card_report(root: Path) -> dict:
+def card_report(root: Path) -> dict[str, Any]:
     return run_static(root, only=["model-card"])
 
 
-def card_findings(root: Path) -> list[dict]:
+def card_findings(root: Path) -> list[dict[str, Any]]:
     return findings(card_report(root), area="model-card")
 
 

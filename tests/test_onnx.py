@@ -23,7 +23,7 @@ from helpers import copy_example, run_static
 from onnx import ModelProto, TensorProto, helper
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail
 
-from validator.checks.base import Context
+from validator.checks.base import Skip
 from validator.checks.onnx import OnnxCheck
 from validator.core.findings import Finding, Severity
 from validator.core.options import Options
@@ -77,10 +77,9 @@ def write_package(tmp_path: Path, model: ModelProto | bytes, name: str = "model.
 def run_check(root: Path) -> tuple[list[Finding], dict[str, OnnxSummary]]:
     pkg = ModelPackage(root)
     try:
-        ctx = Context(pkg=pkg, options=Options(env="none"))
-        check = OnnxCheck()
-        assert check.skip_reason(ctx) is None
-        return list(check.run(ctx)), ctx.results["onnx"]
+        result = OnnxCheck().run(pkg, Options(env="none"))
+        assert not isinstance(result, Skip)
+        return list(result), pkg.onnx
     finally:
         pkg.close()
 
@@ -131,7 +130,7 @@ def test_no_onnx_file_skips_the_check(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("# m\n")
     pkg = ModelPackage(tmp_path)
     try:
-        assert OnnxCheck().skip_reason(Context(pkg=pkg, options=Options(env="none"))) == "the package has no .onnx file"
+        assert OnnxCheck().run(pkg, Options(env="none")) == Skip("the package has no .onnx file")
     finally:
         pkg.close()
 
@@ -206,9 +205,10 @@ def test_file_over_two_gib_is_not_parsed(tmp_path: Path) -> None:
     summary = inspect_onnx(stand_in, "big.onnx")  # type: ignore[arg-type]
     assert [p.kind for p in summary.problems] == ["too-large"]
     assert "2,147,483,648 bytes" in summary.problems[0].message
-    ctx = Context(pkg=SimpleNamespace(onnx={"big.onnx": summary}, with_suffix=lambda *s: ["big.onnx"]),  # type: ignore[arg-type]
-                  options=Options(env="none"))
-    findings = list(OnnxCheck().run(ctx))
+    stand_in_pkg = SimpleNamespace(onnx={"big.onnx": summary}, with_suffix=lambda *s: ["big.onnx"])
+    result = OnnxCheck().run(stand_in_pkg, Options(env="none"))  # type: ignore[arg-type]
+    assert not isinstance(result, Skip)
+    findings = list(result)
     assert_one(findings, "MC503", "is too large to parse", file="big.onnx")
 
 
@@ -319,22 +319,42 @@ def _setup_outside(tmp_path: Path, root: Path) -> Path:
     return outside
 
 
+def _mkdir(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def _symlink(link: Path, target: Path) -> Path:
+    link.symlink_to(target)
+    return link
+
+
+def _hardlink(target: Path, link: Path) -> Path:
+    os.link(target, link)
+    return link
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
 # (id, prepare the package -> external_data entries, fragment of the finding)
 EXTERNAL_CASES: list[tuple[str, Callable[[Path, Path], list[tuple[str, str]]], str]] = [
     ("parent-dir", lambda t, r: (_setup_outside(t, r), _external("../outside.bin"))[1], "points outside the package"),
     ("absolute", lambda t, r: _external("/etc/passwd"), "is absolute"),
     ("dev-zero", lambda t, r: _external("/dev/zero"), "is absolute"),
-    ("climbing", lambda t, r: ((r / "sub").mkdir(), _setup_outside(t, r), _external("sub/../../outside.bin"))[2],
+    ("climbing", lambda t, r: (_mkdir(r / "sub"), _setup_outside(t, r), _external("sub/../../outside.bin"))[2],
      "points outside the package"),
     ("backslash", lambda t, r: _external("..\\outside.bin"), "contains a backslash"),
-    ("symlink-out", lambda t, r: ((r / "data.bin").symlink_to(_setup_outside(t, r)), _external("data.bin"))[1],
+    ("symlink-out", lambda t, r: (_symlink(r / "data.bin", _setup_outside(t, r)), _external("data.bin"))[1],
      "goes through the symlink 'data.bin'"),
-    ("symlinked-dir", lambda t, r: (_setup_outside(t, r), (r / "d").symlink_to(t), _external("d/outside.bin"))[2],
+    ("symlinked-dir", lambda t, r: (_setup_outside(t, r), _symlink(r / "d", t), _external("d/outside.bin"))[2],
      "goes through the symlink 'd'"),
-    ("hardlink", lambda t, r: (os.link(_setup_outside(t, r), r / "data.bin"), _external("data.bin"))[1],
+    ("hardlink", lambda t, r: (_hardlink(_setup_outside(t, r), r / "data.bin"), _external("data.bin"))[1],
      "has 2 hard links"),
-    ("fifo", lambda t, r: (os.mkfifo(r / "data.bin"), _external("data.bin"))[1], "is a FIFO, not a regular file"),
-    ("directory", lambda t, r: ((r / "data").mkdir(), _external("data"))[1], "is a directory"),
+    ("fifo", lambda t, r: (_fifo(r / "data.bin"), _external("data.bin"))[1], "is a FIFO, not a regular file"),
+    ("directory", lambda t, r: (_mkdir(r / "data"), _external("data"))[1], "is a directory"),
     ("missing", lambda t, r: _external("nothing.bin"), "does not exist in the package"),
     ("length-1e15", lambda t, r: (_data_file(r), [("location", "data.bin"), ("length", str(10**15))])[1],
      "runs past the end"),
@@ -360,8 +380,10 @@ def _state(root: Path) -> dict[str, tuple[int, int, float, bytes]]:
     return state
 
 
-def _data_file(root: Path, size: int = WEIGHT_BYTES) -> None:
-    (root / "data.bin").write_bytes(b"\0" * size)
+def _data_file(root: Path, size: int = WEIGHT_BYTES) -> Path:
+    path = root / "data.bin"
+    path.write_bytes(b"\0" * size)
+    return path
 
 
 @pytest.mark.parametrize("prepare, fragment", [c[1:] for c in EXTERNAL_CASES], ids=[c[0] for c in EXTERNAL_CASES])

@@ -11,6 +11,7 @@ layout (factory used, misleading `architecture` metadata reported; needs timm: s
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -20,6 +21,7 @@ from helpers import EXAMPLE, findings, run_configured, run_static, tree_state
 from onnx import numpy_helper
 
 from validator.readers.package import ModelPackage
+from validator.runtime.environments.venv import VenvEnv
 from validator.runtime.parity import compare
 from validator.runtime.test_vectors import InputSpec, load_npy, random_inputs
 
@@ -27,26 +29,21 @@ AREAS = ("runtime", "parity")
 
 
 @pytest.fixture(scope="session")
-def light_env(tmp_path_factory: pytest.TempPathFactory):
-    return pp.build_env(tmp_path_factory.mktemp("light-env"), pp.LIGHT)
-
-
-@pytest.fixture(scope="session")
-def numpy_env(tmp_path_factory: pytest.TempPathFactory):
+def numpy_env(tmp_path_factory: pytest.TempPathFactory) -> VenvEnv:
     return pp.build_env(tmp_path_factory.mktemp("numpy-env"), pp.NUMPY_ONLY)
 
 
 @pytest.fixture(scope="session")
-def example_env(tmp_path_factory: pytest.TempPathFactory):
+def example_env(tmp_path_factory: pytest.TempPathFactory) -> VenvEnv:
     """The example's own runtime: torch 2.14.1, torchvision 0.29.1, timm (about 5.5 GB, cached)."""
     return pp.build_env(tmp_path_factory.mktemp("example-env"), (EXAMPLE / "requirements.txt").read_text())
 
 
-def parity_check(report: dict) -> dict:
+def parity_check(report: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in report["checks"] if c["area"] == "parity")
 
 
-def parity_errors(report: dict) -> list[dict]:
+def parity_errors(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [f for f in findings(report, area="parity") if f["severity"] in ("error", "warning")]
 
 
@@ -56,7 +53,7 @@ def test_compare_passes_exactly_when_assert_allclose_does() -> None:
     desired = np.array([[1.0, -2.0, 0.5], [3.0, 0.0, -1.0]], dtype=np.float32)
     actual = desired + np.float32(2e-4)
     result = compare("x", actual, desired, rtol=1e-4, atol=1e-4)
-    assert not result.passed
+    assert not result.passed and result.needed_atol is not None
     # The figures are the tolerances that would just pass.
     np.testing.assert_allclose(actual, desired, rtol=1e-4, atol=result.needed_atol * (1 + 1e-9) + 1e-12)
     with pytest.raises(AssertionError):
@@ -103,7 +100,7 @@ def test_pickled_test_vector_is_refused_not_loaded(tmp_path: Path) -> None:
 
 # -- tiny torch packages ----------------------------------------------------------------------------
 
-def test_parity_passes_and_reports_figures(tmp_path: Path, light_env) -> None:
+def test_parity_passes_and_reports_figures(tmp_path: Path, light_env: VenvEnv) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python)
     before = tree_state(root)
     report = run_static(root, only=AREAS, env="venv")
@@ -122,7 +119,7 @@ def test_parity_passes_and_reports_figures(tmp_path: Path, light_env) -> None:
     assert tree_state(root) == before  # package code ran in a scratch copy
 
 
-def test_parity_fails_for_onnx_from_perturbed_weights(tmp_path: Path, light_env) -> None:
+def test_parity_fails_for_onnx_from_perturbed_weights(tmp_path: Path, light_env: VenvEnv) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, onnx_noise=0.05)
     report = run_static(root, only=AREAS, env="venv")
     mismatch = findings(report, rule="MC901")
@@ -136,7 +133,7 @@ def test_parity_fails_for_onnx_from_perturbed_weights(tmp_path: Path, light_env)
     assert parity_check(report)["status"] == "failed"
 
 
-def test_tolerance_from_options_decides(tmp_path: Path, light_env) -> None:
+def test_tolerance_from_options_decides(tmp_path: Path, light_env: VenvEnv) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, onnx_noise=0.05)
     strict = run_static(root, only=AREAS, env="venv")
     needed = max(o["needed_atol"] for o in strict["parity"]["outputs"] if o["kind"] == "native vs ONNX")
@@ -144,7 +141,7 @@ def test_tolerance_from_options_decides(tmp_path: Path, light_env) -> None:
     assert findings(loose, rule="MC901") == []
 
 
-def test_strict_load_fails_for_wrong_architecture(tmp_path: Path, light_env) -> None:
+def test_strict_load_fails_for_wrong_architecture(tmp_path: Path, light_env: VenvEnv) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, factory_width=16)
     report = run_static(root, only=AREAS, env="venv")
     failed = findings(report, rule="MC903")
@@ -157,7 +154,7 @@ def test_strict_load_fails_for_wrong_architecture(tmp_path: Path, light_env) -> 
     assert report["parity"]["outputs"] and {o["kind"] for o in report["parity"]["outputs"]} == {"ONNX vs expected"}
 
 
-def test_factory_named_in_configuration_gets_the_weights_loaded(tmp_path: Path, light_env) -> None:
+def test_factory_named_in_configuration_gets_the_weights_loaded(tmp_path: Path, light_env: VenvEnv) -> None:
     inference = pp.TINY_NET + "\n\ndef make_net():\n    return TinyNet()  # random weights: model-check loads the file\n"
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, inference=inference)
     (root / "model-check.toml").write_text('native = "inference:make_net"\n', encoding="utf-8")
@@ -167,14 +164,14 @@ def test_factory_named_in_configuration_gets_the_weights_loaded(tmp_path: Path, 
     assert report["parity"]["passed"] is True
 
 
-def test_no_factory_and_no_architecture_is_reported(tmp_path: Path, light_env) -> None:
+def test_no_factory_and_no_architecture_is_reported(tmp_path: Path, light_env: VenvEnv) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, factory_width=None)
     report = run_static(root, only=AREAS, env="venv")
     unbuildable = findings(report, rule="MC904")
     assert len(unbuildable) == 1 and "load_model" in unbuildable[0]["message"]
 
 
-def test_inference_module_that_exits_at_import_is_reported(tmp_path: Path, light_env) -> None:
+def test_inference_module_that_exits_at_import_is_reported(tmp_path: Path, light_env: VenvEnv) -> None:
     inference = "import sys\nprint('running at import')\nsys.exit(2)\n\ndef load_model():\n    pass\n"
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, inference=inference)
     report = run_static(root, only=AREAS, env="venv")
@@ -183,7 +180,7 @@ def test_inference_module_that_exits_at_import_is_reported(tmp_path: Path, light
     assert "import of inference.py" in unbuildable[0]["message"] and "SystemExit: 2" in unbuildable[0]["message"]
 
 
-def test_random_inputs_without_test_vectors(tmp_path: Path, light_env) -> None:
+def test_random_inputs_without_test_vectors(tmp_path: Path, light_env: VenvEnv) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, test_vectors=False)
     report = run_static(root, only=AREAS, env="venv")
     assert parity_errors(report) == []
@@ -193,7 +190,7 @@ def test_random_inputs_without_test_vectors(tmp_path: Path, light_env) -> None:
     assert {o["shape"][0] for o in report["parity"]["outputs"]} == {1, 2}
 
 
-def test_onnx_style_pb_test_vectors(tmp_path: Path, light_env) -> None:
+def test_onnx_style_pb_test_vectors(tmp_path: Path, light_env: VenvEnv) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python)
     case = root / "test_data_set_0"
     case.mkdir()
@@ -213,7 +210,7 @@ def test_onnx_style_pb_test_vectors(tmp_path: Path, light_env) -> None:
     assert onnx.load(str(root / "model.onnx")).graph.input[0].name == "input"
 
 
-def test_onnx_only_package_skips_native_parity_with_reason(tmp_path: Path, light_env) -> None:
+def test_onnx_only_package_skips_native_parity_with_reason(tmp_path: Path, light_env: VenvEnv) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, weights=False)
     report = run_static(root, only=AREAS, env="venv")
     record = parity_check(report)
@@ -223,7 +220,7 @@ def test_onnx_only_package_skips_native_parity_with_reason(tmp_path: Path, light
     assert {o["kind"] for o in report["parity"]["outputs"]} == {"ONNX vs expected"}
 
 
-def test_runtime_without_onnxruntime_uses_model_checks_own(tmp_path: Path, light_env, numpy_env) -> None:
+def test_runtime_without_onnxruntime_uses_model_checks_own(tmp_path: Path, light_env: VenvEnv, numpy_env: VenvEnv) -> None:
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, weights=False, requirements=pp.NUMPY_ONLY)
     report = run_static(root, only=AREAS, env="venv")
     assert parity_errors(report) == []
@@ -234,7 +231,7 @@ def test_runtime_without_onnxruntime_uses_model_checks_own(tmp_path: Path, light
 # -- timm: the GOES layout and the example (the example's runtime, ~5.5 GB, cached) ----------------
 
 @pytest.mark.slow
-def test_goes_layout_uses_factory_and_reports_misleading_architecture(tmp_path: Path, example_env) -> None:
+def test_goes_layout_uses_factory_and_reports_misleading_architecture(tmp_path: Path, example_env: VenvEnv) -> None:
     requirements = (EXAMPLE / "requirements.txt").read_text()
     root = pp.goes_layout_package(tmp_path / "pkg", example_env.python, requirements)
     report = run_static(root, only=AREAS, env="venv")
@@ -249,7 +246,7 @@ def test_goes_layout_uses_factory_and_reports_misleading_architecture(tmp_path: 
 
 
 @pytest.mark.slow
-def test_parity_passes_on_the_example(example_env) -> None:
+def test_parity_passes_on_the_example(example_env: VenvEnv) -> None:
     report = run_static(EXAMPLE, only=AREAS, env="venv")
     assert parity_errors(report) == []
     assert report["parity"]["passed"] is True

@@ -19,6 +19,7 @@ import pytest
 import torch
 from security_helpers import of_rule, run_security, torch_style_zip
 
+from validator.core.findings import Finding
 from validator.scanners.pickles import ALLOWED_GLOBALS
 
 STOP = b"."
@@ -63,7 +64,7 @@ def pkg(tmp_path: Path) -> Path:
     return root
 
 
-def _error(found: list, name: str) -> str:
+def _error(found: list[Finding], name: str) -> str:
     [error] = of_rule(found, "MC702")
     assert error.severity.value == "error" and error.file == name
     assert not of_rule(found, "MC701")
@@ -132,7 +133,7 @@ def test_pairs_are_compared_whole(pkg: Path) -> None:
 
 
 # -- real checkpoints and arrays: still pickles (MC701), never an error ------------------------------
-def _warning(found: list, name: str) -> str:
+def _warning(found: list[Finding], name: str) -> str:
     assert not of_rule(found, "MC702") and not of_rule(found, "MC703"), [f.message for f in found]
     [warning] = of_rule(found, "MC701")
     assert warning.file == name

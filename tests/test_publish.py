@@ -20,7 +20,7 @@ ITEM_ID = "earthcode-goes-cloud-regime-classifier-demo"
 REFERENCE_SCHEMAS = REPO.parent / "shared" / "reference" / "stac-schemas"
 
 
-def publish(run_cli: RunCli, package: Path, out: Path, *extra: str) -> tuple[int, str, str]:
+def publish(run_cli: RunCli, package: Path, out: Path, *extra: str | Path) -> tuple[int, str, str]:
     return run_cli(["publish", package, "--base-url", BASE, "--out", out, *extra])
 
 
@@ -233,7 +233,7 @@ def test_usage_errors(tmp_path: Path, run_cli: RunCli) -> None:
 def test_processing_schema_resolves_by_the_url_mlm_uses() -> None:
     """The processing file's $id says v1.0.0; MLM refers to v1.1.0: both must resolve offline."""
     schemas = load_schemas()
-    item = {"type": "Feature", "stac_extensions": [MLM_SCHEMA], "properties": {
+    item: dict[str, Any] = {"type": "Feature", "stac_extensions": [MLM_SCHEMA], "properties": {
         "mlm:name": "m-1", "mlm:architecture": "ResNet", "mlm:tasks": ["classification"],
         "mlm:input": [{"name": "x", "input": {"shape": [-1, 3], "dim_order": ["batch", "channel"], "data_type": "float32"},
                        "pre_processing_function": {"format": "python", "expression": "pkg.mod:fn"}}],

@@ -48,7 +48,8 @@ def generated_item(pkg_copy: Path, tmp_path: Path, run_cli: RunCli) -> dict[str,
     """An item written by `model-check publish` for the package (outside it)."""
     code, _, stderr = run_cli(["publish", pkg_copy, "--base-url", BASE, "--out", tmp_path / "pub"])
     assert code == 0, stderr
-    return json.loads(next((tmp_path / "pub").glob("earthcode-*-demo.json")).read_text(encoding="utf-8"))
+    item: dict[str, Any] = json.loads(next((tmp_path / "pub").glob("earthcode-*-demo.json")).read_text(encoding="utf-8"))
+    return item
 
 
 def at(report: dict[str, Any], rule: str, text: str) -> dict[str, Any]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+import pytest
+
 from validator.core.redact import REDACTED, redact, secret_values
 
 ENV = {
@@ -53,10 +57,11 @@ def test_ordinary_output_is_left_alone() -> None:
 
 
 
-def test_every_text_of_a_report_is_redacted(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_every_text_of_a_report_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     """Result files of probes (tracebacks, notebook errors) reach the report without passing the sandbox's
     output redaction: the runner redacts the whole report as it is made."""
     from validator.core.findings import Area, CheckRecord, CheckStatus, Finding, Severity
+    from validator.core.records import EnvironmentRecord, ParityRecord
     from validator.core.report import Report
     from validator.pipeline.runner import _redact_report
 
@@ -66,15 +71,17 @@ def test_every_text_of_a_report_is_redacted(monkeypatch) -> None:  # type: ignor
     report.findings = [Finding("MC960", Area.INFERENCE, Severity.ERROR, f"cell 1 raises RuntimeError: {secret}", f"{secret}.ipynb")]
     report.checks = [CheckRecord(Area.INFERENCE, "notebook", CheckStatus.FAILED, f"why: {secret}")]
     report.notes = [f"note {secret}"]
-    report.parity = {"outputs": [{"name": secret, "error": f"load failed: {secret}"}]}
-    report.environment = {"output_tail": f"tail {secret} ghp_{'a' * 36}"}
+    # partial records: only the texts the redaction must reach
+    report.parity = cast("ParityRecord", {"outputs": [{"name": secret, "error": f"load failed: {secret}"}]})
+    report.environment = cast("EnvironmentRecord", {"output_tail": f"tail {secret} ghp_{'a' * 36}"})
     _redact_report(report)
     assert secret not in report.to_json() and "ghp_" not in report.to_json()
     assert report.findings[0].message == f"cell 1 raises RuntimeError: {REDACTED}"
-    assert report.parity == {"outputs": [{"name": REDACTED, "error": f"load failed: {REDACTED}"}]}
+    redacted_parity: dict[str, object] = {"outputs": [{"name": REDACTED, "error": f"load failed: {REDACTED}"}]}
+    assert report.parity == redacted_parity
 
 
-def test_a_huge_message_is_capped_after_redaction(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_huge_message_is_capped_after_redaction(monkeypatch: pytest.MonkeyPatch) -> None:
     from validator.core.findings import Area, Finding, Severity
     from validator.core.report import Report, validate_report
     from validator.pipeline.runner import MESSAGE_LIMIT, _redact_report

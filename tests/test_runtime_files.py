@@ -62,7 +62,7 @@ def test_every_unpinned_requirement_is_named_with_its_line(pkg_copy: Path) -> No
     report = runtime_report(pkg_copy)
     unpinned = findings(report, rule="MC301")
     assert [(f["file"], f["line"]) for f in unpinned] == [("requirements.txt", n) for n in range(2, 7)]
-    for finding, text in zip(unpinned, lines[:5]):
+    for finding, text in zip(unpinned, lines[:5], strict=True):
         assert text in finding["message"] and finding["severity"] == "error"
     assert report["status"] == "failed"
 
@@ -239,7 +239,7 @@ def test_dockerfile_base_image(pkg_copy: Path, dockerfile: str, expected: list[t
     with_runtime(pkg_copy, {"Dockerfile": dockerfile})
     found = findings(runtime_report(pkg_copy), area=RUNTIME)
     assert [(f["rule"], f["line"]) for f in found] == [(rule, line) for rule, line, _ in expected]
-    for finding, (_, _, words) in zip(found, expected):
+    for finding, (_, _, words) in zip(found, expected, strict=True):
         assert words in finding["message"] and finding["file"] == "Dockerfile"
 
 

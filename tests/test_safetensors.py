@@ -32,7 +32,7 @@ from safetensors_helpers import (
     write_valid,
 )
 
-from validator.checks.base import Context
+from validator.checks.base import Skip
 from validator.checks.safetensors import SafetensorsCheck
 from validator.cli.main import main
 from validator.core.options import Options
@@ -64,13 +64,12 @@ def safetensors_findings(report: dict[str, Any], rule: str | None = None) -> lis
     return [f for f in report["findings"] if f["area"] == "safetensors" and rule in (None, f["rule"])]
 
 
-def run_check(root: Path) -> tuple[list[Any], Context]:
+def run_check(root: Path) -> tuple[list[Any], ModelPackage]:
     pkg = ModelPackage(root)
     try:
-        ctx = Context(pkg=pkg, options=Options(env="none"))
-        check = SafetensorsCheck()
-        assert check.skip_reason(ctx) is None
-        return list(check.run(ctx)), ctx
+        result = SafetensorsCheck().run(pkg, Options(env="none"))
+        assert not isinstance(result, Skip)
+        return list(result), pkg
     finally:
         pkg.close()
 
@@ -179,13 +178,12 @@ def test_example_package_passes(tmp_path: Path) -> None:
 def test_valid_file_has_no_problems_and_reports_its_content(tmp_path: Path) -> None:
     root = make_package(tmp_path / "pkg")
     write_valid(root / "model.safetensors", FULL_METADATA)
-    findings, ctx = run_check(root)
+    findings, pkg = run_check(root)
     assert [f.rule for f in findings] == ["MC421"]
     assert findings[0].file == "model.safetensors"
     assert "3 tensors, 32 parameters (dtypes: F32 x 2, I64 x 1)" in findings[0].message
-    assert ctx.results["safetensors"]["model.safetensors"] == {
-        "tensors": 3, "parameters": 32, "dtypes": {"F32": 2, "I64": 1}, "valid": True}
-    header = ctx.pkg.safetensors["model.safetensors"]
+    header = pkg.safetensors["model.safetensors"]
+    assert (len(header.tensors), header.total_parameters, header.dtypes, header.ok) == (3, 32, {"F32": 2, "I64": 1}, True)
     assert header.metadata == FULL_METADATA
     assert header.tensors["backbone.weight"].shape == (2, 3, 4)
 
@@ -244,10 +242,10 @@ def test_check_skips_a_package_without_safetensors(tmp_path: Path) -> None:
     (root / "model.safetensors").unlink()
     pkg = ModelPackage(root)
     try:
-        reason = SafetensorsCheck().skip_reason(Context(pkg=pkg, options=Options(env="none")))
+        result = SafetensorsCheck().run(pkg, Options(env="none"))
     finally:
         pkg.close()
-    assert reason == "the package has no .safetensors file"
+    assert result == Skip("the package has no .safetensors file")
 
 
 # -- recommended metadata --------------------------------------------------------------------
@@ -327,9 +325,9 @@ def test_compact_metadata_values_pass(tmp_path: Path, value: str) -> None:
 
 def test_broken_header_gives_no_metadata_warnings(tmp_path: Path) -> None:
     root = make_package(tmp_path / "pkg", frame(b"[]"))
-    findings, ctx = run_check(root)
+    findings, pkg = run_check(root)
     assert [f.rule for f in findings] == ["MC403"]
-    assert ctx.results["safetensors"] == {}
+    assert not pkg.safetensors["model.safetensors"].parsed
 
 
 # -- a 99 MB header with a million tensors ----------------------------------------------------
@@ -409,6 +407,7 @@ def test_mutated_headers_validate_or_yield_problems(tmp_path: Path, content: byt
         # Whatever model-check accepts, the reference implementation opens too.
         assert _reference_accepts(path)
         ends = sorted((t.begin, t.end) for t in header.tensors.values())
+        assert header.header_length is not None
         assert 8 + header.header_length + (ends[-1][1] if ends else 0) == header.size
 
 

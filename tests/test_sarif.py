@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from helpers import EXAMPLE
+from helpers import EXAMPLE, RunCli
 
 from validator.core.catalogue import all_rules
 from validator.core.findings import Area, Artefact, Finding, Severity
@@ -74,7 +74,7 @@ def test_one_run_and_category_per_package(validator: jsonschema.Draft4Validator)
     assert not list(validator.iter_errors(log))
 
 
-def test_cli_writes_sarif_for_the_example(run_cli, tmp_path: Path, validator: jsonschema.Draft4Validator) -> None:
+def test_cli_writes_sarif_for_the_example(run_cli: RunCli, tmp_path: Path, validator: jsonschema.Draft4Validator) -> None:
     target = tmp_path / "out.sarif"
     code, _, _ = run_cli(["check", str(EXAMPLE), "--env", "none", "--sarif", str(target), "--quiet"])
     assert code == 0

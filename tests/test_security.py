@@ -169,6 +169,7 @@ def test_credentials_in_code_readme_and_notebook_output(pkg: Path) -> None:
     assert ("inference.py", 2) in where and ("inference.py", 3) in where and ("README.md", 5) in where
     [in_notebook] = [f for f in errors if f.file == "example.ipynb"]
     nb_lines = (pkg / "example.ipynb").read_text(encoding="utf-8").splitlines()
+    assert in_notebook.line is not None
     assert GITHUB_TOKEN in nb_lines[in_notebook.line - 1]
     assert "cell 2 output" in in_notebook.message
     kinds = " ".join(f.message for f in errors)

@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -24,11 +26,12 @@ from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 from security_helpers import AWS_KEY
 
-from validator.checks.license import _card_candidates, _cff_validator
+from validator.checks.license import _cff_validator
 from validator.core.catalogue import get_rule
 from validator.core.options import Options
 from validator.pipeline import runner
 from validator.readers.card import CardFacts, _strip_item, is_placeholder, parse_shape, read_card, split_names
+from validator.readers.license import _card_candidates
 from validator.readers.markdown import parse_markdown, plain
 from validator.readers.runtime_spec import _CONDA_PIN
 from validator.runtime.environments.conda import _PIP_SECTION
@@ -65,7 +68,7 @@ def test_readme_of_bracket_runs_is_read(tmp_path: Path) -> None:
     plain, is_placeholder, parse_shape, split_names, _strip_item, find_private_refs, _card_candidates,
     _CONDA_PIN.match, _PIP_SECTION.search, screen,
 ], ids=lambda f: getattr(f, "__name__", repr(f)))
-def test_text_readers_are_linear_on_long_runs(reader) -> None:
+def test_text_readers_are_linear_on_long_runs(reader: Callable[[str], object]) -> None:
     for text in runs():
         reader("a " + text + " (x)")
 
@@ -80,7 +83,7 @@ def test_card_items_on_long_lines_and_many_lines() -> None:
 @pytest.mark.timeout(300)
 def test_citation_email_of_at_signs_is_validated() -> None:
     validator = _cff_validator()
-    data = {"cff-version": "1.2.0", "message": "m", "title": "t", "authors": [{"name": "a", "email": "@" * LONG}]}
+    data: dict[str, Any] = {"cff-version": "1.2.0", "message": "m", "title": "t", "authors": [{"name": "a", "email": "@" * LONG}]}
     assert list(validator.iter_errors(data))  # not an email; and answered at once
     data["authors"][0]["email"] = "a@" * (LONG // 2)
     list(validator.iter_errors(data))
@@ -90,7 +93,9 @@ def test_citation_email_of_at_signs_is_validated() -> None:
 @given(value=st.text(alphabet="a@.b \n\t", max_size=40))
 def test_citation_email_pattern_is_the_schema_s_own(value: str) -> None:
     schema_email = re.compile(r"^[\S]+@[\S]+\.[\S]{2,}$")  # the CFF 1.2.0 schema's, quadratic
-    email = _cff_validator().schema["definitions"]["email"]
+    schema = _cff_validator().schema
+    assert isinstance(schema, Mapping)
+    email = schema["definitions"]["email"]
     assert email["pattern"] != schema_email.pattern  # replaced in the schema model-check validates with
     assert Draft7Validator(email).is_valid(value) == bool(schema_email.search(value))
 
@@ -148,7 +153,7 @@ def test_card_reader_and_card_checks_finish_on_adversarial_markdown(text: str) -
 
 
 # -- the static checks' time budget ---------------------------------------------------------------
-def _run_with_budget(root: Path, budget: float) -> dict:
+def _run_with_budget(root: Path, budget: float) -> dict[str, Any]:
     return check_report(runner.run(root, Options(env="none"), None, static_budget=budget))
 
 

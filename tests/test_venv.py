@@ -7,10 +7,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from validator.core.findings import CheckStatus
+from validator.core.findings import CheckStatus, Finding
 from validator.core.options import Options
 from validator.core.report import Report
 from validator.pipeline.runner import run
@@ -43,7 +44,7 @@ def make_package(root: Path, requirements: str, **files: str) -> Path:
     return root
 
 
-def build(root: Path, cache: Path, **options: object) -> VenvEnv | BuildFailure:
+def build(root: Path, cache: Path, **options: Any) -> VenvEnv | BuildFailure:
     pkg = ModelPackage(root)
     try:
         return VenvBuilder().build(pkg, read_runtime(pkg), Options(env="venv", cache_dir=str(cache), **options))
@@ -51,11 +52,11 @@ def build(root: Path, cache: Path, **options: object) -> VenvEnv | BuildFailure:
         pkg.close()
 
 
-def check(root: Path, cache: Path, **options: object) -> Report:
+def check(root: Path, cache: Path, **options: Any) -> Report:
     return run(root, Options(env="venv", cache_dir=str(cache), **options))
 
 
-def runtime_findings(report: Report, rule: str) -> list:
+def runtime_findings(report: Report, rule: str) -> list[Finding]:
     return [f for f in report.findings if f.rule == rule]
 
 
@@ -145,8 +146,10 @@ def test_cold_build_then_cache_hit(tmp_path: Path) -> None:
     assert isinstance(cold, VenvEnv), cold
     assert not cold.info.cached and cold.info.python
     assert cold.installed() == {"six": "1.16.0"}
-    assert cache_entries(cache) == [cold.info.cache_key]
-    assert (cache / cold.info.cache_key / MARKER).is_file()
+    key = cold.info.cache_key
+    assert key is not None
+    assert cache_entries(cache) == [key]
+    assert (cache / key / MARKER).is_file()
     warm = build(pkg, cache)
     assert isinstance(warm, VenvEnv) and warm.info.cached
     assert warm.info.cache_key == cold.info.cache_key and warm.prefix == cold.prefix
@@ -213,6 +216,7 @@ def test_half_built_leftovers_are_never_reused(tmp_path: Path) -> None:
     first = build(pkg, cache)
     assert isinstance(first, VenvEnv)
     key = first.info.cache_key
+    assert key is not None
     (cache / key / MARKER).unlink()  # as if the machine died between install and completion
     (cache / f"{key}.tmp-crashed").mkdir()  # and an interrupted build from a killed run
     again = build(pkg, cache)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from validator.checks.base import Check, Context
+from validator.checks.base import DynamicCheck, Outcome, Skip, StaticCheck
 from validator.checks.consistency import ConsistencyCheck
 from validator.checks.inference import InferenceCheck
 from validator.checks.layout import LayoutCheck
@@ -14,9 +14,8 @@ from validator.checks.publishing import PublishingCheck
 from validator.checks.runtime_files import RuntimeFilesCheck
 from validator.checks.safetensors import SafetensorsCheck
 from validator.checks.security import SecurityCheck
-from validator.pipeline.environment import EnvironmentCheck
 
-ALL_CHECKS: list[type[Check]] = [
+STATIC_CHECKS: list[type[StaticCheck]] = [
     LayoutCheck,
     ModelCardCheck,
     RuntimeFilesCheck,
@@ -26,9 +25,11 @@ ALL_CHECKS: list[type[Check]] = [
     LicenseCheck,
     ConsistencyCheck,
     PublishingCheck,
-    EnvironmentCheck,  # rebuilds the package's runtime; the checks below run inside it
+]
+# Run inside the package's rebuilt environment (validator.pipeline.environment builds it after the static checks).
+DYNAMIC_CHECKS: list[type[DynamicCheck]] = [
     ParityCheck,
     InferenceCheck,
 ]
 
-__all__ = ["ALL_CHECKS", "Check", "Context"]
+__all__ = ["DYNAMIC_CHECKS", "STATIC_CHECKS", "DynamicCheck", "Outcome", "Skip", "StaticCheck"]

@@ -1,40 +1,53 @@
-"""What a check is, and the context it runs in."""
+"""What a check is: a static one reads the package, a dynamic one also runs its code in the rebuilt environment."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
 from validator.core.findings import Area, Finding
 from validator.core.options import Options
+from validator.core.records import ParityRecord
 from validator.readers.package import ModelPackage
+from validator.sandbox.base import Env
 
-if TYPE_CHECKING:
-    from validator.sandbox.base import Env
+
+@dataclass(frozen=True)
+class Skip:
+    """The check does not apply to the package: it is recorded as skipped, with the reason."""
+
+    reason: str
 
 
 @dataclass
-class Context:
-    """Everything a check may read. Later checks read what earlier ones stored in `results`."""
+class Outcome:
+    """What a dynamic check found, and what it adds to the report."""
 
-    pkg: ModelPackage
-    options: Options
-    results: dict[str, Any] = field(default_factory=dict)
-    env: Env | None = None  # the rebuilt package environment, once the runtime check made it
+    findings: list[Finding] = field(default_factory=list)
+    skipped: str = ""  # a part that did not run, and why; with no findings the check is recorded as skipped
     notes: list[str] = field(default_factory=list)  # run-level remarks for the report
+    record: ParityRecord | None = None  # the report's parity object
 
 
-class Check:
-    """One area of the guideline. Subclasses set `name` and `area` and implement `run`."""
+class StaticCheck(ABC):
+    """One area of the guideline, judged from the package's files alone."""
 
     name: ClassVar[str]
     area: ClassVar[Area]
-    dynamic: ClassVar[bool] = False  # runs package code: skipped with --env none
 
-    def skip_reason(self, ctx: Context) -> str | None:
-        """Why this check does not apply to the package, or None when it does."""
-        return None
+    @abstractmethod
+    def run(self, pkg: ModelPackage, options: Options) -> Iterable[Finding] | Skip:
+        """The findings (consumed by the runner under the static time budget), or why the check does not apply."""
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        raise NotImplementedError
+
+class DynamicCheck(ABC):
+    """One area of the guideline that runs package code in the rebuilt environment."""
+
+    name: ClassVar[str]
+    area: ClassVar[Area]
+
+    @abstractmethod
+    def run(self, pkg: ModelPackage, options: Options, env: Env) -> Outcome | Skip:
+        """What running the package's code showed, or why the check does not apply."""

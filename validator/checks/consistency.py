@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from validator.checks.base import Check, Context
+from validator.checks.base import StaticCheck
 from validator.core.catalogue import Rule, rule
 from validator.core.findings import Area, Finding, Severity
+from validator.core.options import Options
 from validator.readers.declared import (
     CHANNEL_COUNT,
     CHANNELS,
@@ -20,8 +21,8 @@ from validator.readers.declared import (
     MODEL_ID,
     VERSION,
     DeclaredFacts,
-    gather,
 )
+from validator.readers.package import ModelPackage
 
 MATCH = "The guideline: check that README input channels, preprocessing, output names, and class order match the actual model."
 CLASSES_DIFFER = rule("MC601")
@@ -52,15 +53,13 @@ def _version(value: str) -> str:
     return value.strip().lower().lstrip("v")
 
 
-class ConsistencyCheck(Check):
+class ConsistencyCheck(StaticCheck):
     name = "declared facts agree"
     area = Area.CONSISTENCY
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        pkg = ctx.pkg
-        yield from self._unreadable(ctx)
-        table = gather(pkg)
-        ctx.results["declared"] = table
+    def run(self, pkg: ModelPackage, options: Options) -> Iterable[Finding]:
+        yield from self._unreadable(pkg)
+        table = pkg.declared
         yield from self._names(table, CLASSES, CLASSES_DIFFER, "class")
         yield from self._names(table, CHANNELS, CHANNELS_DIFFER, "channel")
         yield from self._counts(table, CLASSES, CLASS_COUNT, CLASS_COUNT_DIFFERS, "class", "outputs")
@@ -68,21 +67,21 @@ class ConsistencyCheck(Check):
         yield from self._channel_dim(table)
         yield from self._shapes(table)
         yield from self._versions(table)
-        yield from self._model_id(ctx, table)
+        yield from self._model_id(pkg, table)
 
-    def _unreadable(self, ctx: Context) -> Iterable[Finding]:
+    def _unreadable(self, pkg: ModelPackage) -> Iterable[Finding]:
         for name, unreadable in (("labels.json", LABELS_UNREADABLE), ("config.json", CONFIG_UNREADABLE)):
-            rel = ctx.pkg.find(name)
+            rel = pkg.find(name)
             if rel is None:
                 continue
-            value, problem = ctx.pkg.read_json(rel)
+            value, problem = pkg.read_json(rel)
             if problem is not None:
                 yield unreadable.finding(problem, file=rel)
             elif name == "labels.json":
                 from validator.readers.declared import _names_from_json
 
                 if _names_from_json(value) is None:
-                    yield rule.finding("labels.json is neither a list of names nor an index-to-name mapping", file=rel)
+                    yield unreadable.finding("labels.json is neither a list of names nor an index-to-name mapping", file=rel)
 
     def _names(self, table: DeclaredFacts, key: str, rule: Rule, noun: str) -> Iterable[Finding]:
         facts = table.of(key)
@@ -95,7 +94,7 @@ class ConsistencyCheck(Check):
                 continue
             na, nb = [normalise(x) for x in a], [normalise(x) for x in b]
             if na == nb:
-                pairs = [f"{x!r} vs {y!r}" for x, y in zip(a, b) if x != y]
+                pairs = [f"{x!r} vs {y!r}" for x, y in zip(a, b, strict=True) if x != y]
                 yield SPELLING.finding(f"{noun} names are spelled differently in {reference.where} and {other.where}: "
                                        f"{', '.join(pairs[:4])}", file=other.file, line=other.line)
             elif sorted(na) == sorted(nb):
@@ -106,7 +105,7 @@ class ConsistencyCheck(Check):
                                    f"and {other.where} lists {len(b)}: {a} vs {b}".replace("channeles", "channels"),
                                    file=other.file, line=other.line)
             else:
-                diff = [f"#{i}: {x!r} vs {y!r}" for i, (x, y, nx, ny) in enumerate(zip(a, b, na, nb)) if nx != ny]
+                diff = [f"#{i}: {x!r} vs {y!r}" for i, (x, y, nx, ny) in enumerate(zip(a, b, na, nb, strict=True)) if nx != ny]
                 yield rule.finding(f"{noun} names differ between {reference.where} and {other.where}: {', '.join(diff[:5])}",
                                    file=other.file, line=other.line)
 
@@ -147,7 +146,7 @@ class ConsistencyCheck(Check):
         reference = shapes[0]
         for other in shapes[1:]:
             a, b = reference.value, other.value
-            if len(a) != len(b) or any(x != y and x != "N" and y != "N" for x, y in zip(a, b)):
+            if len(a) != len(b) or any(x != y and x != "N" and y != "N" for x, y in zip(a, b, strict=True)):
                 yield SHAPE_DIFFERS.finding(f"{reference.where} declares {','.join(a)} but {other.where} has {','.join(b)}",
                                             file=other.file, line=other.line)
 
@@ -161,9 +160,9 @@ class ConsistencyCheck(Check):
                 yield VERSION_DIFFERS.finding(f"{reference.where} says {reference.value} but {other.where} says {other.value}",
                                               file=other.file, line=other.line)
 
-    def _model_id(self, ctx: Context, table: DeclaredFacts) -> Iterable[Finding]:
+    def _model_id(self, pkg: ModelPackage, table: DeclaredFacts) -> Iterable[Finding]:
         ids = table.of(MODEL_ID)
-        card = ctx.pkg.card
+        card = pkg.card
         if not ids or card is None:
             return
         text = _squash("\n".join(card.lines))

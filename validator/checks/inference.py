@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
-from validator.checks.base import Check, Context
+from validator.checks.base import DynamicCheck, Outcome, Skip
 from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding, Severity
+from validator.core.options import Options
+from validator.readers.package import ModelPackage
 from validator.runtime.probes import PROBE_DIR, Staging, read_result
+from validator.runtime.probes.protocol import NotebookPlan, NotebookResult
 from validator.runtime.tool_layer import notebook_layer
-from validator.sandbox.base import Completed, Limits
+from validator.sandbox.base import Completed, Env, Limits
 
 GUIDE_RUNS = "The guideline: the inference example runs from start to finish in a clean environment."
 GUIDE_NOTEBOOK = ("The guideline: example_inference.ipynb is a runnable demonstration for users who need an "
@@ -61,23 +62,28 @@ class Command:
     source: str  # where it came from, for the report
 
 
-class InferenceCheck(Check):
+@dataclass(frozen=True)
+class Subject:
+    """What the inference check works on: the package, the options, the rebuilt environment."""
+
+    pkg: ModelPackage
+    options: Options
+    env: Env
+
+
+class InferenceCheck(DynamicCheck):
     name = "inference example"
     area = Area.INFERENCE
-    dynamic = True
 
-    def skip_reason(self, ctx: Context) -> str | None:
-        if ctx.env is None:
-            return "the package environment was not rebuilt (see the runtime area)"
+    def run(self, pkg: ModelPackage, options: Options, env: Env) -> Outcome | Skip:
+        ctx = Subject(pkg, options, env)
         if _command(ctx) is None and not _notebooks(ctx):
-            return "no inference.py, no runnable inference command in the card or model-check.toml, and no notebook"
-        return None
+            return Skip("no inference.py, no runnable inference command in the card or model-check.toml, and no notebook")
+        return Outcome(self._findings(ctx))
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        assert ctx.env is not None
+    def _findings(self, ctx: Subject) -> list[Finding]:
         env = ctx.env
         findings: list[Finding] = []
-        record: dict[str, Any] = {"network": ctx.options.network}
         command = _command(ctx)
         with Staging(ctx.pkg) as staging:
             jobs = [_prepare_notebook(ctx, staging, rel, index) for index, rel in enumerate(_notebooks(ctx))]
@@ -88,26 +94,18 @@ class InferenceCheck(Check):
                 notebook_runs = [pool.submit(env.run, job.argv, staging.root, _limits(ctx, job.wall_s),
                                              fetch=[job.result]) if job.problem is None else None for job in jobs]
             if command is not None and command_run is not None:
-                findings += _command_findings(ctx, command, command_run.result(), record)
-            outcomes = []
-            for job, future in zip(jobs, notebook_runs):
-                outcome, found = _notebook_outcome(ctx, job, future.result() if future is not None else None)
-                outcomes.append(outcome)
-                findings += found
-            record["notebooks"] = outcomes
-        ctx.results["inference"] = record
+                findings += _command_findings(ctx, command, command_run.result())
+            for job, future in zip(jobs, notebook_runs, strict=True):
+                findings += _notebook_outcome(ctx, job, future.result() if future is not None else None)
         return findings
 
 
 # -- the inference command ------------------------------------------------------------------------
 
-def _command_findings(ctx: Context, command: Command, completed: Completed, record: dict[str, Any]) -> list[Finding]:
+def _command_findings(ctx: Subject, command: Command, completed: Completed) -> list[Finding]:
     limits = _limits(ctx, ctx.options.timeout_s)
     shown = shlex.join(command.argv)
     tail = output_tail(completed)
-    record.update(command=shown, source=command.source, returncode=completed.returncode,
-                  duration_s=round(completed.duration_s, 3), output_tail=tail,
-                  network_isolated=completed.network_isolated)
     where = "inference.py" if ctx.pkg.has("inference.py") else None
     with_network = " with network access (allowed by the caller)" if ctx.options.network else ""
     if completed.timed_out or completed.killed_by == "timeout":
@@ -143,42 +141,36 @@ class NotebookJob:
     problem: str | None  # why it cannot run; None when it can
 
 
-def _prepare_notebook(ctx: Context, staging: Staging, rel: str, index: int) -> NotebookJob:
+def _prepare_notebook(ctx: Subject, staging: Staging, rel: str, index: int) -> NotebookJob:
     layer, problem = _layer_for(ctx)
     result = f"{PROBE_DIR}/notebook_{index}.json"
     wall = max(ctx.options.timeout_s, ctx.options.notebook_timeout_s) + 60  # kernel start-up on top
     if problem:
         return NotebookJob(rel, [], result, wall, None, problem)
-    plan = {"notebook": rel, "layer": layer, "timeout_s": ctx.options.notebook_timeout_s, "result": result}
+    plan: NotebookPlan = {"notebook": rel, "layer": layer, "timeout_s": ctx.options.notebook_timeout_s, "result": result}
     argv = ["python", staging.add_script("notebook_probe.py"), staging.add_json(f"notebook_{index}_plan.json", plan)]
     return NotebookJob(rel, argv, result, wall, layer, None)
 
 
-def _notebook_outcome(ctx: Context, job: NotebookJob, completed: Completed | None) -> tuple[dict[str, Any], list[Finding]]:
+def _notebook_outcome(ctx: Subject, job: NotebookJob, completed: Completed | None) -> list[Finding]:
     rel = job.rel
-    outcome: dict[str, Any] = {"notebook": rel, "tool_layer": job.layer}
     if completed is None:  # model-check could not provide a kernel: not the package's fault, yet not a pass
-        outcome.update(status="not run", reason=job.problem)
-        return outcome, [NOTEBOOK_UNRUNNABLE.finding(f"{rel} was not run: {job.problem}", file=rel,
-                                                     severity=Severity.WARNING)]
-    result = read_result(completed.files, job.result)
-    outcome["duration_s"] = round(completed.duration_s, 3)
+        return [NOTEBOOK_UNRUNNABLE.finding(f"{rel} was not run: {job.problem}", file=rel, severity=Severity.WARNING)]
+    result = read_result(completed.files, job.result, NotebookResult)
     if result is None:
-        outcome.update(status="probe failed", output_tail=output_tail(completed))
         if completed.timed_out:
-            return outcome, [NOTEBOOK_TIMEOUT.finding(f"{rel} did not finish within {job.wall_s:g} s in total", file=rel)]
-        return outcome, [NOTEBOOK_UNRUNNABLE.finding(
+            return [NOTEBOOK_TIMEOUT.finding(f"{rel} did not finish within {job.wall_s:g} s in total", file=rel)]
+        return [NOTEBOOK_UNRUNNABLE.finding(
             f"running {rel} failed (exit status {completed.returncode}); output tail:\n{output_tail(completed)}",
             file=rel)]
-    outcome.update({k: result.get(k) for k in ("status", "cell_index", "first_line", "ename", "evalue", "cells")})
     if result.get("status") == "ok":
         cells = result.get("code_cells")
-        return outcome, [NOTEBOOK_RAN.finding(
+        return [NOTEBOOK_RAN.finding(
             f"{rel} ran from start to finish ({cells} code cells) in {completed.duration_s:.1f} s", file=rel)]
-    return outcome, _notebook_findings(ctx, rel, result)
+    return _notebook_findings(ctx, rel, result)
 
 
-def _notebook_findings(ctx: Context, rel: str, result: dict[str, Any]) -> list[Finding]:
+def _notebook_findings(ctx: Subject, rel: str, result: NotebookResult) -> list[Finding]:
     status = result.get("status")
     cell = _cell_phrase(result)
     if status == "timeout":
@@ -200,7 +192,7 @@ def _notebook_findings(ctx: Context, rel: str, result: dict[str, Any]) -> list[F
     return [NOTEBOOK_UNRUNNABLE.finding(f"{rel}: {reason}", file=rel)]
 
 
-def _cell_phrase(result: dict[str, Any]) -> str:
+def _cell_phrase(result: NotebookResult) -> str:
     index = result.get("cell_index")
     if not isinstance(index, int):
         return "a cell"
@@ -213,9 +205,8 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _layer_for(ctx: Context) -> tuple[str | None, str | None]:
+def _layer_for(ctx: Subject) -> tuple[str | None, str | None]:
     """(tool layer path or None when the environment has the tools, problem)."""
-    assert ctx.env is not None
     try:
         installed = {k.lower().replace("_", "-") for k in ctx.env.installed()}
     except Exception:
@@ -235,16 +226,16 @@ def _layer_for(ctx: Context) -> tuple[str | None, str | None]:
 
 # -- helpers --------------------------------------------------------------------------------------
 
-def _limits(ctx: Context, wall_s: float) -> Limits:
+def _limits(ctx: Subject, wall_s: float) -> Limits:
     return Limits(wall_s=wall_s, cpu_s=int(wall_s * 2) + 60, memory_mb=ctx.options.memory_mb,
                   network=ctx.options.network)
 
 
-def _notebooks(ctx: Context) -> list[str]:
+def _notebooks(ctx: Subject) -> list[str]:
     return sorted(f for f in ctx.pkg.files if "/" not in f and f.lower().endswith(".ipynb"))
 
 
-def _command(ctx: Context) -> Command | None:
+def _command(ctx: Subject) -> Command | None:
     """The inference command: model-check.toml's, else the card's plain python command, else inference.py."""
     if ctx.options.inference_command:
         argv = parse_python_command(ctx.options.inference_command)
@@ -275,7 +266,7 @@ def parse_python_command(text: str) -> list[str] | None:
     return ["python", *argv[1:]]
 
 
-def _script_exists(ctx: Context, argv: list[str]) -> bool:
+def _script_exists(ctx: Subject, argv: list[str]) -> bool:
     """A `python script.py …` command names a script the package has; `python -m module` is taken as is."""
     if argv[1] == "-m":
         return True

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
-from validator.checks.base import Check, Context
+from validator.checks.base import StaticCheck
 from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding
+from validator.core.options import Options
 from validator.readers.package import RUNTIME_FILES, ModelPackage
 
 TABLE = "the guideline's package layout table"
@@ -69,12 +70,11 @@ def uses_pytorch(pkg: ModelPackage) -> bool:
     return False
 
 
-class LayoutCheck(Check):
+class LayoutCheck(StaticCheck):
     name = "package layout"
     area = Area.LAYOUT
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        pkg = ctx.pkg
+    def run(self, pkg: ModelPackage, options: Options) -> Iterable[Finding]:
         yield from self._unreadable(pkg)
         readme = pkg.find("README.md")
         if readme is None:
@@ -98,7 +98,7 @@ class LayoutCheck(Check):
             yield SAFETENSORS_MISSING.finding("the package has no model.safetensors")
         if not pkg.with_suffix(".onnx"):
             yield ONNX_MISSING.finding("the package has no model.onnx")
-        if pkg.find("inference.py") is None and not self._other_entry_point(ctx):
+        if pkg.find("inference.py") is None and not self._other_entry_point(pkg):
             yield INFERENCE_MISSING.finding("the package has no inference.py")
 
         opaque = [f for f in pkg.files if f.lower().endswith(OPAQUE_SUFFIXES) and f not in others
@@ -119,13 +119,13 @@ class LayoutCheck(Check):
         if config is not None and not pkg.code_mentions("config.json"):
             yield CONFIG_UNUSED.finding("config.json is not read by any script or notebook in the package", file=config)
 
-    def _other_entry_point(self, ctx: Context) -> bool:
+    def _other_entry_point(self, pkg: ModelPackage) -> bool:
         """A card that names another script (e.g. `python predict.py`) that exists counts too."""
-        facts = ctx.pkg.card_facts
+        facts = pkg.card_facts
         command = facts.inference_command if facts else None
         if command is None:
             return False
-        return any(token in ctx.pkg.files for token in command.value.split())
+        return any(token in pkg.files for token in command.value.split())
 
     def _unreadable(self, pkg: ModelPackage) -> Iterable[Finding]:
         for entry in pkg.special:

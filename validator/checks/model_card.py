@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from validator.checks.base import Check, Context
+from validator.checks.base import Skip, StaticCheck
 from validator.core.catalogue import Rule, rule
 from validator.core.findings import Area, Finding
+from validator.core.options import Options
 from validator.readers.card import CARD_ITEMS
+from validator.readers.package import ModelPackage
 
 README_UNREADABLE = rule("MC200")
 PLACEHOLDER = rule("MC230")
@@ -18,17 +20,17 @@ ITEM_RULES: dict[str, Rule] = {
 }
 
 
-class ModelCardCheck(Check):
+class ModelCardCheck(StaticCheck):
     name = "model card"
     area = Area.MODEL_CARD
 
-    def skip_reason(self, ctx: Context) -> str | None:
-        return None if ctx.pkg.find("README.md") is not None else "there is no README.md (see MC101)"
-
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        pkg = ctx.pkg
+    def run(self, pkg: ModelPackage, options: Options) -> Iterable[Finding] | Skip:
         readme = pkg.find("README.md")
-        assert readme is not None
+        if readme is None:
+            return Skip("there is no README.md (see MC101)")
+        return self._findings(pkg, readme)
+
+    def _findings(self, pkg: ModelPackage, readme: str) -> Iterable[Finding]:
         read = pkg.read_text(readme)
         if read.text is None:
             yield README_UNREADABLE.finding(read.problem or "README.md cannot be read", file=readme)
@@ -51,4 +53,3 @@ class ModelCardCheck(Check):
             if placeholder.line not in reported_placeholders:
                 reported_placeholders.add(placeholder.line)
                 yield PLACEHOLDER.finding(f"placeholder text {placeholder.text.strip()[:60]!r}", file=readme, line=placeholder.line)
-        ctx.results["card"] = facts

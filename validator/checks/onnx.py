@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from validator.checks.base import Check, Context
+from validator.checks.base import Skip, StaticCheck
 from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding
+from validator.core.options import Options
 from validator.readers.onnx import OnnxSummary, TensorSpec
+from validator.readers.package import ModelPackage
 
 GUIDE = "The guideline's 'Provide a Portable Inference Artefact'"
 EXPORT = ("torch.onnx.export(model, dummy_input, 'model.onnx', input_names=['input'], output_names=['logits'], "
@@ -44,18 +46,17 @@ _GENERATED_NAMES = [
 _STANDARD_OPSET_DOMAINS = {"": "", "ai.onnx": ""}  # ai.onnx is also spelled ""
 
 
-class OnnxCheck(Check):
+class OnnxCheck(StaticCheck):
     name = "ONNX graphs"
     area = Area.ONNX
-    dynamic = False
 
-    def skip_reason(self, ctx: Context) -> str | None:
-        return None if ctx.pkg.with_suffix(".onnx") else "the package has no .onnx file"
+    def run(self, pkg: ModelPackage, options: Options) -> Iterable[Finding] | Skip:
+        if not pkg.with_suffix(".onnx"):
+            return Skip("the package has no .onnx file")
+        return self._findings(pkg)
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        summaries: dict[str, OnnxSummary] = ctx.pkg.onnx
-        ctx.results["onnx"] = summaries
-        for summary in summaries.values():
+    def _findings(self, pkg: ModelPackage) -> Iterable[Finding]:
+        for summary in pkg.onnx.values():
             yield from _problems(summary)
             if summary.parsed:
                 yield from _io(summary)

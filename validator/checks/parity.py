@@ -14,20 +14,24 @@ model-check compares the returned arrays with numpy (validator/runtime/parity.py
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from validator.checks.base import Check, Context
+from validator.checks.base import DynamicCheck, Outcome, Skip
 from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding, Severity
-from validator.readers.declared import CHANNEL_COUNT, CHANNELS, CLASS_COUNT, CLASSES, INPUT_SHAPE, gather
+from validator.core.options import Options
+from validator.core.records import ParityRecord
+from validator.readers.declared import CHANNEL_COUNT, CHANNELS, CLASS_COUNT, CLASSES, INPUT_SHAPE
+from validator.readers.package import ModelPackage
+from validator.runtime.environments.host_env import host_python
 from validator.runtime.parity import Comparison, compare
-from validator.runtime.probes import PROBE_DIR, Staging, host_python, read_arrays, read_result
+from validator.runtime.probes import PROBE_DIR, Staging, read_arrays, read_result
+from validator.runtime.probes.protocol import InputFile, InputSetPlan, LoadAttempt, NativePlan, NativeResult, OnnxPlan, OnnxResult
 from validator.runtime.test_vectors import Array, Inputs, InputSet, declared_specs, discover
 from validator.sandbox.base import Completed, Env, Limits
 
@@ -52,19 +56,20 @@ PARITY_PASSED = rule("MC912")
 ONNXRUNTIME_NAMES = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml",
                      "ort-nightly")
 KEYS_LISTED = 4
+ProbeResult = TypeVar("ProbeResult", NativeResult, OnnxResult)
 
 
 @dataclass
-class Run:
+class Run(Generic[ProbeResult]):
     """What one probe produced: its JSON result and the arrays of its .npz."""
 
-    result: dict[str, Any] | None
+    result: ProbeResult | None
     arrays: dict[str, np.ndarray]
     completed: Completed
 
     def outputs(self, index: int) -> list[Array] | str:
         """The outputs of input set `index`, or the error that set raised."""
-        sets = (self.result or {}).get("sets") or []
+        sets = self.result["sets"] if self.result is not None else []
         if index >= len(sets) or not isinstance(sets[index], dict):
             return "no result"
         record = sets[index]
@@ -78,34 +83,55 @@ class Run:
         return found
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What the parity check works on: the package, the options, the rebuilt environment."""
+
+    pkg: ModelPackage
+    options: Options
+    env: Env
+
+
 @dataclass
-class Outcome:
+class Tally:
+    """What the probes and the comparisons have found so far."""
+
     findings: list[Finding] = field(default_factory=list)
     comparisons: list[tuple[str, str, Comparison]] = field(default_factory=list)  # (kind, input id, result)
+    notes: list[str] = field(default_factory=list)
 
 
-class ParityCheck(Check):
+@dataclass
+class ProbeNotes:
+    """What the probes tell about themselves, for the report's parity object."""
+
+    onnx_runtime: str | None = None
+    native: str | None = None
+    onnx_skipped: str | None = None
+    native_skipped: str | None = None
+    native_attempts: list[dict[str, object]] | None = None
+    torch: str | None = None
+
+
+class ParityCheck(DynamicCheck):
     name = "native vs ONNX parity"
     area = Area.PARITY
-    dynamic = True
 
-    def skip_reason(self, ctx: Context) -> str | None:
-        if ctx.env is None:
-            return "the package environment was not rebuilt (see the runtime area)"
+    def run(self, pkg: ModelPackage, options: Options, env: Env) -> Outcome | Skip:
+        ctx = Subject(pkg, options, env)
         if _weights(ctx) is None and _onnx(ctx) is None:
-            return "no .safetensors and no .onnx file: there is no model artefact to run"
-        return None
+            return Skip("no .safetensors and no .onnx file: there is no model artefact to run")
+        return self._run(ctx)
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        assert ctx.env is not None
+    def _run(self, ctx: Subject) -> Outcome:
         weights, onnx_rel = _weights(ctx), _onnx(ctx)
-        outcome = Outcome()
+        outcome = Tally()
         inputs = discover(ctx.pkg, declared_specs(ctx.pkg, onnx_rel))
         outcome.findings += [TEST_VECTOR_INVALID.finding(f"{rel} {problem}", file=rel) for rel, problem in inputs.problems]
         limits = Limits(wall_s=ctx.options.timeout_s, memory_mb=ctx.options.memory_mb, network=False)
         installed = _installed(ctx.env)
         onnx_env, onnx_where = _onnx_runner(ctx.env, installed)
-        record: dict[str, Any] = {"onnx_runtime": None, "native": None}
+        record = ProbeNotes()
 
         with Staging(ctx.pkg) as staging:
             if inputs.pb_cases:
@@ -113,58 +139,59 @@ class ParityCheck(Check):
             if not inputs.sets:
                 outcome.findings.append(NO_INPUTS.finding(
                     f"no test vectors and no random input could be made: {inputs.random_reason or 'see the findings above'}"))
-                return outcome.findings
+                return Outcome(outcome.findings, notes=outcome.notes)
             input_files = _stage_inputs(staging, inputs)
 
             # The two probes are independent: run them side by side (each in its own sandbox).
             unusable = _onnx_unusable(ctx, onnx_rel)
             if unusable:
-                record["onnx_skipped"] = unusable
+                record.onnx_skipped = unusable
             native_skip = _native_skip(ctx, weights, installed)
             if native_skip is not None:
-                record["native_skipped"] = native_skip
+                record.native_skipped = native_skip
             native_plan = _native_plan(ctx, weights, input_files) if native_skip is None else None
-            onnx_plan = {"onnx": onnx_rel, "convert": [], "input_sets": input_files}
+            onnx_plan: OnnxPlan = {"onnx": onnx_rel, "convert": [], "input_sets": input_files}
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe") as pool:
-                onnx_future = (pool.submit(_probe, onnx_env, *_prepare(staging, "onnx_probe.py", onnx_plan), limits)
+                onnx_future = (pool.submit(_probe, onnx_env, _prepare(staging, "onnx_probe.py", onnx_plan), limits, OnnxResult)
                                if onnx_rel is not None and not unusable else None)
-                native_future = (pool.submit(_probe, ctx.env, *_prepare(staging, "native_probe.py", native_plan), limits)
-                                 if native_plan is not None else None)
+                native_future = (pool.submit(_probe, ctx.env, _prepare(staging, "native_probe.py", native_plan), limits,
+                                             NativeResult) if native_plan is not None else None)
             onnx_run = None
             if onnx_future is not None and onnx_rel is not None:
                 onnx_run, reason = _onnx_outcome(onnx_future.result(), onnx_rel, limits, outcome)
-                version = (onnx_run.result or {}).get("onnxruntime") if onnx_run else None
-                record["onnx_runtime"] = f"{onnx_where} (onnxruntime {version})" if version else onnx_where
+                version = onnx_run.result.get("onnxruntime") if onnx_run is not None and onnx_run.result is not None else None
+                record.onnx_runtime = f"{onnx_where} (onnxruntime {version})" if version else onnx_where
                 if reason:
-                    record["onnx_skipped"] = reason
+                    record.onnx_skipped = reason
                 if onnx_where.startswith("model-check"):
-                    ctx.notes.append(f"parity: {record['onnx_runtime']}")
+                    outcome.notes.append(f"parity: {record.onnx_runtime}")
             native_run = None
             if native_future is not None and native_plan is not None:
                 native_run = _native_outcome(native_future.result(), native_plan, limits, outcome, record)
 
         _compare_all(ctx, inputs, native_run, onnx_run, onnx_rel, outcome)
-        ctx.results["parity"] = parity = _parity_record(ctx, inputs, outcome, record)
+        parity = _parity_record(ctx, inputs, outcome, record)
         passed = _passed_finding(ctx, parity, outcome) if parity is not None and parity["passed"] else None
+        skipped = ""
         if native_skip is not None:  # a skipped check (the runner keeps the reason when nothing is wrong)
             done = f"; {passed.message}" if passed is not None else ""
-            ctx.results[f"skip:{self.name}"] = f"native parity skipped: {native_skip}{done}"
+            skipped = f"native parity skipped: {native_skip}{done}"
         elif passed is not None:
             outcome.findings.append(passed)
-        return outcome.findings
+        return Outcome(outcome.findings, skipped, outcome.notes, parity)
 
 
 # -- choosing artefacts and runners ----------------------------------------------------------------
 
-def _weights(ctx: Context) -> str | None:
+def _weights(ctx: Subject) -> str | None:
     return ctx.pkg.find("model.safetensors") or next(iter(sorted(ctx.pkg.with_suffix(".safetensors"))), None)
 
 
-def _onnx(ctx: Context) -> str | None:
+def _onnx(ctx: Subject) -> str | None:
     return ctx.pkg.find("model.onnx") or next(iter(sorted(ctx.pkg.with_suffix(".onnx"))), None)
 
 
-def _onnx_unusable(ctx: Context, onnx_rel: str | None) -> str | None:
+def _onnx_unusable(ctx: Subject, onnx_rel: str | None) -> str | None:
     """Why the graph is not run: the static ONNX check found it unsafe or unreadable."""
     summary = ctx.pkg.onnx.get(onnx_rel) if onnx_rel else None
     if summary is not None and not getattr(summary, "ok", True) and getattr(summary, "problems", None):
@@ -186,7 +213,7 @@ def _onnx_runner(env: Env, installed: dict[str, str]) -> tuple[Env, str]:
     return host_python(), "model-check's onnxruntime in a sandboxed child process (the runtime pins none)"
 
 
-def _native_skip(ctx: Context, weights: str | None, installed: dict[str, str]) -> str | None:
+def _native_skip(ctx: Subject, weights: str | None, installed: dict[str, str]) -> str | None:
     if weights is None:
         return "no .safetensors file (an ONNX-only package)"
     header = ctx.pkg.safetensors.get(weights)
@@ -201,26 +228,29 @@ def _native_skip(ctx: Context, weights: str | None, installed: dict[str, str]) -
 
 # -- running the probes -----------------------------------------------------------------------------
 
-def _stage_inputs(staging: Staging, inputs: Inputs) -> list[dict[str, Any]]:
-    plan_sets = []
+def _stage_inputs(staging: Staging, inputs: Inputs) -> list[InputSetPlan]:
+    plan_sets: list[InputSetPlan] = []
     for index, input_set in enumerate(inputs.sets):
-        files = [{"name": array.name, "file": staging.add_array(f"in_{index}_{position}.npy", array.data)}
-                 for position, array in enumerate(input_set.inputs)]
+        files: list[InputFile] = [{"name": array.name, "file": staging.add_array(f"in_{index}_{position}.npy", array.data)}
+                                  for position, array in enumerate(input_set.inputs)]
         plan_sets.append({"id": input_set.id, "inputs": files})
     return plan_sets
 
 
-def _prepare(staging: Staging, script: str, plan: dict[str, Any]) -> tuple[list[str], Path, list[str]]:
+def _prepare(staging: Staging, script: str, plan: NativePlan | OnnxPlan) -> tuple[list[str], Path, list[str]]:
     """Put a probe and its plan into the staged workdir: (argv, workdir, files to fetch)."""
     name = script.removesuffix(".py")
-    plan = {**plan, "result": f"{PROBE_DIR}/{name}.json", "out_file": f"{PROBE_DIR}/{name}.npz"}
-    argv = ["python", staging.add_script(script), staging.add_json(f"{name}_plan.json", plan)]
-    return argv, staging.root, [plan["result"], plan["out_file"]]
+    result, out_file = f"{PROBE_DIR}/{name}.json", f"{PROBE_DIR}/{name}.npz"
+    staged = staging.add_json(f"{name}_plan.json", {**plan, "result": result, "out_file": out_file})
+    argv = ["python", staging.add_script(script), staged]
+    return argv, staging.root, [result, out_file]
 
 
-def _probe(env: Env, argv: list[str], workdir: Path, fetch: list[str], limits: Limits) -> Run:
+def _probe(env: Env, staged: tuple[list[str], Path, list[str]], limits: Limits,
+           shape: type[ProbeResult]) -> Run[ProbeResult]:
+    argv, workdir, fetch = staged
     completed = env.run(argv, workdir, limits, fetch=fetch)
-    return Run(read_result(completed.files, fetch[0]), read_arrays(completed.files, fetch[1]), completed)
+    return Run(read_result(completed.files, fetch[0], shape), read_arrays(completed.files, fetch[1]), completed)
 
 
 def _probe_failure(what: str, completed: Completed, limits: Limits) -> str:
@@ -232,11 +262,11 @@ def _probe_failure(what: str, completed: Completed, limits: Limits) -> str:
     return f"{what} failed ({cause}): {_tail(completed.stderr or completed.stdout)}"
 
 
-def _convert_pb(ctx: Context, staging: Staging, inputs: Inputs, limits: Limits, outcome: Outcome) -> None:
+def _convert_pb(ctx: Subject, staging: Staging, inputs: Inputs, limits: Limits, outcome: Tally) -> None:
     """Parse ONNX-style .pb test vectors with model-check's onnx, in a sandboxed child process."""
     files = [pb for case in inputs.pb_cases for pb in case.inputs + case.outputs]
-    run = _probe(host_python(), *_prepare(staging, "onnx_probe.py", {"onnx": None, "convert": files, "input_sets": []}),
-                 limits)
+    run = _probe(host_python(), _prepare(staging, "onnx_probe.py", {"onnx": None, "convert": files, "input_sets": []}),
+                 limits, OnnxResult)
     if run.result is None:
         outcome.findings.append(PROBE_FAILED.finding(_probe_failure("reading the .pb test vectors", run.completed, limits)))
         return
@@ -259,7 +289,8 @@ def _convert_pb(ctx: Context, staging: Staging, inputs: Inputs, limits: Limits, 
                                         [a for a in usable if a is not None]))
 
 
-def _onnx_outcome(run: Run, onnx_rel: str, limits: Limits, outcome: Outcome) -> tuple[Run | None, str | None]:
+def _onnx_outcome(run: Run[OnnxResult], onnx_rel: str, limits: Limits,
+                  outcome: Tally) -> tuple[Run[OnnxResult] | None, str | None]:
     result = run.result
     if result is None:
         outcome.findings.append(PROBE_FAILED.finding(_probe_failure("the ONNX probe", run.completed, limits), file=onnx_rel))
@@ -278,7 +309,7 @@ def _onnx_outcome(run: Run, onnx_rel: str, limits: Limits, outcome: Outcome) -> 
     return run, None
 
 
-def _native_plan(ctx: Context, weights: str | None, input_files: list[dict[str, Any]]) -> dict[str, Any]:
+def _native_plan(ctx: Subject, weights: str | None, input_files: list[InputSetPlan]) -> NativePlan:
     assert weights is not None
     architecture = _metadata(ctx, weights).get("architecture")
     in_chans, num_classes = _declared_counts(ctx)
@@ -293,8 +324,8 @@ def _native_plan(ctx: Context, weights: str | None, input_files: list[dict[str, 
     }
 
 
-def _native_outcome(run: Run, plan: dict[str, Any], limits: Limits, outcome: Outcome,
-                    record: dict[str, Any]) -> Run | None:
+def _native_outcome(run: Run[NativeResult], plan: NativePlan, limits: Limits, outcome: Tally,
+                    record: ProbeNotes) -> Run[NativeResult] | None:
     weights = plan["weights"]
     result = run.result
     if result is None:
@@ -302,7 +333,7 @@ def _native_outcome(run: Run, plan: dict[str, Any], limits: Limits, outcome: Out
         return None
     status = result.get("status")
     if status == "unavailable":
-        record["native_skipped"] = f"torch or safetensors cannot be imported: {result.get('reason')}"
+        record.native_skipped = f"torch or safetensors cannot be imported: {result.get('reason')}"
         outcome.findings.append(PROBE_FAILED.finding(
             f"the runtime lists torch and safetensors, yet importing them fails: {result.get('reason')}", file=weights))
         return None
@@ -311,20 +342,20 @@ def _native_outcome(run: Run, plan: dict[str, Any], limits: Limits, outcome: Out
             f"safetensors.torch.load_file cannot read {weights}: {result.get('reason')}", file=weights))
         return None
     attempts = [a for a in result.get("attempts") or [] if isinstance(a, dict)]
-    record["native_attempts"] = [{k: a.get(k) for k in ("how", "built", "loaded", "error") if a.get(k) is not None}
-                                 for a in attempts]
+    record.native_attempts = [{k: a.get(k) for k in ("how", "built", "loaded", "error") if a.get(k) is not None}
+                              for a in attempts]
     if status == "no-model":
         outcome.findings.append(_no_model_finding(weights, attempts, plan))
         return None
-    record["native"] = result.get("native")
-    record["torch"] = result.get("torch")
+    record.native = result.get("native")
+    record.torch = result.get("torch")
     check = result.get("architecture_check")
     if isinstance(check, dict) and not check.get("loaded"):
         outcome.findings.append(ARCHITECTURE_MISLEADING.finding(
             f"the safetensors metadata says architecture {plan['architecture']!r}, but that does not load "
             f"{weights} ({_load_problem(check)}), while {result.get('native')} does",
             file=weights, severity=Severity.INFO if _library_missing(check) else None))
-    for index, set_record in enumerate(result.get("sets") or []):
+    for set_record in result.get("sets") or []:
         if isinstance(set_record, dict) and set_record.get("error"):
             outcome.findings.append(NATIVE_RUN_FAILED.finding(
                 f"the native model ({result.get('native')}) raises on {set_record.get('id')}: "
@@ -332,7 +363,7 @@ def _native_outcome(run: Run, plan: dict[str, Any], limits: Limits, outcome: Out
     return run
 
 
-def _no_model_finding(weights: str, attempts: list[dict[str, Any]], plan: dict[str, Any]) -> Finding:
+def _no_model_finding(weights: str, attempts: list[LoadAttempt], plan: NativePlan) -> Finding:
     """Weights that do not load into a model that was built are an error; no model at all, a warning."""
     built = [a for a in attempts if a.get("built") or a.get("state_dict_error")]
     if built:
@@ -350,37 +381,38 @@ def _no_model_finding(weights: str, attempts: list[dict[str, Any]], plan: dict[s
     return NATIVE_UNBUILDABLE.finding(f"no way of building the model worked: {tried}", file=weights)
 
 
-def _load_problem(attempt: dict[str, Any]) -> str:
+def _load_problem(attempt: LoadAttempt) -> str:
     if attempt.get("state_dict_error"):  # torch lists the keys first: keep the head
         error = " ".join(str(attempt.get("error")).split())
         return error if len(error) <= 800 else error[:800] + "…"
     if not attempt.get("built"):
         return str(attempt.get("error") or "it could not be built")
     parts = []
-    for key, label in (("missing", "missing keys"), ("unexpected", "unexpected keys"), ("mismatched", "shape mismatches")):
-        count = attempt.get(f"{key}_count") or 0
+    for count, keys, label in ((attempt.get("missing_count", 0), attempt.get("missing", []), "missing keys"),
+                               (attempt.get("unexpected_count", 0), attempt.get("unexpected", []), "unexpected keys"),
+                               (attempt.get("mismatched_count", 0), attempt.get("mismatched", []), "shape mismatches")):
         if count:
-            shown = ", ".join(str(k) for k in (attempt.get(key) or [])[:KEYS_LISTED])
+            shown = ", ".join(keys[:KEYS_LISTED])
             more = f", … {count - KEYS_LISTED} more" if count > KEYS_LISTED else ""
             parts.append(f"{count} {label}: {shown}{more}")
     return "; ".join(parts) or str(attempt.get("error") or "load_state_dict(strict=True) failed")
 
 
-def _library_missing(attempt: dict[str, Any]) -> bool:
+def _library_missing(attempt: LoadAttempt) -> bool:
     """The declared library is not installed: model-check could not try it (a lesser problem)."""
     error = str(attempt.get("error") or "")
     return not attempt.get("built") and error.startswith(("ModuleNotFoundError", "ImportError"))
 
 
-def _metadata(ctx: Context, weights: str) -> dict[str, Any]:
+def _metadata(ctx: Subject, weights: str) -> dict[str, Any]:
     header = ctx.pkg.safetensors.get(weights)
     metadata = getattr(header, "metadata", None)
     return metadata if isinstance(metadata, dict) else {}
 
 
-def _declared_counts(ctx: Context) -> tuple[int | None, int | None]:
+def _declared_counts(ctx: Subject) -> tuple[int | None, int | None]:
     """Input channels and class count as declared (card, metadata, labels, ONNX), for timm/torchvision."""
-    declared = ctx.results.get("declared") or gather(ctx.pkg)
+    declared = ctx.pkg.declared
     in_chans = next((int(s[1]) for s in (f.value for f in declared.of(INPUT_SHAPE)) if len(s) > 1 and str(s[1]).isdigit()),
                     None) or declared.first(CHANNEL_COUNT) or (len(declared.first(CHANNELS) or []) or None)
     num_classes = (len(declared.first(CLASSES) or []) or None) or declared.first(CLASS_COUNT)
@@ -389,8 +421,8 @@ def _declared_counts(ctx: Context) -> tuple[int | None, int | None]:
 
 # -- comparing ------------------------------------------------------------------------------------
 
-def _compare_all(ctx: Context, inputs: Inputs, native: Run | None, onnx: Run | None, onnx_rel: str | None,
-                 outcome: Outcome) -> None:
+def _compare_all(ctx: Subject, inputs: Inputs, native: Run[NativeResult] | None, onnx: Run[OnnxResult] | None, onnx_rel: str | None,
+                 outcome: Tally) -> None:
     rtol, atol = ctx.options.rtol, ctx.options.atol
     for index, input_set in enumerate(inputs.sets):
         native_out = native.outputs(index) if native else None
@@ -402,7 +434,7 @@ def _compare_all(ctx: Context, inputs: Inputs, native: Run | None, onnx: Run | N
                 outcome.findings.append(PARITY_MISMATCH.finding(
                     f"on {input_set.id} the native model returns {len(native_out)} output(s), the ONNX graph "
                     f"{len(onnx_out)}", file=onnx_rel))
-            for position, (mine, theirs) in enumerate(zip(native_out, onnx_out)):
+            for position, (mine, theirs) in enumerate(zip(native_out, onnx_out, strict=False)):
                 label = f"output {theirs.name or position!r} on {input_set.id}"
                 outcome.comparisons.append(("native vs ONNX", input_set.id,
                                             compare(label, mine.data, theirs.data, rtol, atol)))
@@ -416,7 +448,7 @@ def _compare_all(ctx: Context, inputs: Inputs, native: Run | None, onnx: Run | N
     _findings_from_comparisons(ctx, outcome, onnx_rel)
 
 
-def _findings_from_comparisons(ctx: Context, outcome: Outcome, onnx_rel: str | None) -> None:
+def _findings_from_comparisons(ctx: Subject, outcome: Tally, onnx_rel: str | None) -> None:
     rtol, atol = ctx.options.rtol, ctx.options.atol
     failed = [(kind, input_id, c) for kind, input_id, c in outcome.comparisons if not c.passed]
     by_kind: dict[str, list[Comparison]] = {}
@@ -439,13 +471,13 @@ def _findings_from_comparisons(ctx: Context, outcome: Outcome, onnx_rel: str | N
                 f"the {source} output has {comparison.nonfinite_actual} NaN/infinite value(s) on {input_id}"))
 
 
-def _parity_record(ctx: Context, inputs: Inputs, outcome: Outcome, record: dict[str, Any]) -> dict[str, Any] | None:
+def _parity_record(ctx: Subject, inputs: Inputs, outcome: Tally, record: ProbeNotes) -> ParityRecord | None:
     if not outcome.comparisons:
         return None
     main = [c for kind, _, c in outcome.comparisons if kind == "native vs ONNX"] or [c for _, _, c in outcome.comparisons]
     abs_diffs = [c.max_abs_diff for c in main if c.max_abs_diff is not None]
     rel_diffs = [c.max_rel_diff for c in main if c.max_rel_diff is not None]
-    return {
+    parity: ParityRecord = {
         "passed": all(c.passed for _, _, c in outcome.comparisons),
         "rtol": ctx.options.rtol,
         "atol": ctx.options.atol,
@@ -453,11 +485,23 @@ def _parity_record(ctx: Context, inputs: Inputs, outcome: Outcome, record: dict[
         "max_rel_diff": max(rel_diffs) if rel_diffs else None,
         "inputs": [s.describe() for s in inputs.sets],
         "outputs": [{"kind": kind, "input": input_id, **c.to_dict()} for kind, input_id, c in outcome.comparisons],
-        **{k: v for k, v in record.items() if v is not None},
     }
+    if record.onnx_runtime is not None:
+        parity["onnx_runtime"] = record.onnx_runtime
+    if record.native is not None:
+        parity["native"] = record.native
+    if record.onnx_skipped is not None:
+        parity["onnx_skipped"] = record.onnx_skipped
+    if record.native_skipped is not None:
+        parity["native_skipped"] = record.native_skipped
+    if record.native_attempts is not None:
+        parity["native_attempts"] = record.native_attempts
+    if record.torch is not None:
+        parity["torch"] = record.torch
+    return parity
 
 
-def _passed_finding(ctx: Context, parity: dict[str, Any], outcome: Outcome) -> Finding:
+def _passed_finding(ctx: Subject, parity: ParityRecord, outcome: Tally) -> Finding:
     kinds = sorted({kind for kind, _, _ in outcome.comparisons})
     sides = []
     if parity.get("native"):

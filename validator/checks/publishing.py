@@ -11,18 +11,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from validator.checks.base import Check, Context
-from validator.checks.license import parse_spdx, same_license
-from validator.core.catalogue import rule
+from validator.checks.base import Skip, StaticCheck
+from validator.core.catalogue import Rule, rule
 from validator.core.findings import Area, Finding
+from validator.core.options import Options
 from validator.readers import stac_assets as kinds
-from validator.readers.declared import LICENSE, MODEL_ID, NAME, VERSION, DeclaredFacts, gather
-from validator.readers.json_lines import line_of
-from validator.readers.package import ModelPackage, parse_json_strict
+from validator.readers.declared import LICENSE, MODEL_ID, NAME, VERSION, DeclaredFacts
+from validator.readers.license import parse_spdx, same_license
+from validator.readers.package import ModelPackage
+from validator.readers.stac_records import URL_NAME, Record
 from validator.readers.stac_schemas import load_schemas
 
 PUBLISH = ("The guideline: publish the packaged model as an EarthCODE Product that points to the model artefacts, "
@@ -53,108 +53,41 @@ EXTENSIONS = {
     "sci": "https://stac-extensions.github.io/scientific/v1.0.0/schema.json",
     "themes": kinds.THEMES_SCHEMA, "version": "https://stac-extensions.github.io/version/v1.2.0/schema.json",
 }
-_URL_NAME = {"sci": "scientific"}
 _UNPREFIXED = {"themes": "themes", "version": "version"}  # top-level (or item properties) fields of an extension
 _TITLE_FORMATS = {"safetensors": re.compile(r"safe\s*tensors", re.IGNORECASE), "onnx": re.compile(r"\bonnx\b", re.IGNORECASE),
                   "torch": re.compile(r"\b(pytorch|torchscript|\.pth?)\b", re.IGNORECASE)}
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-@dataclass
-class Record:
-    rel: str
-    text: str
-    data: dict[str, Any]
-
-    def line(self, *path: str | int) -> int | None:
-        return line_of(self.text, path)
-
-    @property
-    def assets(self) -> dict[str, dict[str, Any]]:
-        found = self.data.get("assets")
-        return {k: v for k, v in found.items() if isinstance(v, dict)} if isinstance(found, dict) else {}
-
-    @property
-    def properties(self) -> dict[str, Any]:
-        props = self.data.get("properties")
-        return props if isinstance(props, dict) else {}
-
-    @property
-    def is_item(self) -> bool:
-        return self.data.get("type") == "Feature"
-
-    @property
-    def fields(self) -> dict[str, Any]:
-        """Where common fields live: an item's properties, a collection's top level."""
-        return self.properties if self.is_item else self.data
-
-    @property
-    def field_path(self) -> tuple[str, ...]:
-        return ("properties",) if self.is_item else ()
-
-    def declares(self, extension: str) -> bool:
-        name = _URL_NAME.get(extension, extension)
-        declared = self.data.get("stac_extensions")
-        return isinstance(declared, list) and any(isinstance(u, str) and f"/{name}/" in u for u in declared)
-
-
-def is_record(data: Any) -> bool:
-    return isinstance(data, dict) and ("stac_version" in data or (
-        data.get("type") in ("Feature", "Collection") and isinstance(data.get("assets"), dict)))
-
-
-def find_records(pkg: ModelPackage) -> tuple[list[Record], list[Finding]]:
-    records: list[Record] = []
-    problems: list[Finding] = []
-    for rel in pkg.with_suffix(".json"):
-        text = pkg.read_text(rel).text
-        if text is None or not any(word in text for word in ('"stac_version"', '"Feature"', '"Collection"')):
-            continue
-        data, problem = parse_json_strict(text, rel)
-        if problem is not None:
-            if '"stac_version"' in text:
-                problems.append(RECORD_UNREADABLE.finding(f"{problem}: fix the JSON of this STAC record", file=rel,
-                                                          line=_problem_line(problem)))
-            continue
-        if is_record(data):
-            records.append(Record(rel, text, data))
-    return records, problems
-
-
-def _problem_line(problem: str) -> int | None:
-    m = re.search(r"at line (\d+)", problem)
-    return int(m.group(1)) if m else None
-
-
-class PublishingCheck(Check):
+class PublishingCheck(StaticCheck):
     name = "catalog records"
     area = Area.PUBLISHING
-    dynamic = False
 
-    def skip_reason(self, ctx: Context) -> str | None:
-        records, problems = find_records(ctx.pkg)
-        ctx.results["stac-records"] = (records, problems)
-        if not records and not problems:
-            return "no STAC or OSC record in the package (a JSON file with stac_version, or a Feature/Collection with assets)"
-        return None
+    def run(self, pkg: ModelPackage, options: Options) -> Iterable[Finding] | Skip:
+        found = pkg.stac_records
+        if not found.records and not found.unreadable:
+            return Skip("no STAC or OSC record in the package (a JSON file with stac_version, or a Feature/Collection with assets)")
+        return self._findings(pkg, options)
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        records, problems = ctx.results.pop("stac-records", None) or find_records(ctx.pkg)
-        yield from problems
-        facts: DeclaredFacts = ctx.results.get("declared") or gather(ctx.pkg)
-        package_license = self._package_license(ctx, facts)
-        schemas = load_schemas(Path(ctx.options.schema_dir) if ctx.options.schema_dir else None)
-        for record in records:
-            yield from _RecordLint(record, ctx.pkg, facts, package_license).findings()
+    def _findings(self, pkg: ModelPackage, options: Options) -> Iterable[Finding]:
+        found = pkg.stac_records
+        for unreadable in found.unreadable:
+            yield RECORD_UNREADABLE.finding(f"{unreadable.problem}: fix the JSON of this STAC record", file=unreadable.rel,
+                                            line=unreadable.line)
+        facts = pkg.declared
+        package_license = self._package_license(pkg, facts)
+        schemas = load_schemas(Path(options.schema_dir) if options.schema_dir else None)
+        for record in found.records:
+            yield from _RecordLint(record, pkg, facts, package_license).findings()
             errors, _ = schemas.validate_declared(record.data)
             for error in errors[:MAX_SCHEMA_FINDINGS]:
                 yield SCHEMA_INVALID.finding(
                     f"{error.where}: {error.message} (schema {error.schema})", file=record.rel, line=record.line(*error.path))
 
     @staticmethod
-    def _package_license(ctx: Context, facts: DeclaredFacts) -> tuple[str, str] | None:
+    def _package_license(pkg: ModelPackage, facts: DeclaredFacts) -> tuple[str, str] | None:
         """(SPDX expression, where it is stated) of the package."""
-        agreed = (ctx.results.get("license") or {}).get("spdx")
+        agreed = pkg.license.agreed
         for fact in facts.of(LICENSE):
             parsed = parse_spdx(str(fact.value))
             if parsed.spdx:
@@ -182,7 +115,7 @@ class _RecordLint:
         yield from self._title()
         yield from self._identity()
 
-    def _finding(self, rule: Any, message: str, *path: str | int) -> Finding:
+    def _finding(self, rule: Rule, message: str, *path: str | int) -> Finding:
         return rule.finding(message, file=self.record.rel, line=self.record.line(*path))
 
     # -- extensions --------------------------------------------------------------------------
@@ -206,7 +139,7 @@ class _RecordLint:
             if not self.record.declares(extension):
                 shown = "/" + "/".join(str(p) for p in path)
                 yield self._finding(EXTENSION_UNDECLARED, (
-                    f"{shown} is a field of the {_URL_NAME.get(extension, extension)} extension, which stac_extensions "
+                    f"{shown} is a field of the {URL_NAME.get(extension, extension)} extension, which stac_extensions "
                     f"does not declare: add {EXTENSIONS[extension]}"), *path)
 
     # -- assets ------------------------------------------------------------------------------

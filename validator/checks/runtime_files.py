@@ -6,10 +6,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 
-from validator.checks.base import Check, Context
+from validator.checks.base import Skip, StaticCheck
 from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding
-from validator.readers.runtime_spec import read_runtime
+from validator.core.options import Options
+from validator.readers.package import ModelPackage
 
 PIN_RATIONALE = "The guideline: 'Pin the dependencies used to export and validate the model.'"
 UNPINNED = rule("MC301")
@@ -26,21 +27,18 @@ PYTHON_UNSTATED = rule("MC310")
 _PRIVATE_HOST = re.compile(r"://([^/@]*@)?(localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|[^/]*\.(local|internal|corp|lan)\b)")
 
 
-class RuntimeFilesCheck(Check):
+class RuntimeFilesCheck(StaticCheck):
     name = "runtime definition"
     area = Area.RUNTIME
 
-    def skip_reason(self, ctx: Context) -> str | None:
-        return None if ctx.pkg.runtime_files else "there is no runtime definition (see MC102)"
-
-    def run(self, ctx: Context) -> Iterable[Finding]:
+    def run(self, pkg: ModelPackage, options: Options) -> Iterable[Finding] | Skip:
+        if not pkg.runtime_files:
+            return Skip("there is no runtime definition (see MC102)")
         # Lines of the runtime files are quoted in messages: never quote a password or token.
-        for finding in self._findings(ctx):
-            yield replace(finding, message=redact(finding.message))
+        return (replace(finding, message=redact(finding.message)) for finding in self._findings(pkg))
 
-    def _findings(self, ctx: Context) -> Iterable[Finding]:
-        spec = read_runtime(ctx.pkg)
-        ctx.results["runtime_spec"] = spec
+    def _findings(self, pkg: ModelPackage) -> Iterable[Finding]:
+        spec = pkg.runtime_spec
         for problem in spec.problems:
             rule = {"include-outside": INCLUDE, "include-missing": INCLUDE, "editable": EDITABLE,
                     "channels": CHANNELS}.get(problem.kind, INVALID)

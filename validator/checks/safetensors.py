@@ -14,11 +14,12 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from validator.checks.base import Check, Context
+from validator.checks.base import Skip, StaticCheck
 from validator.core.catalogue import Rule, rule
 from validator.core.findings import Area, Finding
+from validator.core.options import Options
+from validator.readers.package import ModelPackage
 from validator.readers.safetensors import BUFFER, ENTRY, FRAMING, IO, JSON, METADATA, NOT_SAFETENSORS, OFFSETS, SafetensorsHeader
 
 SAFE_WEIGHTS = "The guideline's 'Publish Safe Weights': model.safetensors is a state dictionary in a non-pickle format"
@@ -87,27 +88,24 @@ KEY_RULES: dict[str, Rule] = {
 }
 
 
-class SafetensorsCheck(Check):
+class SafetensorsCheck(StaticCheck):
     name = "safetensors files"
     area = Area.SAFETENSORS
-    dynamic = False
 
-    def skip_reason(self, ctx: Context) -> str | None:
-        return None if ctx.pkg.with_suffix(".safetensors") else "the package has no .safetensors file"
+    def run(self, pkg: ModelPackage, options: Options) -> Iterable[Finding] | Skip:
+        if not pkg.with_suffix(".safetensors"):
+            return Skip("the package has no .safetensors file")
+        return self._findings(pkg)
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        summaries: dict[str, dict[str, Any]] = {}
-        for rel, header in ctx.pkg.safetensors.items():
+    def _findings(self, pkg: ModelPackage) -> Iterable[Finding]:
+        for rel, header in pkg.safetensors.items():
             for problem in header.problems:
                 yield PROBLEM_RULES[problem.kind].finding(problem.message, file=rel)
             if not header.parsed:
                 continue
-            summaries[rel] = {"tensors": len(header.tensors), "parameters": header.total_parameters,
-                              "dtypes": dict(sorted(header.dtypes.items())), "valid": header.ok}
             yield SUMMARY.finding(_summary(header), file=rel)
             if not any(p.kind == METADATA for p in header.problems):
                 yield from _metadata_findings(header)
-        ctx.results["safetensors"] = summaries
 
 
 def _summary(header: SafetensorsHeader) -> str:

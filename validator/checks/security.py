@@ -10,12 +10,14 @@ and whatever could not be scanned is reported as such.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import PurePosixPath
 
-from validator.checks.base import Check, Context
+from validator.checks.base import StaticCheck
 from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding
+from validator.core.options import Options
 from validator.readers.file_kinds import read_head
 from validator.readers.notebook import NotebookLines
 from validator.readers.package import TEXT_SUFFIXES, ModelPackage
@@ -52,13 +54,25 @@ _REF_NAMES = ("requirements", "dockerfile", "containerfile", "makefile", "enviro
 _TEXT_SUFFIXES = {s for s in TEXT_SUFFIXES if s} | {".conf", ".sh", ".r"}
 
 
-class SecurityCheck(Check):
+@dataclass(frozen=True)
+class SecurityScan:
+    """The security check's findings, and what it scanned."""
+
+    findings: list[Finding]
+    pickle_files: list[str]  # files that hold a pickle (by content, whatever their name)
+    archives: list[str]
+    text_files_scanned: int
+
+
+class SecurityCheck(StaticCheck):
     name = "security scan"
     area = Area.SECURITY
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        pkg = ctx.pkg
-        yield from self._symlinks(pkg)
+    def run(self, pkg: ModelPackage, options: Options) -> Iterable[Finding]:
+        return self.scan(pkg).findings
+
+    def scan(self, pkg: ModelPackage) -> SecurityScan:
+        findings = list(self._symlinks(pkg))
         pickles: list[str] = []
         archives: list[str] = []
         for rel in pkg.files:
@@ -70,16 +84,16 @@ class SecurityCheck(Check):
             if pickle_report is not None:
                 if pickle_report.holds_pickle:
                     pickles.append(rel)
-                yield from self._pickle_findings(pickle_report)
+                findings += self._pickle_findings(pickle_report)
             archive_report = scan_archive(pkg.path(rel), rel, head, whole)
             if archive_report is not None:
                 archives.append(rel)
-                yield from self._archive_findings(archive_report)
+                findings += self._archive_findings(archive_report)
         texts, unscanned = self._text_files(pkg)
-        yield from unscanned
-        yield from self._secrets(pkg, texts)
-        yield from self._private_refs(pkg, texts)
-        ctx.results["security"] = {"pickle_files": pickles, "archives": archives, "text_files_scanned": len(texts)}
+        findings += unscanned
+        findings += self._secrets(pkg, texts)
+        findings += self._private_refs(pkg, texts)
+        return SecurityScan(findings, pickles, archives, len(texts))
 
     # -- links out ---------------------------------------------------------------------------
     def _symlinks(self, pkg: ModelPackage) -> Iterable[Finding]:

@@ -7,7 +7,7 @@ import argparse
 from rich.console import Console
 
 from validator.cli.common import EXIT_FINDINGS, EXIT_OK, add_check_options, options_from_args, resolve_package
-from validator.pipeline.runner import run
+from validator.pipeline import runner
 from validator.reporters.files import write_reports
 from validator.reporters.terminal import print_report
 
@@ -25,7 +25,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     console = Console(stderr=False, highlight=False)
     err = Console(stderr=True, highlight=False)
     with err.status("checking…", spinner="dots") as status:
-        report = run(root, options, loaded, progress=lambda msg: status.update(f"checking: {msg}"), display_path=args.path)
+        report = runner.run(root, options, loaded, progress=lambda msg: status.update(f"checking: {msg}"), display_path=args.path)
     write_reports(report, json_path=args.json, markdown_path=args.markdown, sarif_path=args.sarif)
     if args.quiet:
         s = report.summary

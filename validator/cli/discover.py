@@ -58,7 +58,7 @@ def discover(root: Path) -> list[str]:
     return sorted(found)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("discover", help="list the model packages under a folder as JSON (for a CI matrix)")
     parser.add_argument("root", nargs="?", default=".", help="the folder to search (default: .)")
     parser.add_argument("--format", choices=("list", "matrix"), default="list",

@@ -17,7 +17,7 @@ def updated(readme: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    path = Path(__file__).resolve().parent.parent / "README.md"
+    path = Path(__file__).resolve().parents[2] / "README.md"
     text = path.read_text(encoding="utf-8")
     new = updated(text)
     if "--check" in argv:

@@ -13,7 +13,7 @@ from pathlib import Path
 from validator.core.escape import log_line
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     github = subparsers.add_parser("github", help="post reports to GitHub (PR comment, check run, annotations, summary)")
     commands = github.add_subparsers(dest="github_command", required=True)
     post = commands.add_parser(

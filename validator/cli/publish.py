@@ -30,7 +30,7 @@ MAX_REPORT_BYTES = 16 * 1024 * 1024
 MAX_LISTED = 10
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from validator.cli.common import add_check_options
 
     parser = subparsers.add_parser(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 
 class Area(str, enum.Enum):
@@ -48,6 +48,32 @@ class Location:
     line: int | None = None
 
 
+class FindingDict(TypedDict):
+    """A finding in the JSON report."""
+
+    rule: str
+    area: str
+    severity: str
+    message: str
+    file: str | None
+    line: int | None
+    help: str
+
+
+class CheckRecordDict(TypedDict):
+    area: str
+    name: str
+    status: str
+    reason: str
+    duration_s: float
+
+
+class ArtefactDict(TypedDict):
+    path: str
+    bytes: int
+    sha256: str
+
+
 @dataclass(frozen=True)
 class Finding:
     rule: str
@@ -58,7 +84,7 @@ class Finding:
     line: int | None = None
     help: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FindingDict:
         return {
             "rule": self.rule,
             "area": self.area.value,
@@ -80,7 +106,7 @@ class CheckRecord:
     reason: str = ""
     duration_s: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CheckRecordDict:
         return {
             "area": self.area.value,
             "name": self.name,
@@ -96,5 +122,5 @@ class Artefact:
     bytes: int
     sha256: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ArtefactDict:
         return {"path": self.path, "bytes": self.bytes, "sha256": self.sha256}

@@ -7,7 +7,7 @@ caller's, then flags); every layer reads them; nothing here reads a file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from validator.core.findings import Severity
 
@@ -48,6 +48,17 @@ class ConfigProblem:
     line: int | None = None
 
 
+class RelaxationDict(TypedDict):
+    """A relaxation in the JSON report."""
+
+    rule: str
+    change: str
+    source: str
+    file: str
+    line: int | None
+    origin: str
+
+
 @dataclass(frozen=True)
 class Relaxation:
     """A rule a configuration file disabled or lowered."""
@@ -62,7 +73,7 @@ class Relaxation:
     def source(self) -> str:
         return f"{self.file}:{self.line}" if self.line else self.file
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> RelaxationDict:
         return {"rule": self.rule, "change": self.change, "source": self.source, "file": self.file, "line": self.line,
                 "origin": self.origin}
 

@@ -11,6 +11,7 @@ from typing import Any
 from validator import __version__
 from validator.core.findings import Area, Artefact, CheckRecord, CheckStatus, Finding, Severity
 from validator.core.options import Relaxation
+from validator.core.records import EnvironmentRecord, ParityRecord
 
 SCHEMA_VERSION = 1
 
@@ -24,8 +25,8 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     checks: list[CheckRecord] = field(default_factory=list)
     artefacts: list[Artefact] = field(default_factory=list)
-    parity: dict[str, Any] | None = None
-    environment: dict[str, Any] | None = None
+    parity: ParityRecord | None = None
+    environment: EnvironmentRecord | None = None
     notes: list[str] = field(default_factory=list)
     relaxations: list[Relaxation] = field(default_factory=list)  # rules a configuration disabled or lowered
 
@@ -102,7 +103,8 @@ class Report:
 @lru_cache(maxsize=1)
 def report_schema() -> dict[str, Any]:
     text = resources.files("validator").joinpath("schemas/report.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 def validate_report(data: Any) -> None:

@@ -29,7 +29,7 @@ from validator.github.context import GitHubContext
 from validator.github.outputs import write_outputs
 from validator.github.summary import write_summary
 from validator.pipeline import release_gate as gating
-from validator.readers.package import parse_json_strict
+from validator.readers.json_strict import parse_json_strict
 from validator.reporters.markdown import render_markdown
 from validator.reporters.sarif import sarif_json
 

@@ -24,6 +24,7 @@ from typing import Any
 from validator.core.catalogue import rule, rule_named
 from validator.core.findings import Severity
 from validator.core.options import ENV_MODES, ConfigProblem, Options, Relaxation
+from validator.readers.locate import search_lines
 
 CONFIG_REFUSED = rule("MC003")
 CONFIG_INVALID = rule("MC002")
@@ -105,9 +106,7 @@ def _key_lines(lines: list[str], table: dict[str, Any], nested: bool) -> dict[st
     start = next((n for n, text in enumerate(lines) if re.match(r"\s*\[+\s*tool\.\s*[\"']?model-check", text)), 0) if nested else 0
 
     def find(pattern: str, after: int = start) -> int | None:
-        regex = re.compile(pattern)
-        return next((n + 1 for n in range(after, len(lines))
-                     if not lines[n].lstrip().startswith("#") and regex.search(lines[n])), None)
+        return search_lines(lines, re.compile(pattern), after, skip_comments=True)
 
     found: dict[str, int] = {}
     for key in table:

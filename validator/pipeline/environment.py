@@ -1,27 +1,29 @@
-"""Area runtime (dynamic part): rebuild the package's runtime in a clean environment.
+"""Area runtime (dynamic part): rebuild the package's runtime in a clean environment, the step between
+the static checks and the dynamic ones (recorded in the report's checks as "environment rebuild").
 
 First decides whether the package's own package sources may be followed (validator.scanners.package_sources:
 every builder goes through here), then picks a builder (validator.runtime.environments.select), builds or
-reuses the cached environment, sets
-`ctx.env` for the checks that run package code, and stores the report's `environment` object:
-kind, Python, cache key, whether it was cached, build time, every installed distribution,
-the torch backend and notes.
+reuses the cached environment, and returns it for the checks that run package code, with the report's
+`environment` object: kind, Python, cache key, whether it was cached, build time, every installed
+distribution, the torch backend and notes.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass, field
 
-from validator.checks.base import Check, Context
 from validator.checks.runtime_files import redact
 from validator.core.catalogue import get_rule, rule
 from validator.core.findings import Area, Finding, Severity
-from validator.readers.runtime_spec import RuntimeSpec, read_runtime
+from validator.core.options import Options
+from validator.core.records import EnvironmentRecord
+from validator.readers.package import ModelPackage
+from validator.readers.runtime_spec import RuntimeSpec
 from validator.runtime.environments.builder import BuildFailure, BuildInfo
 from validator.runtime.environments.docker_rules import DOCKER_ENGINE_UNREACHABLE
 from validator.runtime.environments.select import docker_builder, select_builder
+from validator.sandbox.base import Env
 from validator.sandbox.bubblewrap import sandbox_support
 from validator.scanners.package_sources import Refused, describe, refused_sources
 
@@ -33,74 +35,85 @@ SANDBOX_WEAKENED = rule("MC353")
 
 SOURCE_REFUSED = rule("MC354")
 
+NAME = "environment rebuild"  # the step's name and area in the report's checks
+AREA = Area.RUNTIME
 LISTED = 25  # distributions named in a finding before "and N more"
 # Left out by `pip freeze` by default: unpinned, they are reported at info level only.
 INSTALLER_TOOLS = frozenset({"pip", "setuptools", "wheel", "distribute"})
 
 
-class EnvironmentCheck(Check):
-    name = "environment rebuild"
-    area = Area.RUNTIME
-    dynamic = True
+@dataclass
+class EnvironmentStep:
+    """What rebuilding the package's environment gave."""
 
-    def skip_reason(self, ctx: Context) -> str | None:
-        return None if ctx.pkg.runtime_files else "there is no runtime definition to rebuild (see MC102)"
+    env: Env | None = None  # None: not built (the dynamic checks are skipped)
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # run-level remarks for the report
+    record: EnvironmentRecord | None = None  # the report's environment object
+    skipped: str = ""  # why it was not built, when that is no fault of the package's
 
-    def run(self, ctx: Context) -> Iterable[Finding]:
-        spec: RuntimeSpec = ctx.results.get("runtime_spec") or read_runtime(ctx.pkg)
-        refused = refused_sources(spec, ctx.options.allow_package_indexes)
-        if refused:  # before any builder: none of them fetches from these
-            ctx.results["environment"] = {
-                "kind": ctx.options.env, "python": None, "cache_key": None, "cached": False, "build_s": 0.0, "installed": {},
-                "torch_backend": ctx.options.torch_backend, "notes": [],
-                "error": redact(f"not built: {len(refused)} package source(s) refused: " + "; ".join(describe(refused))),
-            }
-            for item in refused:
-                yield _source_finding(item, ctx.options.allow_package_indexes)
-            return
-        builder = select_builder(ctx.pkg, ctx.options)
-        if isinstance(builder, str):
-            if ctx.options.env == "docker":  # asked for explicitly: an error, not a skip
-                yield DOCKER_ENGINE_UNREACHABLE.finding(f"--env docker: {builder}")
-            ctx.results[f"skip:{self.name}"] = builder
-            return
-        if ctx.options.env == "auto" and ctx.pkg.find("Dockerfile") and builder.kind != "docker":
-            reason = docker_builder()
-            if isinstance(reason, str):
-                ctx.notes.append(f"environment: the runtime includes a Dockerfile, but {reason}; rebuilt with {builder.kind} instead")
-        if builder.kind in ("venv", "conda"):
-            support = sandbox_support()
-            if support.weaknesses():
-                yield SANDBOX_WEAKENED.finding("; ".join(support.weaknesses()) + (f" ({support.problem})" if support.problem else ""))
-        started = time.monotonic()
-        built = builder.build(ctx.pkg, spec, ctx.options)
-        if isinstance(built, BuildFailure):
-            ctx.results["environment"] = {
-                "kind": builder.kind, "python": None, "cache_key": None, "cached": False,
-                "build_s": round(time.monotonic() - started, 3), "installed": {},
-                "torch_backend": ctx.options.torch_backend, "notes": list(built.notes), "error": built.reason,
-            }
-            ctx.notes.extend(f"environment: {note}" for note in built.notes)
-            source = "Build log" if builder.kind == "docker" else "Installer output"
-            tail = f"\n{source} (last lines):\n{built.output_tail}" if built.output_tail else ""
-            rule = (get_rule(built.rule) if built.rule else None) or BUILD_FAILED
-            yield rule.finding(f"{built.reason}{tail}", file=built.file)
-            return
-        info: BuildInfo = built.info
-        ctx.env = built
-        installed = built.installed()
-        ctx.results["environment"] = _environment_record(built.description, info, installed)
-        ctx.notes.append(f"environment: {built.description}, {'reused from the cache' if info.cached else f'built in {info.build_s:.1f} s'}")
-        ctx.notes.extend(f"environment: {note}" for note in info.notes)
-        if info.python_problem:
-            yield _python_finding(info, spec, ctx.options.python)
-        unpinned = {name: version for name, version in installed.items() if name not in spec.pinned_names()}
-        packages = {n: v for n, v in unpinned.items() if n not in INSTALLER_TOOLS}
-        tools = {n: v for n, v in unpinned.items() if n in INSTALLER_TOOLS}
-        if packages:
-            yield _unpinned_finding(packages, info.runtime_file)
-        if tools:
-            yield _unpinned_finding(tools, info.runtime_file, Severity.INFO)
+
+def build_environment(pkg: ModelPackage, options: Options) -> EnvironmentStep:
+    """Rebuild (or reuse from the cache) the environment the package's runtime definition describes."""
+    step = EnvironmentStep()
+    if not pkg.runtime_files:
+        step.skipped = "there is no runtime definition to rebuild (see MC102)"
+        return step
+    spec = pkg.runtime_spec
+    refused = refused_sources(spec, options.allow_package_indexes)
+    if refused:  # before any builder: none of them fetches from these
+        step.record = {
+            "kind": options.env, "python": None, "cache_key": None, "cached": False, "build_s": 0.0, "installed": {},
+            "torch_backend": options.torch_backend, "notes": [],
+            "error": redact(f"not built: {len(refused)} package source(s) refused: " + "; ".join(describe(refused))),
+        }
+        step.findings += [_source_finding(item, options.allow_package_indexes) for item in refused]
+        return step
+    builder = select_builder(pkg, options)
+    if isinstance(builder, str):
+        if options.env == "docker":  # asked for explicitly: an error, not a skip
+            step.findings.append(DOCKER_ENGINE_UNREACHABLE.finding(f"--env docker: {builder}"))
+        step.skipped = builder
+        return step
+    if options.env == "auto" and pkg.find("Dockerfile") and builder.kind != "docker":
+        reason = docker_builder()
+        if isinstance(reason, str):
+            step.notes.append(f"environment: the runtime includes a Dockerfile, but {reason}; rebuilt with {builder.kind} instead")
+    if builder.kind in ("venv", "conda"):
+        support = sandbox_support()
+        if support.weaknesses():
+            step.findings.append(SANDBOX_WEAKENED.finding(
+                "; ".join(support.weaknesses()) + (f" ({support.problem})" if support.problem else "")))
+    started = time.monotonic()
+    built = builder.build(pkg, spec, options)
+    if isinstance(built, BuildFailure):
+        step.record = {
+            "kind": builder.kind, "python": None, "cache_key": None, "cached": False,
+            "build_s": round(time.monotonic() - started, 3), "installed": {},
+            "torch_backend": options.torch_backend, "notes": list(built.notes), "error": built.reason,
+        }
+        step.notes.extend(f"environment: {note}" for note in built.notes)
+        source = "Build log" if builder.kind == "docker" else "Installer output"
+        tail = f"\n{source} (last lines):\n{built.output_tail}" if built.output_tail else ""
+        failed = (get_rule(built.rule) if built.rule else None) or BUILD_FAILED
+        step.findings.append(failed.finding(f"{built.reason}{tail}", file=built.file))
+        return step
+    info: BuildInfo = built.info
+    step.env = built
+    installed = built.installed()
+    step.record = _environment_record(built.description, info, installed)
+    step.notes.append(f"environment: {built.description}, {'reused from the cache' if info.cached else f'built in {info.build_s:.1f} s'}")
+    step.notes.extend(f"environment: {note}" for note in info.notes)
+    if info.python_problem:
+        step.findings.append(_python_finding(info, spec, options.python))
+    unpinned = {name: version for name, version in installed.items() if name not in spec.pinned_names()}
+    packages = {n: v for n, v in unpinned.items() if n not in INSTALLER_TOOLS}
+    tools = {n: v for n, v in unpinned.items() if n in INSTALLER_TOOLS}
+    if packages:
+        step.findings.append(_unpinned_finding(packages, info.runtime_file))
+    if tools:
+        step.findings.append(_unpinned_finding(tools, info.runtime_file, Severity.INFO))
+    return step
 
 
 def _source_finding(refused: Refused, allowed: bool) -> Finding:
@@ -117,9 +130,9 @@ def _source_finding(refused: Refused, allowed: bool) -> Finding:
     return SOURCE_REFUSED.finding(redact(message), file=source.file, line=source.line)
 
 
-def _environment_record(description: str, info: BuildInfo, installed: dict[str, str]) -> dict[str, Any]:
+def _environment_record(description: str, info: BuildInfo, installed: dict[str, str]) -> EnvironmentRecord:
     support = sandbox_support()
-    record: dict[str, Any] = {
+    record: EnvironmentRecord = {
         "kind": info.kind,
         "description": description,
         "runtime_file": info.runtime_file,

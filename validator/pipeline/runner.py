@@ -1,5 +1,8 @@
 """Run every applicable check on a package and collect the report.
 
+Phases (Plan): read the package; the static checks; the environment rebuild (validator.pipeline.environment,
+recorded in the report's checks like a check); the dynamic checks, which run package code in that environment.
+
 The static checks share a time budget (STATIC_BUDGET_S; a caller may lower it, never raise it). Each
 runs in a worker thread the runner waits for until the budget's deadline. Python cannot stop a
 thread, so a check still running then is abandoned: it is recorded as failed with an MC004 finding
@@ -15,31 +18,53 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from validator.checks import ALL_CHECKS, Check, Context
+from validator.checks import DYNAMIC_CHECKS, STATIC_CHECKS, DynamicCheck, Outcome, Skip, StaticCheck
 from validator.core.catalogue import get_rule, rule
-from validator.core.findings import CheckRecord, CheckStatus, Finding, Severity
+from validator.core.findings import Area, CheckRecord, CheckStatus, Finding, Severity
 from validator.core.options import Options
 from validator.core.redact import redact, redact_data
 from validator.core.report import Report
+from validator.pipeline import environment
 from validator.pipeline.config import CONFIG_INVALID, CONFIG_REFUSED, LoadedConfig
+from validator.readers.declared import DeclaredFacts
 from validator.readers.package import ModelPackage
+from validator.sandbox.base import Env
 
 INTERNAL_ERROR = rule("MC001")
 STATIC_TIME_BUDGET = rule("MC004")
 
 Progress = Callable[[str], None]
 STATIC_BUDGET_S = 120.0  # wall time of all static checks together (a normal package needs a few seconds)
+ENV_NONE = "--env none: no package code is executed"
+NOT_REBUILT = "the package environment was not rebuilt (see the runtime area)"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run does, in order: the static checks, the environment rebuild, the dynamic checks."""
+
+    static: Sequence[type[StaticCheck]] = tuple(STATIC_CHECKS)
+    rebuild: bool = True  # the environment rebuild, between the two
+    dynamic: Sequence[type[DynamicCheck]] = tuple(DYNAMIC_CHECKS)
+
+    def only(self, areas: Collection[str]) -> Plan:
+        """The part of the plan in these areas (by Area value); the rebuild belongs to the runtime area."""
+        return Plan([c for c in self.static if c.area.value in areas], environment.AREA.value in areas,
+                    [c for c in self.dynamic if c.area.value in areas])
+
+
+PLAN = Plan()
 
 
 def run(root: Path, options: Options, config: LoadedConfig | None = None, progress: Progress | None = None,
         display_path: str | None = None, static_budget: float = STATIC_BUDGET_S) -> Report:
     pkg = ModelPackage(root)
-    ctx = Context(pkg=pkg, options=options)
     report = Report(display_path or str(root), None, None, options.fail_on)
+    plan = PLAN
     try:
         if config is not None:
             for problem in config.problems:
@@ -51,29 +76,18 @@ def run(root: Path, options: Options, config: LoadedConfig | None = None, progre
         report.relaxations = list(options.relaxations)
         if options.env == "none":
             report.notes.append("static run (--env none): no package code was executed")
-        budget = min(static_budget, STATIC_BUDGET_S)
-        deadline = time.monotonic() + budget
-        abandoned = ""  # why the checks after an abandoned one are skipped
-        for check_class in ALL_CHECKS:
-            check = check_class()
-            if abandoned:
-                report.checks.append(CheckRecord(check.area, check.name, CheckStatus.SKIPPED, abandoned))
-                continue
-            if progress:
-                progress(f"{check.area.value}: {check.name}")
-            if check.dynamic:
-                record, findings = _run_one(check, ctx)
-            else:
-                record, findings, finished = _run_before(check, ctx, deadline, budget)
-                if not finished:
-                    abandoned = f"not run: the {check.name} check ran past the static checks' time budget (MC004)"
-            report.checks.append(record)
-            report.findings.extend(_apply_options(findings, options))
-        report.notes.extend(ctx.notes)
-        report.parity = ctx.results.get("parity")
-        report.environment = ctx.results.get("environment")
+        notes: list[str] = []
+        abandoned = _static_phase(plan, pkg, options, report, min(static_budget, STATIC_BUDGET_S), progress)
+        if abandoned:  # the abandoned check may still hold the package's shared parsed data
+            later = [(environment.AREA, environment.NAME)] if plan.rebuild else []
+            later += [(c.area, c.name) for c in plan.dynamic]
+            report.checks += [CheckRecord(area, name, CheckStatus.SKIPPED, abandoned) for area, name in later]
+        else:
+            env = _environment_phase(plan, pkg, options, report, notes, progress)
+            _dynamic_phase(plan, pkg, options, env, report, notes, progress)
+        report.notes.extend(notes)
         if not abandoned:  # the abandoned check may still be building the card this reads
-            report.package_name, report.package_version = _identity(ctx)
+            report.package_name, report.package_version = _identity(pkg)
         if progress:
             progress("hashing artefacts")
         report.artefacts = pkg.manifest
@@ -81,6 +95,92 @@ def run(root: Path, options: Options, config: LoadedConfig | None = None, progre
         pkg.close()
     _redact_report(report)
     return report
+
+
+def _static_phase(plan: Plan, pkg: ModelPackage, options: Options, report: Report, budget: float,
+                  progress: Progress | None) -> str:
+    """Run the static checks within `budget` seconds in all; why the checks after an abandoned one are skipped, or ""."""
+    deadline = time.monotonic() + budget
+    abandoned = ""
+    for check_class in plan.static:
+        check = check_class()
+        if abandoned:
+            report.checks.append(CheckRecord(check.area, check.name, CheckStatus.SKIPPED, abandoned))
+            continue
+        if progress:
+            progress(f"{check.area.value}: {check.name}")
+        record, findings, finished = _run_before(check, pkg, options, deadline, budget)
+        if not finished:
+            abandoned = f"not run: the {check.name} check ran past the static checks' time budget (MC004)"
+        report.checks.append(record)
+        report.findings.extend(_apply_options(findings, options))
+    return abandoned
+
+
+def _environment_phase(plan: Plan, pkg: ModelPackage, options: Options, report: Report, notes: list[str],
+                       progress: Progress | None) -> Env | None:
+    """Rebuild the package's environment, recorded like a check; the environment, or None when there is none."""
+    if not plan.rebuild:
+        return None
+    area, name = environment.AREA, environment.NAME
+    if progress:
+        progress(f"{area.value}: {name}")
+    if options.env == "none":
+        report.checks.append(CheckRecord(area, name, CheckStatus.SKIPPED, ENV_NONE))
+        return None
+    started = time.perf_counter()
+    try:
+        step = environment.build_environment(pkg, options)
+    except Exception as exc:  # a crash in the rebuild must not end the run
+        step = environment.EnvironmentStep(findings=[_crash(name, area, exc)])
+    notes.extend(step.notes)
+    report.environment = step.record
+    report.checks.append(_record(area, name, step.findings, step.skipped, time.perf_counter() - started))
+    report.findings.extend(_apply_options(step.findings, options))
+    return step.env
+
+
+def _dynamic_phase(plan: Plan, pkg: ModelPackage, options: Options, env: Env | None, report: Report, notes: list[str],
+                   progress: Progress | None) -> None:
+    for check_class in plan.dynamic:
+        check = check_class()
+        if progress:
+            progress(f"{check.area.value}: {check.name}")
+        if options.env == "none":
+            report.checks.append(CheckRecord(check.area, check.name, CheckStatus.SKIPPED, ENV_NONE))
+            continue
+        started = time.perf_counter()
+        if env is None:
+            report.checks.append(CheckRecord(check.area, check.name, CheckStatus.SKIPPED, NOT_REBUILT,
+                                             time.perf_counter() - started))
+            continue
+        try:
+            result = check.run(pkg, options, env)
+        except Exception as exc:  # a crashing check must not end the run
+            result = Outcome([_crash(check.name, check.area, exc)])
+        duration = time.perf_counter() - started
+        if isinstance(result, Skip):
+            report.checks.append(CheckRecord(check.area, check.name, CheckStatus.SKIPPED, result.reason, duration))
+            continue
+        notes.extend(result.notes)
+        if result.record is not None:
+            report.parity = result.record
+        report.checks.append(_record(check.area, check.name, result.findings, result.skipped, duration))
+        report.findings.extend(_apply_options(result.findings, options))
+
+
+def _record(area: Area, name: str, findings: list[Finding], skipped: str, duration: float) -> CheckRecord:
+    """Failed with a finding at warning or above; skipped when a part did not run and nothing was found."""
+    status = CheckStatus.FAILED if any(f.severity.reaches(Severity.WARNING) for f in findings) else CheckStatus.PASSED
+    if skipped and not findings:
+        status = CheckStatus.SKIPPED
+    return CheckRecord(area, name, status, skipped, duration)
+
+
+def _crash(name: str, area: Area, exc: Exception) -> Finding:
+    tail = traceback.format_exc(limit=-3).strip().splitlines()[-3:]
+    return replace(INTERNAL_ERROR.finding(f"the {name} check crashed: {type(exc).__name__}: {exc} ({' | '.join(tail)})"),
+                   area=area)
 
 
 MESSAGE_LIMIT = 16_000  # characters of one finding's message (the report schema allows 20,000)
@@ -105,46 +205,36 @@ def _redact_report(report: Report) -> None:
     report.environment = redact_data(report.environment)
 
 
-def _run_one(check: Check, ctx: Context) -> tuple[CheckRecord, list[Finding]]:
+def _run_static(check: StaticCheck, pkg: ModelPackage, options: Options) -> tuple[CheckRecord, list[Finding]]:
     started = time.perf_counter()
-    if check.dynamic and ctx.options.env == "none":
-        return CheckRecord(check.area, check.name, CheckStatus.SKIPPED, "--env none: no package code is executed"), []
     try:
-        reason = check.skip_reason(ctx)
-        if reason is not None:
-            return CheckRecord(check.area, check.name, CheckStatus.SKIPPED, reason, time.perf_counter() - started), []
-        findings = list(check.run(ctx))
+        result = check.run(pkg, options)
+        if isinstance(result, Skip):
+            return CheckRecord(check.area, check.name, CheckStatus.SKIPPED, result.reason, time.perf_counter() - started), []
+        findings = list(result)
     except Exception as exc:  # a crashing check must not end the run
-        tail = traceback.format_exc(limit=-3).strip().splitlines()[-3:]
-        findings = [replace(INTERNAL_ERROR.finding(f"the {check.name} check crashed: {type(exc).__name__}: {exc} ({' | '.join(tail)})"),
-                            area=check.area)]
-    duration = time.perf_counter() - started
-    failed = any(f.severity.reaches(Severity.WARNING) for f in findings)
-    status = CheckStatus.FAILED if failed else CheckStatus.PASSED
-    reason = ctx.results.pop(f"skip:{check.name}", "")
-    if reason and not findings:
-        status = CheckStatus.SKIPPED
-    return CheckRecord(check.area, check.name, status, reason, duration), findings
+        findings = [_crash(check.name, check.area, exc)]
+    return _record(check.area, check.name, findings, "", time.perf_counter() - started), findings
 
 
-def _run_before(check: Check, ctx: Context, deadline: float,
+def _run_before(check: StaticCheck, pkg: ModelPackage, options: Options, deadline: float,
                 budget: float) -> tuple[CheckRecord, list[Finding], bool]:
-    """_run_one in a daemon thread, waited for until `deadline`; past it, the check is abandoned
+    """_run_static in a daemon thread, waited for until `deadline`; past it, the check is abandoned
     (left running: a thread cannot be stopped) and recorded as failed with an MC004 finding.
     The last item says whether the check finished."""
     result: list[tuple[CheckRecord, list[Finding]]] = []
-    read_before = len(ctx.pkg.texts_read())
-    worker = threading.Thread(target=lambda: result.append(_run_one(check, ctx)), name=f"check: {check.name}",
+    read_before = len(pkg.texts_read())
+    worker = threading.Thread(target=lambda: result.append(_run_static(check, pkg, options)), name=f"check: {check.name}",
                               daemon=True)
     started = time.perf_counter()
     worker.start()
     worker.join(max(0.0, deadline - time.monotonic()))
     if result:
         return *result[0], True
-    if not worker.is_alive():  # ended without a result: an exception _run_one does not catch
+    if not worker.is_alive():  # ended without a result: an exception _run_static does not catch
         finding = replace(INTERNAL_ERROR.finding(f"the {check.name} check ended without a result"), area=check.area)
         return CheckRecord(check.area, check.name, CheckStatus.FAILED, "", time.perf_counter() - started), [finding], True
-    read = ctx.pkg.texts_read()[read_before:]
+    read = pkg.texts_read()[read_before:]
     reading = f" (the last file it read: {read[-1]})" if read else ""
     finding = STATIC_TIME_BUDGET.finding(
         f"the {check.name} check was still running{reading} when the static checks' {budget:g} s time budget ran "
@@ -167,11 +257,13 @@ def _apply_options(findings: list[Finding], options: Options) -> list[Finding]:
     return kept
 
 
-def _identity(ctx: Context) -> tuple[str | None, str | None]:
-    facts = ctx.pkg.card_facts
+def _identity(pkg: ModelPackage) -> tuple[str | None, str | None]:
+    facts = pkg.card_facts
     name = facts.name.value if facts and facts.name else None
     version = facts.version.value if facts and facts.version else None
-    declared = ctx.results.get("declared")
+    # The declared facts only when a check has read them (the consistency check does, in a full run): reading
+    # them here would parse every ONNX graph of a run limited to other areas.
+    declared: DeclaredFacts | None = vars(pkg).get("declared")
     if declared is not None:
         name = name or declared.first("model_id")
         version = version or declared.first("version")

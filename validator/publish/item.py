@@ -12,21 +12,20 @@ import ast
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pydantic
 import pystac
-import yaml
 from pystac.extensions.file import FileExtension
 from pystac.extensions.version import VersionExtension
 from stac_model.input import InputStructure, ModelInput, ValueScalingZScore
 from stac_model.output import MLMClassification, ModelOutput, ModelResult
 from stac_model.schema import MLModelProperties
 
-from validator.checks.license import parse_spdx
 from validator.core.findings import Artefact
 from validator.publish.provenance import Provenance, Source, from_fact, pointer
 from validator.readers import stac_assets as kinds
@@ -44,9 +43,14 @@ from validator.readers.declared import (
     VERSION,
     DeclaredFacts,
 )
+from validator.readers.license import parse_spdx
 from validator.readers.markdown import ParsedMarkdown, plain
+from validator.readers.onnx import OnnxSummary
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import read_runtime
+from validator.readers.safetensors import SafetensorsHeader
+
+T = TypeVar("T")
 
 # The data types MLM takes (the raster extension's list); other ONNX element types become "other".
 DATA_TYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64",
@@ -187,24 +191,12 @@ class _ItemBuilder:
         return now
 
     def _release_date(self) -> dt.datetime | None:
-        rel = self.pkg.find("CITATION.cff")
-        text = self.pkg.read_text(rel).text if rel else None
-        if not text:
+        citation = self.pkg.citation
+        value = citation.date_released if citation is not None else None
+        if citation is None or value is None:
             return None
-        try:
-            data = yaml.safe_load(text)
-        except (yaml.YAMLError, RecursionError):  # RecursionError: a nesting bomb
-            return None
-        value = data.get("date-released") if isinstance(data, dict) else None
-        if isinstance(value, str):
-            try:
-                value = dt.date.fromisoformat(value.strip())
-            except ValueError:
-                return None
-        if not isinstance(value, dt.date):
-            return None
-        line = next((n for n, raw in enumerate(text.splitlines(), 1) if raw.startswith("date-released:")), None)
-        self.prov.add(pointer("properties", "datetime"), Source("CITATION.cff", rel, line, "date-released"))
+        line = citation.key_line("date-released")
+        self.prov.add(pointer("properties", "datetime"), Source("CITATION.cff", citation.rel, line, "date-released"))
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
 
     # -- title, description, license, version -----------------------------------------------
@@ -465,7 +457,7 @@ class _ItemBuilder:
         rel, header = self._safetensors()
         units = (header.metadata or {}).get("channel_units") if header is not None else None
         if isinstance(units, str) and len(split_names(units)) == len(bands):
-            for index, (band, unit) in enumerate(zip(bands, split_names(units))):
+            for index, (band, unit) in enumerate(zip(bands, split_names(units), strict=True)):
                 band["unit"] = unit
                 self.prov.add(pointer("properties", "bands", index, "unit"), Source("safetensors metadata", rel, None, "channel_units"))
         described = {f.key.strip(" `*"): (f.value, f.line) for f in (self.card.fields if self.card else [])}
@@ -612,10 +604,10 @@ class _ItemBuilder:
         entry = next((f for f in self.card.fields if rx.search(f.key.strip(" `*").lower())), None)
         return (plain(entry.value), entry.line) if entry is not None else None
 
-    def _safetensors(self) -> tuple[str | None, Any]:
+    def _safetensors(self) -> tuple[str | None, SafetensorsHeader | None]:
         return _pick(self.pkg.safetensors, "model.safetensors")
 
-    def _onnx(self) -> tuple[str | None, Any]:
+    def _onnx(self) -> tuple[str | None, OnnxSummary | None]:
         rel, summary = _pick(self.pkg.onnx, "model.onnx")
         return (rel, summary) if summary is not None and summary.ok else (None, None)
 
@@ -627,7 +619,7 @@ class PublishError(Exception):
     """The package lacks what any item needs (an id); the message says what to add."""
 
 
-def _pick(found: dict[str, Any], preferred: str) -> tuple[str | None, Any]:
+def _pick(found: Mapping[str, T], preferred: str) -> tuple[str | None, T | None]:
     if preferred in found:
         return preferred, found[preferred]
     if len(found) == 1:

@@ -8,9 +8,9 @@ the data went on (so "cut short by model-check" is never mistaken for "complete"
 from __future__ import annotations
 
 import io
-from typing import IO, Union
+from typing import IO
 
-Stream = Union[IO[bytes], io.BufferedIOBase]
+Stream = IO[bytes] | io.BufferedIOBase
 
 
 class _Window(io.RawIOBase):

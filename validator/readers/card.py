@@ -44,7 +44,6 @@ class CardItem:
     content: str | None = None  # regex on the text, for prose-style evidence
 
 
-I = re.IGNORECASE
 CARD_ITEMS: tuple[CardItem, ...] = (
     CardItem("name", "MC201", "model name", Severity.ERROR, r"^model name$", r"^(model[ _-]?)?name$|^model$|^title$|^model[ _-]id$"),
     CardItem("version", "MC202", "model version", Severity.ERROR, r"^version", r"^(model )?version$|^release$|^model version$",
@@ -171,17 +170,17 @@ def _norm_heading(title: str) -> str:
 
 
 def _matching_fields(card: ParsedMarkdown, pattern: str) -> list[Field]:
-    rx = re.compile(pattern, I)
+    rx = re.compile(pattern, re.IGNORECASE)
     return [f for f in card.fields if rx.search(f.key.lower().strip())]
 
 
 def _matching_sections(card: ParsedMarkdown, pattern: str) -> list[Section]:
-    rx = re.compile(pattern, I)
+    rx = re.compile(pattern, re.IGNORECASE)
     return [s for s in card.sections if s.level and rx.search(_norm_heading(s.title))]
 
 
 def _text_line(card: ParsedMarkdown, pattern: str) -> Evidence | None:
-    rx = re.compile(pattern, I)
+    rx = re.compile(pattern, re.IGNORECASE)
     for number, line in card.prose_lines:
         if m := rx.search(line):
             return Evidence(number, m.group(0), "text")
@@ -358,7 +357,7 @@ def _extract_values(card: ParsedMarkdown, facts: CardFacts) -> None:
                 facts.input_shape = (dims, section.line)
                 break
         else:
-            rx = re.compile(r"input", I)
+            rx = re.compile(r"input", re.IGNORECASE)
             for number, line in enumerate(card.lines, start=1):
                 if rx.search(line) and (dims := parse_shape(line)):
                     facts.input_shape = (dims, number)
@@ -413,7 +412,7 @@ def _names_for(card: ParsedMarkdown, key: str) -> tuple[list[str], int] | None:
         values = _list_values(section)
         if values and values[0]:
             return values
-    lead = re.compile(_LEAD_IN[key], I)
+    lead = re.compile(_LEAD_IN[key], re.IGNORECASE)
     for section in card.sections:
         for block in section.lists:
             if block.lead_in and lead.search(block.lead_in) and len(block.items) > 1:

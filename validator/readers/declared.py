@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from validator.readers.card import parse_shape, split_names
-from validator.readers.package import ModelPackage
+from validator.readers.locate import line_containing
+
+if TYPE_CHECKING:
+    from validator.readers.package import ModelPackage
+    from validator.readers.safetensors import TensorInfo
 
 # Keys of the table. Values: names -> list[str]; shape -> list[str] (dims, "N" for batch); others str/int.
 CLASSES, CHANNELS, INPUT_SHAPE, VERSION, LICENSE, MODEL_ID, NAME, ARCHITECTURE = (
@@ -94,7 +96,7 @@ _METADATA_KEYS = {
 
 def _from_safetensors(pkg: ModelPackage, table: DeclaredFacts) -> None:
     for rel, header in sorted(pkg.safetensors.items()):
-        metadata = getattr(header, "metadata", None) or {}
+        metadata = header.metadata or {}
         src = "safetensors metadata"
         for key, fact_key in _METADATA_KEYS.items():
             if isinstance(metadata.get(key), str):
@@ -109,29 +111,24 @@ def _from_safetensors(pkg: ModelPackage, table: DeclaredFacts) -> None:
                 break
         if isinstance(metadata.get("input_shape"), str) and (dims := parse_shape(metadata["input_shape"])):
             table.add(INPUT_SHAPE, dims, src, rel)
-        _from_tensors(rel, getattr(header, "tensors", None) or {}, table)
+        _from_tensors(rel, header.tensors, table)
 
 
 _HEAD = re.compile(r"(^|\.)(fc|classifier|head|last_linear|logits)(\.fc|\.\d+)?\.weight$")
 
 
-def _from_tensors(rel: str, tensors: dict[str, Any], table: DeclaredFacts) -> None:
+def _from_tensors(rel: str, tensors: dict[str, TensorInfo], table: DeclaredFacts) -> None:
     """Infer the class count from a classifier head and the channel count from the first conv."""
-    heads = [(name, t) for name, t in tensors.items() if _HEAD.search(name) and len(getattr(t, "shape", ())) == 2]
+    heads = [(name, t) for name, t in tensors.items() if _HEAD.search(name) and len(t.shape) == 2]
     if len(heads) == 1:
         name, tensor = heads[0]
         table.add(CLASS_COUNT, int(tensor.shape[0]), f"tensor {name}", rel, strength="inferred")
-    convs = sorted(((getattr(t, "begin", 0), name, t) for name, t in tensors.items() if len(getattr(t, "shape", ())) == 4),
+    convs = sorted(((t.begin, name, t) for name, t in tensors.items() if len(t.shape) == 4),
                    key=lambda item: item[0])
     if convs:
         _, name, tensor = convs[0]
         if re.search(r"(^|\.)(conv1|conv_stem|stem|patch_embed|features\.0|conv0)", name):
             table.add(CHANNEL_COUNT, int(tensor.shape[1]), f"tensor {name}", rel, strength="inferred")
-
-
-def _json_line(text: str, needle: str) -> int | None:
-    index = text.find(needle)
-    return text.count("\n", 0, index) + 1 if index >= 0 else None
 
 
 def _names_from_json(value: Any) -> list[str] | None:
@@ -159,7 +156,7 @@ def _from_labels(pkg: ModelPackage, table: DeclaredFacts) -> None:
     names = _names_from_json(value)
     if names:
         text = pkg.read_text(rel).text or ""
-        table.add(CLASSES, names, "labels.json", rel, _json_line(text, f'"{names[0]}"'))
+        table.add(CLASSES, names, "labels.json", rel, line_containing(text, f'"{names[0]}"'))
 
 
 def _from_config(pkg: ModelPackage, table: DeclaredFacts) -> None:
@@ -173,40 +170,38 @@ def _from_config(pkg: ModelPackage, table: DeclaredFacts) -> None:
     src = "config.json"
     names = _names_from_json(value)
     if names:
-        table.add(CLASSES, names, src, rel, _json_line(text, f'"{names[0]}"'))
+        table.add(CLASSES, names, src, rel, line_containing(text, f'"{names[0]}"'))
     for key in ("num_classes", "n_classes", "num_labels"):
         if isinstance(value.get(key), int) and not isinstance(value.get(key), bool):
-            table.add(CLASS_COUNT, value[key], src, rel, _json_line(text, f'"{key}"'))
+            table.add(CLASS_COUNT, value[key], src, rel, line_containing(text, f'"{key}"'))
     for key in ("in_chans", "in_channels", "num_channels", "n_channels"):
         if isinstance(value.get(key), int) and not isinstance(value.get(key), bool):
-            table.add(CHANNEL_COUNT, value[key], src, rel, _json_line(text, f'"{key}"'))
+            table.add(CHANNEL_COUNT, value[key], src, rel, line_containing(text, f'"{key}"'))
     for key in ("channel_names", "channels", "bands", "band_names"):
         if isinstance(value.get(key), list) and all(isinstance(v, str) for v in value[key]):
-            table.add(CHANNELS, value[key], src, rel, _json_line(text, f'"{key}"'))
+            table.add(CHANNELS, value[key], src, rel, line_containing(text, f'"{key}"'))
             break
     if isinstance(value.get("version"), str):
-        table.add(VERSION, value["version"], src, rel, _json_line(text, '"version"'))
+        table.add(VERSION, value["version"], src, rel, line_containing(text, '"version"'))
     shape = value.get("input_shape")
     if isinstance(shape, str):
         shape = parse_shape(shape)
     elif isinstance(shape, list) and all(isinstance(d, (int, str)) for d in shape):
         shape = ["N" if not str(d).isdigit() else str(d) for d in shape]
     if shape:
-        table.add(INPUT_SHAPE, shape, src, rel, _json_line(text, '"input_shape"'))
+        table.add(INPUT_SHAPE, shape, src, rel, line_containing(text, '"input_shape"'))
 
 
 def _from_onnx(pkg: ModelPackage, table: DeclaredFacts) -> None:
     for rel, summary in sorted(pkg.onnx.items()):
-        inputs = getattr(summary, "inputs", None) or []
-        outputs = getattr(summary, "outputs", None) or []
-        src = "ONNX graph"
+        inputs, outputs = summary.inputs, summary.outputs
         if len(inputs) == 1:
             dims = ["N" if not isinstance(d, int) or d < 0 else str(d) for d in inputs[0].shape]
             if dims:
                 table.add(INPUT_SHAPE, dims, f"ONNX input {inputs[0].name!r}", rel)
         if len(outputs) == 1 and len(outputs[0].shape) == 2 and isinstance(outputs[0].shape[1], int):
             table.add(CLASS_COUNT, outputs[0].shape[1], f"ONNX output {outputs[0].name!r}", rel, strength="graph")
-        props = getattr(summary, "metadata_props", None) or {}
+        props = summary.metadata_props
         for key in ("class_names", "labels"):
             if isinstance(props.get(key), str):
                 table.add(CLASSES, split_names(props[key]), "ONNX metadata_props", rel)
@@ -220,20 +215,10 @@ def _from_onnx(pkg: ModelPackage, table: DeclaredFacts) -> None:
 
 
 def _from_citation(pkg: ModelPackage, table: DeclaredFacts) -> None:
-    rel = pkg.find("CITATION.cff")
-    if rel is None:
-        return
-    text = pkg.read_text(rel).text
-    if text is None:
-        return
-    try:
-        data = yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError):  # RecursionError: a nesting bomb
-        return
-    if not isinstance(data, dict):
+    citation = pkg.citation
+    if citation is None:
         return
     for key, fact_key in (("version", VERSION), ("license", LICENSE), ("repository-code", REPOSITORY)):
-        value = data.get(key)
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            line = next((n for n, raw in enumerate(text.splitlines(), 1) if raw.startswith(f"{key}:")), None)
-            table.add(fact_key, str(value), "CITATION.cff", rel, line)
+        value = citation.scalar(key)
+        if value is not None:
+            table.add(fact_key, value, "CITATION.cff", citation.rel, citation.key_line(key))

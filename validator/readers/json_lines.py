@@ -7,8 +7,10 @@ strictly; this walks it once more along one path, skipping every other value wit
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from json.decoder import scanstring  # type: ignore[attr-defined]  # (missing from typeshed)
+from collections.abc import Callable, Sequence
+from json.decoder import scanstring as _scanstring  # type: ignore[attr-defined]  # (missing from typeshed)
+
+scanstring: Callable[[str, int], tuple[str, int]] = _scanstring  # (decoded string, offset past its closing quote)
 
 _WS = re.compile(r"[ \t\n\r]*")
 _SCALAR = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null")

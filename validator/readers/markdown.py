@@ -289,7 +289,8 @@ def _read_list(tokens: list[Token], i: int, section: Section, all_fields: list[F
 
 
 def _read_table(tokens: list[Token], i: int, section: Section, all_fields: list[Field]) -> int:
-    start = (tokens[i].map[0] + 1) if tokens[i].map else 0
+    span = tokens[i].map
+    start = (span[0] + 1) if span else 0
     header: list[str] = []
     rows: list[tuple[tuple[str, ...], int]] = []
     cells: list[str] = []

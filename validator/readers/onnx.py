@@ -13,16 +13,15 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from validator.readers.onnx_external import ExternalRef
 from validator.sandbox.base import Limits
 from validator.sandbox.bubblewrap import MIB, remove_tree, run_sandboxed
 
 if TYPE_CHECKING:
+    from validator.readers.onnx_child import Answer, ProblemKind, RuntimeData, SpecData
     from validator.readers.package import ModelPackage
-
-ProblemKind = Literal["too-large", "unparseable", "crashed", "timeout", "graph", "external-data"]
 
 BASE_MEMORY = 2 * 2**30  # address space of the child besides the model (Python, onnx, numpy)
 MEMORY_PER_BYTE = 3  # the file's bytes, the parsed proto, the checker's copy
@@ -108,8 +107,8 @@ def _inspect(path: Path, root: Path, rel: str) -> OnnxSummary:
     if done.returncode != 0:
         return _failed(rel, "crashed", _crash_message(done.returncode, memory, done.stderr, done.killed_by))
     try:
-        data = json.loads(done.stdout)
-        return _summary(rel, data)
+        answer: Answer = json.loads(done.stdout)
+        return _summary(rel, answer)
     except (ValueError, TypeError, KeyError) as exc:
         return _failed(rel, "crashed", f"the ONNX inspector gave no usable answer ({exc}); {_tail(done.stderr)}")
 
@@ -141,7 +140,7 @@ def _failed(rel: str, kind: ProblemKind, message: str) -> OnnxSummary:
     return OnnxSummary(rel=rel, ok=False, problems=[OnnxProblem(kind, message)])
 
 
-def _summary(rel: str, data: dict[str, Any]) -> OnnxSummary:
+def _summary(rel: str, data: Answer) -> OnnxSummary:
     problems = [OnnxProblem(p["kind"], str(p["message"])) for p in data.get("problems", [])]
     if "ir_version" not in data:
         return OnnxSummary(rel=rel, ok=False, problems=problems)
@@ -168,7 +167,7 @@ def _summary(rel: str, data: dict[str, Any]) -> OnnxSummary:
     )
 
 
-def _spec(data: dict[str, Any]) -> TensorSpec:
+def _spec(data: SpecData) -> TensorSpec:
     return TensorSpec(str(data["name"]), str(data["elem_type"]), tuple(data["shape"]))
 
 
@@ -179,7 +178,7 @@ def runtime_support() -> RuntimeSupport:
     return _runtime(read())
 
 
-def _runtime(data: dict[str, Any]) -> RuntimeSupport:
+def _runtime(data: RuntimeData) -> RuntimeSupport:
     max_ir = data["max_ir_version"]
     return RuntimeSupport(str(data["onnxruntime"]), None if max_ir is None else int(max_ir),
                           {str(k): int(v) for k, v in data["max_opsets"].items()})

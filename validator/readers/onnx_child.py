@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from validator.readers.onnx_external import check_external
 
@@ -26,6 +26,52 @@ STANDARD_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.pr
 EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 
 
+# The JSON answer printed for validator.readers.onnx (OnnxSummary is built from it there).
+ProblemKind = Literal["too-large", "unparseable", "crashed", "timeout", "graph", "external-data"]
+
+
+class ProblemData(TypedDict):
+    kind: ProblemKind
+    message: str
+
+
+class SpecData(TypedDict):
+    name: str
+    elem_type: str
+    shape: list[int | str | None]
+
+
+class RuntimeData(TypedDict):
+    onnxruntime: str
+    max_ir_version: int | None
+    max_opsets: dict[str, int]
+
+
+class _AnswerBase(TypedDict):
+    problems: list[ProblemData]
+
+
+class Answer(_AnswerBase, total=False):
+    """Only `problems` when the file was not parsed; every key when it was."""
+
+    ir_version: int
+    opset_imports: dict[str, int]
+    producer_name: str
+    producer_version: str
+    inputs: list[SpecData]
+    outputs: list[SpecData]
+    metadata_props: dict[str, str]
+    external_data: list[dict[str, Any]]  # dataclasses.asdict(onnx_external.ExternalRef)
+    external_problems: bool
+    initializer_count: int
+    parameter_count: int
+    node_count: int
+    custom_domains: list[str]
+    checker_ran: bool
+    checker_error: str | None
+    runtime: RuntimeData
+
+
 def main(argv: list[str]) -> int:
     path, root, memory_bytes, cpu_s = argv[0], argv[1], int(argv[2]), int(argv[3])
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
@@ -34,6 +80,7 @@ def main(argv: list[str]) -> int:
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     result_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # anything a library prints goes to stderr, not into the JSON
+    result: Answer
     try:
         result = inspect(Path(path), Path(root))
     except MemoryError:
@@ -43,7 +90,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def inspect(path: Path, root: Path) -> dict[str, Any]:
+def inspect(path: Path, root: Path) -> Answer:
     import onnx
 
     size = path.stat().st_size
@@ -72,10 +119,10 @@ def inspect(path: Path, root: Path) -> dict[str, Any]:
     return result
 
 
-def _summarize(model: Any, model_dir: Path, root: Path) -> dict[str, Any]:
+def _summarize(model: Any, model_dir: Path, root: Path) -> Answer:
     graph = model.graph
     initializer_names = {t.name for t in graph.initializer}
-    result: dict[str, Any] = {
+    result: Answer = {
         "ir_version": model.ir_version,
         "opset_imports": {_cap(o.domain): o.version for o in model.opset_import},
         "producer_name": _cap(model.producer_name),
@@ -85,7 +132,7 @@ def _summarize(model: Any, model_dir: Path, root: Path) -> dict[str, Any]:
         "metadata_props": {_cap(p.key): _cap(p.value) for p in list(model.metadata_props)[:MAX_ITEMS]},
         "problems": [],
         "external_data": [],
-        "external_problems": [],
+        "external_problems": False,
         "checker_ran": False,
         "checker_error": None,
     }
@@ -108,15 +155,15 @@ def _summarize(model: Any, model_dir: Path, root: Path) -> dict[str, Any]:
             result["external_data"].append(asdict(ref))
             external_problems += problems
     nodes = sum(len(g.node) for g in graphs) + sum(len(f.node) for f in model.functions)
-    result.update(initializer_count=initializers, parameter_count=parameters, node_count=nodes,
-                  custom_domains=sorted(_cap(d) for d in domains - STANDARD_DOMAINS))
+    result["initializer_count"], result["parameter_count"], result["node_count"] = initializers, parameters, nodes
+    result["custom_domains"] = sorted(_cap(d) for d in domains - STANDARD_DOMAINS)
     result["problems"] += [_problem("graph", m) for m in _first(graph_problems)]
     result["problems"] += [_problem("external-data", m) for m in _first(external_problems)]
     result["external_problems"] = bool(external_problems)
     return result
 
 
-def runtime_support() -> dict[str, Any]:
+def runtime_support() -> RuntimeData:
     """The newest IR and opset versions the installed onnxruntime loads.
 
     onnxruntime registers the operator schemas of the ONNX release it was built with, so the newest
@@ -124,9 +171,9 @@ def runtime_support() -> dict[str, Any]:
     version of the ONNX release that introduced that opset. Read here, in the child, so the
     validator's own process never loads onnxruntime.
     """
-    import onnxruntime  # type: ignore[import-untyped]
+    import onnxruntime
     from onnx import helper
-    from onnxruntime.capi import _pybind_state  # type: ignore[import-untyped]
+    from onnxruntime.capi import _pybind_state
 
     opsets: dict[str, int] = {}
     for schema in _pybind_state.get_all_operator_schema():
@@ -194,10 +241,11 @@ def _element_bits(data_type: int) -> int | None:
     return dtype.itemsize * 8
 
 
-def _spec(value_info: Any) -> dict[str, Any]:
+def _spec(value_info: Any) -> SpecData:
     value_type = value_info.type
     kind = value_type.WhichOneof("value")
-    elem_type, shape = "undefined", []  # [] also when the rank is unknown
+    elem_type = "undefined"
+    shape: list[int | str | None] = []  # also when the rank is unknown
     if kind in ("tensor_type", "sparse_tensor_type"):
         tensor_type = getattr(value_type, kind)
         elem_type = dtype_name(tensor_type.elem_type)
@@ -231,7 +279,7 @@ def _dim(dim: Any) -> int | str | None:
     return None
 
 
-def _problem(kind: str, message: str) -> dict[str, str]:
+def _problem(kind: ProblemKind, message: str) -> ProblemData:
     return {"kind": kind, "message": message}
 
 

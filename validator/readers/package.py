@@ -8,7 +8,6 @@ and cached, so no check re-opens a file another check already parsed.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,12 +16,20 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from validator.core.package_paths import SKIPPED_DIRS
 from validator.core.findings import Artefact
+from validator.core.package_paths import SKIPPED_DIRS
+from validator.readers.json_strict import parse_json_strict
 
 if TYPE_CHECKING:
     from validator.readers.card import CardFacts
+    from validator.readers.citation import Citation
+    from validator.readers.declared import DeclaredFacts
+    from validator.readers.license import LicenseStatements
     from validator.readers.markdown import ModelCard
+    from validator.readers.onnx import OnnxSummary
+    from validator.readers.runtime_spec import RuntimeSpec
+    from validator.readers.safetensors import SafetensorsHeader
+    from validator.readers.stac_records import StacRecords
 
 MAX_FILES = 20_000
 TEXT_LIMIT = 10 * 1024 * 1024  # larger "text" files are reported, not parsed
@@ -208,18 +215,54 @@ class ModelPackage:
         return read_card(self.card) if self.card is not None else None
 
     @cached_property
-    def safetensors(self) -> dict[str, Any]:
-        """Header of every *.safetensors file: rel -> validator.readers.safetensors.SafetensorsHeader."""
+    def safetensors(self) -> dict[str, SafetensorsHeader]:
+        """Header of every *.safetensors file, by path."""
         from validator.readers.safetensors import read_header
 
         return {rel: read_header(self.path(rel), rel) for rel in self.with_suffix(".safetensors")}
 
     @cached_property
-    def onnx(self) -> dict[str, Any]:
-        """Summary of every *.onnx graph: rel -> validator.readers.onnx.OnnxSummary (parsed in a child process)."""
+    def onnx(self) -> dict[str, OnnxSummary]:
+        """Summary of every *.onnx graph, by path (parsed in a child process)."""
         from validator.readers.onnx import inspect_onnx
 
         return {rel: inspect_onnx(self, rel) for rel in self.with_suffix(".onnx")}
+
+    @cached_property
+    def citation(self) -> Citation | None:
+        """CITATION.cff as read (None when the package has none)."""
+        from validator.readers.citation import read_citation
+
+        rel = self.find("CITATION.cff")
+        return read_citation(self, rel) if rel is not None else None
+
+    @cached_property
+    def declared(self) -> DeclaredFacts:
+        """What each source of the package states about the model (validator.readers.declared)."""
+        from validator.readers.declared import gather
+
+        return gather(self)
+
+    @cached_property
+    def runtime_spec(self) -> RuntimeSpec:
+        """The runtime definitions, parsed (validator.readers.runtime_spec)."""
+        from validator.readers.runtime_spec import read_runtime
+
+        return read_runtime(self)
+
+    @cached_property
+    def license(self) -> LicenseStatements:
+        """Where the package states its license, and the license they agree on (validator.readers.license)."""
+        from validator.readers.license import read_statements
+
+        return read_statements(self)
+
+    @cached_property
+    def stac_records(self) -> StacRecords:
+        """The STAC / OSC records shipped in the package (validator.readers.stac_records)."""
+        from validator.readers.stac_records import find_records
+
+        return find_records(self)
 
     @cached_property
     def runtime_files(self) -> list[str]:
@@ -258,31 +301,3 @@ class ModelPackage:
 
     def close(self) -> None:
         self._hasher.shutdown(wait=True)
-
-
-class StrictJSONError(ValueError):
-    pass
-
-
-def _reject_constant(name: str) -> Any:
-    raise StrictJSONError(f"{name} is not valid JSON")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise StrictJSONError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def parse_json_strict(text: str, rel: str) -> tuple[Any, str | None]:
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant), None
-    except StrictJSONError as exc:
-        return None, f"{rel}: {exc}"
-    except json.JSONDecodeError as exc:
-        return None, f"{rel} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-    except RecursionError:
-        return None, f"{rel} is nested too deeply to parse"

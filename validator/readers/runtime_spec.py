@@ -12,6 +12,7 @@ import shlex
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 import yaml
 from dockerfile_parse import DockerfileParser
@@ -19,7 +20,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from pip_requirements_parser import RequirementsFile
 
-from validator.readers.package import ModelPackage
+from validator.readers.locate import line_at, search_lines
+
+if TYPE_CHECKING:
+    from validator.readers.package import ModelPackage
 
 _COMMIT = re.compile(r"@[0-9a-f]{40}\b")
 _HASH_FRAGMENT = re.compile(r"#(sha256|sha384|sha512|md5)=[0-9a-f]+", re.I)
@@ -105,7 +109,7 @@ def read_runtime(pkg: ModelPackage) -> RuntimeSpec:
         if rel and text and spec.python is None:
             m = re.search(r"(?<!\d)(\d+\.\d+(?:\.\d+)?)", text)
             if m:
-                spec.python = (m.group(1), rel, 1 + text[: m.start()].count("\n"))
+                spec.python = (m.group(1), rel, line_at(text, m.start()))
     return spec
 
 
@@ -187,8 +191,7 @@ def _read_uv_config(pkg: ModelPackage, spec: RuntimeSpec) -> None:
         found += [("index", str(entry["url"])) for entry in (indexes if isinstance(indexes, list) else [])
                   if isinstance(entry, dict) and "url" in entry]
         for option, value in found:
-            line = next((n for n, text in enumerate(lines, 1) if value in text), None)
-            spec.index_options.append((option, value, name, line or 1))
+            spec.index_options.append((option, value, name, search_lines(lines, value) or 1))
 
 
 def _follow_include(pkg: ModelPackage, rel: str, target: str, key: str, line: int, spec: RuntimeSpec, seen: set[str]) -> None:
@@ -368,11 +371,11 @@ def _docker_run(command: str, rel: str, line: int, spec: RuntimeSpec) -> None:
                 pinned = "=" in word
                 spec.pins.append(Pin(word.split("=")[0], word, rel, line, pinned, "" if pinned else "no version given", source="apt"))
         elif re.match(r"^(conda|mamba|micromamba)\s+install\b", text):
-            skip = False
+            skip_value = False
             for word in words[2:]:
-                if skip:
-                    skip = False
+                if skip_value:
+                    skip_value = False
                 elif word in ("-c", "--channel", "-n", "--name", "-p", "--prefix", "--file"):
-                    skip = True
+                    skip_value = True
                 elif not word.startswith("-") and "$" not in word:
                     _conda_pin(word, rel, line, spec)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from validator.readers.file_kinds import HEAD_BYTES, Kind, kind_of
+from validator.readers.json_strict import NonStandardConstant, repeated_keys, strict_decoder
 
 MAX_HEADER_LENGTH = 100_000_000  # the reference implementation's limit
 USIZE_MAX = 2**64 - 1  # offsets and shapes are u64 in the reference implementation
@@ -117,14 +118,11 @@ class _Problems:
         return self.items
 
 
-class _StopParsing(Exception):
-    """A JSON problem after which the header cannot be read further."""
-
-
 def read_header(path: Path, rel: str) -> SafetensorsHeader:
     """Read the length prefix and the header of a safetensors file and validate them."""
     problems = _Problems()
-    size, length, metadata, tensors = 0, None, None, {}
+    size, length, metadata = 0, None, None
+    tensors: dict[str, TensorInfo] = {}
     try:
         size, length, raw = _read_prefix_and_header(path, rel, problems)
         if raw is not None:
@@ -229,11 +227,11 @@ def _decode(raw: bytes, rel: str, problems: _Problems) -> str | None:
 
 
 def _parse_json(text: str, rel: str, problems: _Problems) -> dict[str, Any] | None:
-    decoder = json.JSONDecoder(object_pairs_hook=_ObjectBuilder(rel, problems), parse_constant=_reject_constant)
+    decoder = strict_decoder(_ObjectBuilder(rel, problems))
     try:
         header, end = decoder.raw_decode(text)
-    except _StopParsing as exc:
-        problems.add(JSON, f"{rel}: {exc}")
+    except NonStandardConstant as exc:
+        problems.add(JSON, f"{rel}: the header contains {exc.name}, which is not valid JSON")
         return None
     except json.JSONDecodeError as exc:
         problems.add(JSON, f"{rel}: the header is not valid JSON: {exc.msg} at character {exc.pos:,}")
@@ -263,12 +261,9 @@ class _ObjectBuilder:
     def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any] | TensorInfo:
         result = dict(pairs)
         if len(result) != len(pairs):
-            seen: set[str] = set()
-            for key, _ in pairs:
-                if key in seen:
-                    self.problems.add(JSON, f"{self.rel}: the header repeats the key {_quote(key)}; "
-                                            "readers disagree on which value wins")
-                seen.add(key)
+            for key in repeated_keys(pairs):
+                self.problems.add(JSON, f"{self.rel}: the header repeats the key {_quote(key)}; "
+                                        "readers disagree on which value wins")
         elif len(pairs) == 3:
             info = _well_formed_entry(result, self.shapes)
             if info is not None:
@@ -298,10 +293,6 @@ def _well_formed_entry(fields: dict[str, Any], shapes: dict[tuple[int, ...], tup
         return None
     dims = tuple(shape)
     return TensorInfo(DTYPE_NAMES[dtype], shapes.setdefault(dims, dims), begin, end)
-
-
-def _reject_constant(name: str) -> Any:
-    raise _StopParsing(f"the header contains {name}, which is not valid JSON")
 
 
 # -- entries ---------------------------------------------------------------------------------
@@ -361,7 +352,7 @@ def _read_entry(name: str, entry: dict[str, Any], offsets: tuple[int, int] | Non
         problems.add(ENTRY, f"{rel}: tensor {_quote(name)} has dtype {shown}, not one of the format's dtypes "
                             f"({', '.join(DTYPE_BITS)})")
     dims = _read_shape(name, shape, rel, problems) if "shape" in entry else None
-    if missing or unknown or bits is None or dims is None or offsets is None:
+    if missing or unknown or not isinstance(dtype, str) or bits is None or dims is None or offsets is None:
         return None
     nbits = _checked_product(dims, bits)
     if nbits is None:

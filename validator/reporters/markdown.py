@@ -6,6 +6,8 @@ carry HTML, @mentions or Markdown that must not render.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from validator.core.catalogue import get_rule
 from validator.core.escape import markdown_code, markdown_text
 from validator.core.findings import Area, CheckStatus, Severity
@@ -86,7 +88,7 @@ def _relaxations(report: Report) -> list[str]:
     return lines + [""]
 
 
-def _parity(parity: dict) -> list[str]:
+def _parity(parity: Mapping[str, object]) -> list[str]:
     verdict = "✅ outputs agree" if parity.get("passed") else "❌ outputs differ"
     lines = [f"**Parity** (native vs ONNX, rtol={parity.get('rtol')}, atol={parity.get('atol')}): {verdict}; "
              f"max abs diff {parity.get('max_abs_diff')}, max rel diff {parity.get('max_rel_diff')}", ""]

@@ -45,8 +45,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from validator.core.redact import SECRET_NAME, redact
 from validator.core.package_paths import SKIPPED_DIRS
+from validator.core.redact import SECRET_NAME, redact
 from validator.sandbox.base import Completed, Limits
 from validator.sandbox.cgroup import CgroupSupport, RunCgroup, cgroup_support
 from validator.sandbox.seccomp import unix_socket_filter

@@ -171,7 +171,7 @@ def resolve_host(host: str, timeout: float = RESOLVE_TIMEOUT_S) -> list[str]:
 
     def lookup() -> None:
         try:
-            result.extend(sorted({info[4][0] for info in socket.getaddrinfo(host, None)}))
+            result.extend(sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)}))
         except OSError as exc:
             failure.append(exc)
         except UnicodeError as exc:  # an unencodable name (IDNA)

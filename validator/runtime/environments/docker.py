@@ -35,12 +35,13 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from typing import IO, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import IO, Any, Protocol, cast
 
+import requests
 from docker.client import DockerClient, from_env
 from docker.errors import APIError, ImageNotFound, NotFound
-from docker.types import Mount, Ulimit
+from docker.types import LogConfig, Mount, Ulimit
 from docker.utils import parse_repository_tag
 
 from validator.core.options import Options
@@ -58,7 +59,15 @@ from validator.runtime.environments.docker_rules import (
     DOCKER_ENGINE_UNREACHABLE,
     DOCKER_NO_PYTHON,
 )
-from validator.runtime.environments.docker_sandbox import ENGINE_ERRORS, MAX_CPUS, NO_HEALTHCHECK, USER, DockerEnv, read_capped
+from validator.runtime.environments.docker_sandbox import (
+    ENGINE_ERRORS,
+    MAX_CPUS,
+    NO_HEALTHCHECK,
+    USER,
+    DockerEnv,
+    read_capped,
+    wait_for,
+)
 from validator.runtime.environments.dockerfile_gen import CA_FILE, DOWNLOADED_DIR, KEY_ARG, WHEELHOUSE_DIR
 from validator.runtime.environments.venv import install_limits
 from validator.sandbox.base import Limits
@@ -93,9 +102,28 @@ sys.exit(subprocess.call([python, "-m", "pip", "download", "--dest", "/workspace
 """
 
 
-def engine_client(environ: Mapping[str, str], timeout: float | None = API_TIMEOUT_S) -> DockerClient:
-    """A client for the engine DOCKER_HOST (or the default socket) names; raises DockerException."""
-    return from_env(environment=dict(environ), timeout=timeout)
+class RawApi(Protocol):
+    """The request helpers of docker-py's APIClient that its stubs leave out, for the requests the SDK
+    has no method for (a build with ulimits, a running container's process limit and size)."""
+
+    def _url(self, pathfmt: str, *args: str) -> str: ...
+    def _get(self, url: str, **kwargs: Any) -> requests.Response: ...
+    def _post(self, url: str, **kwargs: Any) -> requests.Response: ...
+    def _post_json(self, url: str, data: Mapping[str, object], **kwargs: Any) -> requests.Response: ...
+    def _raise_for_status(self, response: requests.Response) -> None: ...
+    def _result(self, response: requests.Response, json: bool = False) -> Any: ...
+    def _stream_helper(self, response: requests.Response, decode: bool = False) -> Iterator[Any]: ...
+
+
+def raw_api(client: DockerClient) -> RawApi:
+    return cast(RawApi, client.api)
+
+
+def engine_client(environ: Mapping[str, str], timeout: int | None = API_TIMEOUT_S) -> DockerClient:
+    """A client for the engine DOCKER_HOST (or the default socket) names, with no read timeout for
+    timeout=None; raises DockerException."""
+    # docker-py hands the timeout to requests, where None means none (the stubs say int)
+    return from_env(environment=dict(environ), timeout=timeout)  # type: ignore[arg-type]
 
 
 class DockerBuilder:
@@ -115,7 +143,7 @@ class DockerBuilder:
                     "or `sudo dockerd &`), set DOCKER_HOST to a reachable engine, or use --env venv")
         return None
 
-    def client_factory(self, timeout: float | None = API_TIMEOUT_S) -> Callable[[], DockerClient]:
+    def client_factory(self, timeout: int | None = API_TIMEOUT_S) -> Callable[[], DockerClient]:
         return lambda: engine_client(self.environ, timeout=timeout)
 
     def build(self, pkg: ModelPackage, spec: RuntimeSpec, options: Options,
@@ -226,7 +254,7 @@ class DockerBuilder:
                 mem_limit=memory, memswap_limit=memory, pids_limit=BUILD_PROCESSES,
                 ulimits=[Ulimit(name="core", soft=0, hard=0),
                          Ulimit(name="fsize", soft=limits.file_size_mb * MIB, hard=limits.file_size_mb * MIB)],
-                log_config={"type": "json-file", "config": {"max-size": "2m", "max-file": "1"}},
+                log_config=LogConfig(type=LogConfig.types.JSON, config={"max-size": "2m", "max-file": "1"}),
                 labels={**LABELS, **run_labels()})
             skeleton = TarBuilder(owner=USER)
             for folder in ("in", "wheels", "home", "tmp", "venv"):
@@ -239,7 +267,7 @@ class DockerBuilder:
             recipe.context.seek(0)
             container.start()
             try:
-                status = client.api.wait(container.id, timeout=max(1.0, deadline - time.monotonic()))
+                status = wait_for(client, container.id, max(1.0, deadline - time.monotonic()))
             except ENGINE_ERRORS:
                 container.kill()
                 return BuildFailure(f"downloading the wheels of {recipe.runtime_file} did not finish in time",
@@ -304,11 +332,12 @@ class DockerBuilder:
         try:
             # the SDK's build() takes no ulimits: the same request, made here; no registry credentials of
             # this machine go with it (a package's FROM pulls what the public can)
-            response = client.api._post(client.api._url("/build"), data=context, params=params,
-                                        headers={"Content-Type": "application/tar"}, stream=True,
-                                        timeout=max(1.0, deadline - time.monotonic()) + 60)
-            client.api._raise_for_status(response)
-            for chunk in client.api._stream_helper(response, decode=True):
+            api = raw_api(client)
+            response = api._post(api._url("/build"), data=context, params=params,
+                                 headers={"Content-Type": "application/tar"}, stream=True,
+                                 timeout=max(1.0, deadline - time.monotonic()) + 60)
+            api._raise_for_status(response)
+            for chunk in api._stream_helper(response, decode=True):
                 log.add(chunk)
                 if log.error or expired.is_set():
                     break
@@ -427,9 +456,9 @@ class BuildWatcher:
             self._ids.add(container_id)
         track_build_container(container_id, self._make_api)
         try:
-            response = self._api.api._post_json(self._api.api._url("/containers/{0}/update", container_id),
-                                                data={"PidsLimit": self.processes})
-            self._api.api._raise_for_status(response)
+            api = raw_api(self._api)
+            response = api._post_json(api._url("/containers/{0}/update", container_id), data={"PidsLimit": self.processes})
+            api._raise_for_status(response)
         except ENGINE_ERRORS as exc:
             self._stop_build(container_id, f"its process limit could not be set ({_first_line(exc)})")
 
@@ -439,8 +468,8 @@ class BuildWatcher:
                 ids = list(self._ids)
             for container_id in ids:
                 try:
-                    facts = self._api.api._result(self._api.api._get(
-                        self._api.api._url("/containers/{0}/json", container_id), params={"size": 1}), True)
+                    api = raw_api(self._api)
+                    facts = api._result(api._get(api._url("/containers/{0}/json", container_id), params={"size": 1}), True)
                     if not facts.get("State", {}).get("Running"):
                         continue
                     written = int(facts.get("SizeRw") or 0)

@@ -76,11 +76,11 @@ def cleanup() -> list[str]:
     for make_client in clients:
         try:
             client = make_client()
-            selector = {"label": f"{RUN_LABEL}={RUN_ID}"}
+            selector: dict[str, str | list[str] | bool] = {"label": f"{RUN_LABEL}={RUN_ID}"}
             for container in client.containers.list(all=True, filters=selector):
                 try:
                     container.remove(force=True, v=True)
-                    removed.append(container.id)
+                    removed.append(container.id or "")  # a listed container always has its id
                 except Exception:
                     pass
             for volume in client.volumes.list(filters=selector):

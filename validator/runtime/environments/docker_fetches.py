@@ -43,7 +43,7 @@ def refused_fetches(dockerfile: str, resolve: Resolver | None = None) -> list[Re
     parser = DockerfileParser(fileobj=io.BytesIO(dockerfile.encode("utf-8")))
     refused: list[RefusedFetch] = []
     stages: set[str] = set()
-    for index, (instruction, context) in enumerate(zip(parser.structure, parser.context_structure)):
+    for index, (instruction, context) in enumerate(zip(parser.structure, parser.context_structure, strict=False)):
         name, value = instruction["instruction"].upper(), instruction["value"]
         known = {**context.args, **context.envs}
         if name == "FROM":

@@ -177,7 +177,7 @@ def _own_dockerfile(pkg: ModelPackage, dockerfile: str, spec: RuntimeSpec, optio
     for rel in pkg.files:
         if rel.startswith(f"{EXTRA_DIR}/"):
             continue  # model-check's own folder in the context
-        if rel == dockerfile or not ignored.matches(rel):
+        if rel == dockerfile or not ignored.matches(rel):  # type: ignore[arg-type]  # docker-py matches str paths; the stubs say PathLike
             tar.add_file(rel, pkg.path(rel))
     name = dockerfile
     if inputs.ca is not None or inputs.wheelhouse is not None:

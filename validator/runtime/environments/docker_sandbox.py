@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from docker.client import DockerClient
@@ -52,6 +52,9 @@ from validator.runtime.environments.docker_cleanup import labels as run_labels
 from validator.runtime.environments.docker_context import TarBuilder
 from validator.sandbox.base import Completed, Limits
 from validator.sandbox.bubblewrap import MIB, CappedBuffer
+
+if TYPE_CHECKING:
+    from docker._types import WaitContainerResponse  # the stubs' name for the engine's answer
 
 WORKSPACE = "/workspace"  # the per-run scratch volume
 WORKDIR = f"{WORKSPACE}/package"  # the scratch copy of the working files
@@ -73,17 +76,17 @@ _MEMORY_SIGNS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "out
 # The watchdog holds the scratch volume mounted and watches its free space: it exits with
 # SCRATCH_FULL_EXIT when less than 1 MiB (1 % of a smaller area) is left. argv: the folder to watch,
 # and "once" to look once (exit 0: not full).
-WATCHDOG_SCRIPT = """
+WATCHDOG_SCRIPT = f"""
 import os, sys, time
 while True:
     s = os.statvfs(sys.argv[1])
     if s.f_bavail * s.f_frsize < min(1 << 20, s.f_blocks * s.f_frsize // 100):
         print("scratch area full", flush=True)
-        sys.exit(%d)
+        sys.exit({SCRATCH_FULL_EXIT})
     if sys.argv[2:] == ["once"]:
         sys.exit(0)
     time.sleep(0.2)
-""" % SCRATCH_FULL_EXIT
+"""
 
 # Run with the image's interpreter: its version and every installed distribution.
 INSPECT_SCRIPT = """
@@ -256,11 +259,11 @@ class DockerEnv:
             guard.start()
             timed_out = False
             try:
-                status = self.client.api.wait(container.id, timeout=max(1.0, started + limits.wall_s - time.monotonic()))
+                status = wait_for(self.client, container.id, max(1.0, started + limits.wall_s - time.monotonic()))
             except (requests.exceptions.RequestException, Urllib3Error):
                 timed_out = True
                 _kill(container)
-                status = self.client.api.wait(container.id, timeout=60)
+                status = wait_for(self.client, container.id, 60)
             reader.join(READER_GRACE_S)
         finally:
             stream.close()
@@ -290,7 +293,7 @@ class DockerEnv:
                 done = watchdog.exec_run([interpreter, *WATCHDOG_FLAGS, "-c", WATCHDOG_SCRIPT, WORKSPACE, "once"],
                                          user=f"{USER}:{USER}")
                 if done.exit_code in (0, SCRATCH_FULL_EXIT):
-                    return done.exit_code == SCRATCH_FULL_EXIT
+                    return bool(done.exit_code == SCRATCH_FULL_EXIT)
             except APIError:
                 pass  # it ended between the two calls
             except ENGINE_ERRORS:
@@ -311,6 +314,13 @@ class DockerEnv:
         if int(status.get("StatusCode", -1)) == SCRATCH_FULL_EXIT:
             full.set()
             _kill(container)
+
+
+def wait_for(client: DockerClient, container_id: str | None, timeout_s: float) -> WaitContainerResponse:
+    """The engine's answer once the container has stopped; the connection's error after timeout_s
+    (docker-py's NullResource without an id)."""
+    # docker-py hands the timeout to requests, which takes fractions of a second (the stubs say int)
+    return client.api.wait(container_id or "", timeout=timeout_s)  # type: ignore[arg-type]
 
 
 def _not_started(argv: tuple[str, ...], command: list[str], exc: APIError, started: float, isolated: bool) -> Completed:

@@ -122,8 +122,8 @@ def installer(uv: str, settings: InstallerSettings, environ: Mapping[str, str], 
         if config is not None:
             withheld.append(f"uv's configuration file {config}")
     env = {name: value for name, value in env.items() if value}
-    notes = (f"index credentials are not given to the build that runs install-time code: {', '.join(withheld)} "
-             "withheld",) if withheld and not shared else ()
+    notes: tuple[str, ...] = (f"index credentials are not given to the build that runs install-time code: "
+                              f"{', '.join(withheld)} withheld",) if withheld and not shared else ()
     if cache_note:
         notes += (cache_note,)
     readable, hidden = _local_sources(args, env)

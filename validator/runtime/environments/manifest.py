@@ -66,7 +66,7 @@ def difference(root: Path, recorded: object, skip: frozenset[str] = frozenset())
 
 def _what_changed(before: list[object], after: Entry) -> str:
     names = ("type or mode", "size", "modification time", "symlink target")
-    changed = [name for name, old, new in zip(names, before, after) if old != new]
+    changed = [name for name, old, new in zip(names, before, after, strict=False) if old != new]
     if after[3] is not None and before[3] != after[3]:
         return f"now a symlink to {after[3]}, recorded {before[3] or 'not a symlink'}"
     return ", ".join(changed) or "unknown"

@@ -347,7 +347,7 @@ def install_time_code(workdir: Path, files: Sequence[str]) -> str | None:
         text = path.read_text(encoding="utf-8", errors="replace").replace("\\\n", " ")
         for number, line in enumerate(text.splitlines(), 1):
             words = _COMMENT.sub("", line).split()
-            for word, following in zip(words, [*words[1:], ""]):
+            for word, following in zip(words, [*words[1:], ""], strict=False):  # "" pairs with the last word; no word, no pair
                 if word.startswith(("-e", "--ed")):  # -e, -e./x, --editable and pip's abbreviations of it
                     return f"an editable install, {rel} line {number}"
                 target = _include_target(word, following)

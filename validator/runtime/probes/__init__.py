@@ -3,7 +3,8 @@
 A probe run needs one folder: the package's files plus, under `_model_check/`, the probe script,
 its plan and its input arrays. `Staging` builds that folder (hard links to the package's regular
 files where it can); the environment then copies it into its own scratch directory, so package code
-never sees, let alone writes, the package or this folder. Results come back as files named in `fetch`: a JSON result and one .npz of arrays.
+never sees, let alone writes, the package or this folder. Results come back as files named in `fetch`: a JSON result
+(checked against its TypedDict in validator.runtime.probes.protocol) and one .npz of arrays.
 """
 
 from __future__ import annotations
@@ -12,23 +13,17 @@ import io
 import json
 import os
 import shutil
-import sys
 import tempfile
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from validator.readers.package import ModelPackage
-from validator.runtime.environments.host_env import fetch_files
-from validator.sandbox.base import Completed, Limits
-from validator.sandbox.bubblewrap import remove_tree, run_sandboxed, scratch_copy
+from validator.runtime.probes.protocol import Shape, conform
 
 PROBE_DIR = "_model_check"  # inside the staged workdir; probe files, plans, inputs, results
 MAX_RESULT_BYTES = 2 * 1024 * 1024
-MAX_FETCHED_BYTES = 1024 * 1024 * 1024
 
 
 def script(name: str) -> Path:
@@ -63,7 +58,7 @@ class Staging:
         shutil.copyfile(script(name), self.root / PROBE_DIR / name)
         return f"{PROBE_DIR}/{name}"
 
-    def add_json(self, name: str, data: Any) -> str:
+    def add_json(self, name: str, data: Mapping[str, object]) -> str:
         (self.root / PROBE_DIR / name).write_text(json.dumps(data, indent=1), encoding="utf-8")
         return f"{PROBE_DIR}/{name}"
 
@@ -72,19 +67,20 @@ class Staging:
         return f"{PROBE_DIR}/{name}"
 
 
-def read_result(files: dict[str, bytes], rel: str) -> dict[str, Any] | None:
-    """The JSON result a probe wrote, or None when it wrote none (or something unreadable)."""
+def read_result(files: Mapping[str, bytes], rel: str, shape: type[Shape]) -> Shape | None:
+    """The JSON result a probe wrote, as much of it as matches `shape` (validator.runtime.probes.protocol);
+    None when it wrote none, something unreadable, or a result without the keys `shape` requires."""
     data = files.get(rel)
     if data is None or len(data) > MAX_RESULT_BYTES:
         return None
     try:
         value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-    return value if isinstance(value, dict) else None
+    return conform(value, shape)
 
 
-def read_arrays(files: dict[str, bytes], rel: str) -> dict[str, np.ndarray]:
+def read_arrays(files: Mapping[str, bytes], rel: str) -> dict[str, np.ndarray]:
     """The arrays of an .npz a probe wrote (never unpickled); empty when missing or unreadable."""
     data = files.get(rel)
     if data is None:
@@ -94,44 +90,3 @@ def read_arrays(files: dict[str, bytes], rel: str) -> dict[str, np.ndarray]:
             return {key: archive[key] for key in archive.files}
     except (ValueError, OSError, EOFError):
         return {}
-
-
-class SandboxedPython:
-    """An interpreter as an `Env`: each run in a scratch copy, in the sandbox of package code.
-
-    `host_python()` is model-check's own interpreter, for untrusted files it parses with its own
-    libraries (an ONNX graph when the package runtime has no onnxruntime, .pb test vectors): a
-    child process with the sandbox's limits, never in-process."""
-
-    kind = "python"
-
-    def __init__(self, python: str, description: str | None = None) -> None:
-        self.python = python
-        self.description = description or f"Python at {python}"
-
-    def run(self, argv: Sequence[str], workdir_files: Path, limits: Limits, fetch: Sequence[str] = ()) -> Completed:
-        command = [self.python if argv and argv[0] == "python" else argv[0], *argv[1:]]
-        workdir = scratch_copy(workdir_files)
-        try:
-            completed = run_sandboxed(command, workdir, limits)
-            return replace(completed, argv=tuple(argv), files=fetch_files(workdir, fetch, MAX_FETCHED_BYTES))
-        finally:
-            remove_tree(workdir)
-
-    def installed(self) -> dict[str, str]:
-        """Distributions importable by this interpreter (asked in a child, never imported here)."""
-        code = "import json, importlib.metadata as m; print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
-        workdir = Path(tempfile.mkdtemp(prefix="model-check-query-"))
-        try:
-            completed = run_sandboxed([self.python, "-I", "-c", code], workdir, Limits(wall_s=60))
-        finally:
-            remove_tree(workdir)
-        try:
-            found = json.loads(completed.stdout)
-        except ValueError:
-            return {}
-        return {str(name).lower(): str(version) for name, version in found.items()} if isinstance(found, dict) else {}
-
-
-def host_python() -> SandboxedPython:
-    return SandboxedPython(sys.executable, f"model-check's Python {sys.version.split()[0]} ({sys.executable})")

@@ -17,7 +17,8 @@ PLAN.json (written by validator.checks.parity):
 
 Dependency-light on purpose: only the standard library, numpy, torch and safetensors, imported
 inside the package environment. Nothing here trusts the package: every step's failure is recorded
-in the result instead of ending the probe.
+in the result instead of ending the probe. The plan and result types (validator.runtime.probes.protocol)
+are named for the type checker only.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:  # annotations only: nothing here is evaluated by the package environment's Python
+    from collections.abc import Callable, Iterator
+
+    from validator.runtime.probes.protocol import InputSetPlan, LoadAttempt, NativePlan, NativeResult, SetRecord
+
+    Builder = Callable[[], object]  # makes the model, or raises
 
 CONVENTIONAL_FACTORIES = ("load_model", "build_model", "create_model", "get_model")
 WEIGHT_PARAMETER_HINTS = ("weight", "path", "checkpoint", "ckpt", "file", "safetensors")
@@ -41,19 +50,19 @@ def tail(limit: int = 25) -> str:
     return "\n".join(lines[-limit:])
 
 
-def write_result(path: str, result: dict[str, Any]) -> None:
+def write_result(path: str, result: NativeResult) -> None:
     Path(path).write_text(json.dumps(result, indent=1), encoding="utf-8")
 
 
 def main() -> int:
-    plan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
-    result: dict[str, Any] = {"status": "ok", "attempts": [], "sets": []}
+    plan: NativePlan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    result: NativeResult = {"status": "ok", "attempts": [], "sets": []}
     try:
         import numpy as np
         import torch
         from safetensors.torch import load_file
     except Exception as exc:  # the runtime lacks a native dependency
-        result.update(status="unavailable", reason=f"{type(exc).__name__}: {exc}")
+        result["status"], result["reason"] = "unavailable", f"{type(exc).__name__}: {exc}"
         write_result(plan["result"], result)
         return 0
     result["torch"] = torch.__version__
@@ -64,11 +73,11 @@ def main() -> int:
     try:
         state = load_file(weights_path, device="cpu")
     except Exception as exc:
-        result.update(status="weights-unreadable", reason=f"{type(exc).__name__}: {exc}", traceback=tail())
+        result["status"], result["reason"], result["traceback"] = "weights-unreadable", f"{type(exc).__name__}: {exc}", tail()
         write_result(plan["result"], result)
         return 0
 
-    model = None
+    model: Any = None  # a torch.nn.Module
     for how, build in candidates(plan, weights_path, state):
         attempt, built = try_candidate(how, build, state, torch)
         result["attempts"].append(attempt)
@@ -91,11 +100,12 @@ def main() -> int:
     return 0
 
 
-def candidates(plan: dict[str, Any], weights_path: str, state: dict[str, Any]):
+def candidates(plan: NativePlan, weights_path: str, state: dict[str, Any]) -> Iterator[tuple[str, Builder]]:
     """(description, zero-argument builder) in the order the guideline's readers would use them."""
-    if plan.get("factory"):
-        module_name, _, function_name = plan["factory"].partition(":")
-        yield f"factory {plan['factory']} (model-check.toml)", lambda: call_factory(
+    factory = plan.get("factory")
+    if factory:
+        module_name, _, function_name = factory.partition(":")
+        yield f"factory {factory} (model-check.toml)", lambda: call_factory(
             module_name, function_name, weights_path, state)
         return  # a configured factory is authoritative
     conventional = plan.get("conventional")
@@ -108,20 +118,23 @@ def candidates(plan: dict[str, Any], weights_path: str, state: dict[str, Any]):
         if module is not None:
             for name in CONVENTIONAL_FACTORIES:
                 if callable(getattr(module, name, None)):
-                    yield f"factory {conventional}:{name}", (
-                        lambda name=name: call_factory(conventional, name, weights_path, state))
+                    yield f"factory {conventional}:{name}", _factory_builder(conventional, name, weights_path, state)
     architecture = plan.get("architecture")
     if architecture:
         yield f"architecture {architecture} (safetensors metadata)", lambda: from_architecture(plan)
 
 
-def raise_again(message: str):
-    def builder():
+def _factory_builder(module_name: str, function_name: str, weights_path: str, state: dict[str, Any]) -> Builder:
+    return lambda: call_factory(module_name, function_name, weights_path, state)
+
+
+def raise_again(message: str) -> Builder:
+    def builder() -> NoReturn:
         raise ImportError(message)
     return builder
 
 
-def call_factory(module_name: str, function_name: str, weights_path: str, state: dict[str, Any]):
+def call_factory(module_name: str, function_name: str, weights_path: str, state: dict[str, Any]) -> object:
     module = importlib.import_module(module_name)
     factory = getattr(module, function_name)
     try:
@@ -138,44 +151,45 @@ def call_factory(module_name: str, function_name: str, weights_path: str, state:
     return factory()
 
 
-def from_architecture(plan: dict[str, Any]):
-    library, _, name = plan["architecture"].partition(".")
+def from_architecture(plan: NativePlan) -> object:
+    library, _, name = (plan["architecture"] or "").partition(".")
     kwargs: dict[str, Any] = {}
     if plan.get("num_classes"):
-        kwargs["num_classes"] = int(plan["num_classes"])
+        kwargs["num_classes"] = int(plan["num_classes"] or 0)
     if library == "timm":
-        import timm
+        timm = importlib.import_module("timm")  # the package environment's, if it has one
 
         if plan.get("in_chans"):
-            kwargs["in_chans"] = int(plan["in_chans"])
+            kwargs["in_chans"] = int(plan["in_chans"] or 0)
         return timm.create_model(name, pretrained=False, **kwargs)
     if library == "torchvision":
-        import torchvision
+        torchvision = importlib.import_module("torchvision")
 
         name = name.removeprefix("models.")
         return torchvision.models.get_model(name, weights=None, **kwargs)
     raise ValueError(f"unknown library {library!r}: model-check builds timm.<name> and torchvision.models.<name>")
 
 
-def try_candidate(how: str, build, state: dict[str, Any], torch) -> tuple[dict[str, Any], Any]:
-    attempt: dict[str, Any] = {"how": how, "built": False, "loaded": False}
+def try_candidate(how: str, build: Builder, state: dict[str, Any], torch: ModuleType) -> tuple[LoadAttempt, Any]:
+    attempt: LoadAttempt = {"how": how, "built": False, "loaded": False}
     try:
         model = build()
     except (Exception, SystemExit) as exc:
         # A factory that loads the weights itself fails inside load_state_dict: the weights do not fit.
-        attempt.update(error=f"{type(exc).__name__}: {exc}"[:2000], traceback=tail(),
-                       state_dict_error="loading state_dict" in str(exc))
+        attempt["error"] = f"{type(exc).__name__}: {exc}"[:2000]
+        attempt["traceback"] = tail()
+        attempt["state_dict_error"] = "loading state_dict" in str(exc)
         return attempt, None
     if not isinstance(model, torch.nn.Module):
         attempt["error"] = f"returned {type(model).__name__}, not a torch.nn.Module"
         return attempt, None
     attempt["built"] = True
-    attempt.update(strict_load(model, state))
+    strict_load(model, state, attempt)
     return attempt, model if attempt["loaded"] else None
 
 
-def strict_load(model, state: dict[str, Any]) -> dict[str, Any]:
-    """load_state_dict(strict=True), with the differing keys listed when it fails."""
+def strict_load(model: Any, state: dict[str, Any], attempt: LoadAttempt) -> None:
+    """load_state_dict(strict=True) into the attempt, with the differing keys listed when it fails."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -184,31 +198,31 @@ def strict_load(model, state: dict[str, Any]) -> dict[str, Any]:
         for k in expected
         if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
     ]
-    report: dict[str, Any] = {
+    attempt.update({
         "missing": missing[:KEYS_SHOWN], "missing_count": len(missing),
         "unexpected": unexpected[:KEYS_SHOWN], "unexpected_count": len(unexpected),
         "mismatched": mismatched[:KEYS_SHOWN], "mismatched_count": len(mismatched),
         "loaded": False,
-    }
+    })
     if missing or unexpected or mismatched:
-        return report
+        return
     try:
         model.load_state_dict(state, strict=True)
     except Exception as exc:
-        report["error"] = f"{type(exc).__name__}: {exc}"[:2000]
-        return report
-    report["loaded"] = True
-    return report
+        attempt["error"] = f"{type(exc).__name__}: {exc}"[:2000]
+        return
+    attempt["loaded"] = True
 
 
-def check_architecture(plan: dict[str, Any], state: dict[str, Any], torch) -> dict[str, Any]:
+def check_architecture(plan: NativePlan, state: dict[str, Any], torch: ModuleType) -> LoadAttempt:
     """Does the declared architecture alone load these weights? (the factory did)"""
     attempt, _ = try_candidate(f"architecture {plan['architecture']}", lambda: from_architecture(plan), state, torch)
     return attempt
 
 
-def run_set(model, index: int, input_set: dict[str, Any], arrays: dict[str, Any], np, torch) -> dict[str, Any]:
-    record: dict[str, Any] = {"id": input_set["id"], "outputs": []}
+def run_set(model: Any, index: int, input_set: InputSetPlan, arrays: dict[str, Any], np: ModuleType,
+            torch: ModuleType) -> SetRecord:
+    record: SetRecord = {"id": input_set["id"], "outputs": []}
     try:
         tensors = [torch.from_numpy(np.ascontiguousarray(np.load(i["file"], allow_pickle=False)))
                    for i in input_set["inputs"]]
@@ -220,11 +234,11 @@ def run_set(model, index: int, input_set: dict[str, Any], arrays: dict[str, Any]
             arrays[key] = array
             record["outputs"].append({"name": name, "key": key, "shape": list(array.shape), "dtype": str(array.dtype)})
     except (Exception, SystemExit) as exc:
-        record.update(error=f"{type(exc).__name__}: {exc}"[:2000], traceback=tail())
+        record["error"], record["traceback"] = f"{type(exc).__name__}: {exc}"[:2000], tail()
     return record
 
 
-def flatten(produced) -> list[tuple[str | None, Any]]:
+def flatten(produced: object) -> list[tuple[str | None, Any]]:
     """A model's return value as (name, tensor) pairs: a tensor, a tuple/list, or a dict."""
     if isinstance(produced, dict):
         return [(str(k), v) for k, v in produced.items()]

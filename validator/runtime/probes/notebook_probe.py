@@ -15,6 +15,8 @@ PLAN.json (written by validator.checks.inference):
 
 The kernel talks to the client over Unix sockets (ZeroMQ ipc transport): it works in a network
 namespace that has no interface up, where TCP on localhost would not.
+
+The plan and result types (validator.runtime.probes.protocol) are named for the type checker only.
 """
 
 from __future__ import annotations
@@ -24,20 +26,23 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: nothing here is evaluated by the probe's Python
+    from validator.runtime.probes.protocol import NotebookPlan, NotebookResult, NotebookStatus
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 KERNEL_NAME = "model-check-python"
 
 
 def main() -> int:
-    plan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    plan: NotebookPlan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     result = execute(plan)
     Path(plan["result"]).write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 0
 
 
-def execute(plan: dict[str, Any]) -> dict[str, Any]:
+def execute(plan: NotebookPlan) -> NotebookResult:
     layer = plan.get("layer")
     if layer:
         sys.path.append(layer)
@@ -55,7 +60,7 @@ def execute(plan: dict[str, Any]) -> dict[str, Any]:
         return {"status": "unavailable", "reason": f"{type(exc).__name__}: {exc}"}
 
     try:
-        notebook = nbformat.read(plan["notebook"], as_version=4)
+        notebook = nbformat.read(plan["notebook"], as_version=4)  # type: ignore[no-untyped-call]  # nbformat has no annotations
     except Exception as exc:
         return {"status": "unreadable", "reason": f"{type(exc).__name__}: {exc}"[:2000]}
     language = (notebook.metadata.get("kernelspec", {}).get("language")
@@ -68,10 +73,10 @@ def execute(plan: dict[str, Any]) -> dict[str, Any]:
     started: dict[str, Any] = {"index": None}
     failure: dict[str, Any] = {}
 
-    def on_cell_start(cell, cell_index, **_):
+    def on_cell_start(cell: object, cell_index: int, **_: object) -> None:
         started["index"] = cell_index
 
-    def on_cell_error(cell, cell_index, execute_reply, **_):
+    def on_cell_error(cell: object, cell_index: int, execute_reply: object, **_: object) -> None:
         content = execute_reply.get("content", {}) if isinstance(execute_reply, dict) else {}
         failure.update(index=cell_index, ename=content.get("ename"), evalue=content.get("evalue"),
                        traceback=content.get("traceback") or [])
@@ -82,24 +87,26 @@ def execute(plan: dict[str, Any]) -> dict[str, Any]:
                             kernel_name=KERNEL_NAME, allow_errors=False, record_timing=False,
                             resources={"metadata": {"path": str(Path(plan["notebook"]).resolve().parent)}},
                             on_cell_start=on_cell_start, on_cell_error=on_cell_error)
-    code_cells = sum(1 for cell in notebook.cells if cell.cell_type == "code")
-    base = {"cells": len(notebook.cells), "code_cells": code_cells}
+    result: NotebookResult
     try:
         client.execute()
     except CellTimeoutError as exc:
-        return {**base, **cell_info(notebook, started["index"]), "status": "timeout", "reason": clean(str(exc))}
+        result = stopped("timeout", notebook, started["index"])
+        result["reason"] = clean(str(exc))
     except DeadKernelError as exc:
-        return {**base, **cell_info(notebook, started["index"]), "status": "kernel-died", "reason": clean(str(exc))}
+        result = stopped("kernel-died", notebook, started["index"])
+        result["reason"] = clean(str(exc))
     except CellExecutionError as exc:
-        index = failure.get("index", started["index"])
-        return {**base, **cell_info(notebook, index), "status": "cell-error",
-                "ename": failure.get("ename") or getattr(exc, "ename", None),
-                "evalue": clean(str(failure.get("evalue") or getattr(exc, "evalue", ""))),
-                "traceback": clean("\n".join(failure.get("traceback") or [str(exc)]))[-4000:]}
+        result = stopped("cell-error", notebook, failure.get("index", started["index"]))
+        result["ename"] = failure.get("ename") or getattr(exc, "ename", None)
+        result["evalue"] = clean(str(failure.get("evalue") or getattr(exc, "evalue", "")))
+        result["traceback"] = clean("\n".join(failure.get("traceback") or [str(exc)]))[-4000:]
     except Exception as exc:
-        return {**base, **cell_info(notebook, started["index"]), "status": "error",
-                "reason": clean(f"{type(exc).__name__}: {exc}")[-4000:]}
-    return {**base, "status": "ok"}
+        result = stopped("error", notebook, started["index"])
+        result["reason"] = clean(f"{type(exc).__name__}: {exc}")[-4000:]
+    else:
+        result = {"cells": len(notebook.cells), "code_cells": code_cells(notebook), "status": "ok"}
+    return result
 
 
 def write_kernel_spec(folder: Path, layer: str | None) -> None:
@@ -112,12 +119,18 @@ def write_kernel_spec(folder: Path, layer: str | None) -> None:
                                                     "language": "python"}), encoding="utf-8")
 
 
-def cell_info(notebook, index: int | None) -> dict[str, Any]:
-    if index is None or not 0 <= index < len(notebook.cells):
-        return {"cell_index": index}
-    source = notebook.cells[index].source or ""
-    first = next((line for line in source.splitlines() if line.strip()), "")
-    return {"cell_index": index, "first_line": first[:200]}
+def code_cells(notebook: Any) -> int:
+    return sum(1 for cell in notebook.cells if cell.cell_type == "code")
+
+
+def stopped(status: NotebookStatus, notebook: Any, index: int | None) -> NotebookResult:
+    """The result of a run that stopped in cell `index` (None: before any cell), before the details of why."""
+    result: NotebookResult = {"cells": len(notebook.cells), "code_cells": code_cells(notebook), "cell_index": index,
+                              "status": status}
+    if index is not None and 0 <= index < len(notebook.cells):
+        source = notebook.cells[index].source or ""
+        result["first_line"] = next((line for line in source.splitlines() if line.strip()), "")[:200]
+    return result
 
 
 def clean(text: str) -> str:

@@ -13,7 +13,8 @@ PLAN.json (written by validator.checks.parity):
     out_file    .npz written here: output k of input set i is the array "s<i>_o<k>"
     result      path of the JSON result written here
 
-Only the standard library, numpy, onnxruntime (and onnx for .pb files) are imported.
+Only the standard library, numpy, onnxruntime (and onnx for .pb files) are imported; the plan and
+result types (validator.runtime.probes.protocol) are named for the type checker only.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: nothing here is evaluated by the probe's Python
+    from collections.abc import Sequence
+
+    from validator.runtime.probes.protocol import Converted, InputFile, OnnxPlan, OnnxResult, SetRecord
 
 
 def tail(limit: int = 25) -> str:
@@ -31,8 +38,8 @@ def tail(limit: int = 25) -> str:
 
 
 def main() -> int:
-    plan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
-    result: dict[str, Any] = {"status": "ok", "converted": [], "sets": []}
+    plan: OnnxPlan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    result: OnnxResult = {"status": "ok", "converted": [], "sets": []}
     import numpy as np
 
     arrays: dict[str, Any] = {}
@@ -45,8 +52,8 @@ def main() -> int:
     return 0
 
 
-def convert(files: list[str], arrays: dict[str, Any], np) -> list[dict[str, Any]]:
-    done = []
+def convert(files: list[str], arrays: dict[str, Any], np: ModuleType) -> list[Converted]:
+    done: list[Converted] = []
     try:
         import onnx
         from onnx import numpy_helper
@@ -65,11 +72,11 @@ def convert(files: list[str], arrays: dict[str, Any], np) -> list[dict[str, Any]
     return done
 
 
-def run_graph(plan: dict[str, Any], result: dict[str, Any], arrays: dict[str, Any], np) -> None:
+def run_graph(plan: OnnxPlan, result: OnnxResult, arrays: dict[str, Any], np: ModuleType) -> None:
     try:
         import onnxruntime as ort
     except Exception as exc:
-        result.update(status="unavailable", reason=f"{type(exc).__name__}: {exc}")
+        result["status"], result["reason"] = "unavailable", f"{type(exc).__name__}: {exc}"
         return
     result["onnxruntime"] = ort.__version__
     try:
@@ -77,13 +84,13 @@ def run_graph(plan: dict[str, Any], result: dict[str, Any], arrays: dict[str, An
         options.log_severity_level = 3  # errors only
         session = ort.InferenceSession(plan["onnx"], sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        result.update(status="load-failed", reason=f"{type(exc).__name__}: {exc}"[:4000], traceback=tail())
+        result["status"], result["reason"], result["traceback"] = "load-failed", f"{type(exc).__name__}: {exc}"[:4000], tail()
         return
     graph_inputs = session.get_inputs()
     result["inputs"] = [{"name": i.name, "type": i.type, "shape": list(i.shape)} for i in graph_inputs]
     result["outputs"] = [{"name": o.name, "type": o.type, "shape": list(o.shape)} for o in session.get_outputs()]
     for index, input_set in enumerate(plan["input_sets"]):
-        record: dict[str, Any] = {"id": input_set["id"], "outputs": []}
+        record: SetRecord = {"id": input_set["id"], "outputs": []}
         try:
             feed = feed_for(graph_inputs, input_set["inputs"], np)
             produced = session.run(None, feed)
@@ -94,16 +101,16 @@ def run_graph(plan: dict[str, Any], result: dict[str, Any], arrays: dict[str, An
                 record["outputs"].append({"name": spec.name, "key": key, "shape": list(array.shape),
                                           "dtype": str(array.dtype)})
         except Exception as exc:
-            record.update(error=f"{type(exc).__name__}: {exc}"[:4000], traceback=tail())
+            record["error"], record["traceback"] = f"{type(exc).__name__}: {exc}"[:4000], tail()
         result["sets"].append(record)
 
 
-def feed_for(graph_inputs, given: list[dict[str, str]], np) -> dict[str, Any]:
+def feed_for(graph_inputs: Sequence[Any], given: list[InputFile], np: ModuleType) -> dict[str, Any]:
     """Inputs by name when the names match the graph's, else by position."""
     arrays = [(item.get("name"), np.load(item["file"], allow_pickle=False)) for item in given]
     names = [i.name for i in graph_inputs]
     if all(name in names for name, _ in arrays):
-        return {name: array for name, array in arrays}
+        return {str(name): array for name, array in arrays}
     if len(arrays) != len(names):
         raise ValueError(f"the graph takes {len(names)} input(s) ({', '.join(names)}), "
                          f"the test case has {len(arrays)}")

@@ -1,0 +1,3 @@
+from setuptools import setup
+
+setup(name='tinylib', version='0.1')
