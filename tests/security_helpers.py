@@ -11,7 +11,7 @@ import stat
 import tarfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import nbformat
 
@@ -68,8 +68,11 @@ def zip_with(path: Path, entries: dict[str, bytes], symlinks: dict[str, str] | N
     return path
 
 
+TarMode = Literal["w", "w:gz", "w:xz"]
+
+
 def tar_with(path: Path, entries: dict[str, bytes], symlinks: dict[str, str] | None = None,
-             mode: str = "w", devices: tuple[str, ...] = ()) -> Path:
+             mode: TarMode = "w", devices: tuple[str, ...] = ()) -> Path:
     with tarfile.open(path, mode) as archive:
         for name, data in entries.items():
             info = tarfile.TarInfo(name)
@@ -89,11 +92,11 @@ def tar_with(path: Path, entries: dict[str, bytes], symlinks: dict[str, str] | N
 
 def notebook(path: Path, cells: list[tuple[str, str | None]]) -> Path:
     """A notebook as Jupyter writes it: (source, stream output or None) per code cell."""
-    nb = nbformat.v4.new_notebook()
+    nb = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]  # nbformat has no annotations
     for index, (source, output) in enumerate(cells, start=1):
-        cell = nbformat.v4.new_code_cell(source, execution_count=index)
+        cell = nbformat.v4.new_code_cell(source, execution_count=index)  # type: ignore[no-untyped-call]
         if output is not None:
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=output)]
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=output)]  # type: ignore[no-untyped-call]
         nb.cells.append(cell)
-    path.write_text(nbformat.writes(nb), encoding="utf-8")
+    path.write_text(nbformat.writes(nb), encoding="utf-8")  # type: ignore[no-untyped-call]
     return path

@@ -21,6 +21,7 @@ from security_helpers import (
     PASSWORD_URL,
     PRIVATE_KEY_LINE,
     URL_PASSWORD,
+    TarMode,
     notebook,
     of_rule,
     run_security,
@@ -278,7 +279,7 @@ def test_zip_slip_entries_are_errors(pkg: Path) -> None:
 
 
 @pytest.mark.parametrize("mode,name", [("w", "data.tar"), ("w:gz", "data.tar.gz"), ("w:xz", "data.bin")])
-def test_tar_slip_entries_links_and_devices_are_errors(pkg: Path, mode: str, name: str) -> None:
+def test_tar_slip_entries_links_and_devices_are_errors(pkg: Path, mode: TarMode, name: str) -> None:
     tar_with(pkg / name, {"fine/x.txt": b"x", "../outside.txt": b"x"},
              symlinks={"fine/link": "/etc/passwd", "fine/inner": "x.txt"}, mode=mode, devices=("fine/dev",))
     found, _ = run_security(pkg)

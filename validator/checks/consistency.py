@@ -25,16 +25,6 @@ from validator.readers.declared import (
 from validator.readers.package import ModelPackage
 
 MATCH = "The guideline: check that README input channels, preprocessing, output names, and class order match the actual model."
-CLASSES_DIFFER = rule("MC601")
-CLASS_COUNT_DIFFERS = rule("MC602")
-CHANNELS_DIFFER = rule("MC603")
-CHANNEL_COUNT_DIFFERS = rule("MC604")
-SHAPE_DIFFERS = rule("MC605")
-VERSION_DIFFERS = rule("MC606")
-SPELLING = rule("MC607")
-MODEL_ID_UNMENTIONED = rule("MC608")
-LABELS_UNREADABLE = rule("MC609")
-CONFIG_UNREADABLE = rule("MC610")
 
 
 def normalise(name: str) -> str:
@@ -60,17 +50,17 @@ class ConsistencyCheck(StaticCheck):
     def run(self, pkg: ModelPackage, options: Options) -> Iterable[Finding]:
         yield from self._unreadable(pkg)
         table = pkg.declared
-        yield from self._names(table, CLASSES, CLASSES_DIFFER, "class")
-        yield from self._names(table, CHANNELS, CHANNELS_DIFFER, "channel")
-        yield from self._counts(table, CLASSES, CLASS_COUNT, CLASS_COUNT_DIFFERS, "class", "outputs")
-        yield from self._counts(table, CHANNELS, CHANNEL_COUNT, CHANNEL_COUNT_DIFFERS, "channel", "input channels")
+        yield from self._names(table, CLASSES, rule("classes-mismatch"), "class")
+        yield from self._names(table, CHANNELS, rule("channels-mismatch"), "channel")
+        yield from self._counts(table, CLASSES, CLASS_COUNT, rule("class-count-mismatch"), "class", "outputs")
+        yield from self._counts(table, CHANNELS, CHANNEL_COUNT, rule("channel-count-mismatch"), "channel", "input channels")
         yield from self._channel_dim(table)
         yield from self._shapes(table)
         yield from self._versions(table)
         yield from self._model_id(pkg, table)
 
     def _unreadable(self, pkg: ModelPackage) -> Iterable[Finding]:
-        for name, unreadable in (("labels.json", LABELS_UNREADABLE), ("config.json", CONFIG_UNREADABLE)):
+        for name, unreadable in (("labels.json", rule("labels-invalid")), ("config.json", rule("config-json-invalid"))):
             rel = pkg.find(name)
             if rel is None:
                 continue
@@ -83,7 +73,7 @@ class ConsistencyCheck(StaticCheck):
                 if _names_from_json(value) is None:
                     yield unreadable.finding("labels.json is neither a list of names nor an index-to-name mapping", file=rel)
 
-    def _names(self, table: DeclaredFacts, key: str, rule: Rule, noun: str) -> Iterable[Finding]:
+    def _names(self, table: DeclaredFacts, key: str, differ: Rule, noun: str) -> Iterable[Finding]:
         facts = table.of(key)
         if len(facts) < 2:
             return
@@ -95,21 +85,21 @@ class ConsistencyCheck(StaticCheck):
             na, nb = [normalise(x) for x in a], [normalise(x) for x in b]
             if na == nb:
                 pairs = [f"{x!r} vs {y!r}" for x, y in zip(a, b, strict=True) if x != y]
-                yield SPELLING.finding(f"{noun} names are spelled differently in {reference.where} and {other.where}: "
+                yield rule("spelling-difference").finding(f"{noun} names are spelled differently in {reference.where} and {other.where}: "
                                        f"{', '.join(pairs[:4])}", file=other.file, line=other.line)
             elif sorted(na) == sorted(nb):
-                yield rule.finding(f"{noun} order differs: {reference.where} has {a}, {other.where} has {b}",
+                yield differ.finding(f"{noun} order differs: {reference.where} has {a}, {other.where} has {b}",
                                    file=other.file, line=other.line)
             elif len(a) != len(b):
-                yield rule.finding(f"{reference.where} lists {len(a)} {noun}es{'' if noun == 'class' else ''} "
+                yield differ.finding(f"{reference.where} lists {len(a)} {noun}es{'' if noun == 'class' else ''} "
                                    f"and {other.where} lists {len(b)}: {a} vs {b}".replace("channeles", "channels"),
                                    file=other.file, line=other.line)
             else:
                 diff = [f"#{i}: {x!r} vs {y!r}" for i, (x, y, nx, ny) in enumerate(zip(a, b, na, nb, strict=True)) if nx != ny]
-                yield rule.finding(f"{noun} names differ between {reference.where} and {other.where}: {', '.join(diff[:5])}",
+                yield differ.finding(f"{noun} names differ between {reference.where} and {other.where}: {', '.join(diff[:5])}",
                                    file=other.file, line=other.line)
 
-    def _counts(self, table: DeclaredFacts, names_key: str, count_key: str, rule: Rule, noun: str, what: str) -> Iterable[Finding]:
+    def _counts(self, table: DeclaredFacts, names_key: str, count_key: str, differ: Rule, noun: str, what: str) -> Iterable[Finding]:
         names = table.of(names_key)
         counts = table.of(count_key)
         if not counts:
@@ -120,7 +110,7 @@ class ConsistencyCheck(StaticCheck):
             if fact is ref or fact.value == expected:
                 continue
             severity = Severity.WARNING if fact.strength == "inferred" else None
-            yield rule.finding(f"{ref.where} gives {expected} {noun}(es) but {fact.source} in {fact.where} has {fact.value} {what}"
+            yield differ.finding(f"{ref.where} gives {expected} {noun}(es) but {fact.source} in {fact.where} has {fact.value} {what}"
                                .replace("channel(es)", "channel(s)"), file=fact.file, line=fact.line, severity=severity)
 
     def _channel_dim(self, table: DeclaredFacts) -> Iterable[Finding]:
@@ -135,7 +125,7 @@ class ConsistencyCheck(StaticCheck):
                 # NHWC graphs put channels last
                 if dims[3].isdigit() and int(dims[3]) == expected:
                     continue
-                yield CHANNEL_COUNT_DIFFERS.finding(
+                yield rule("channel-count-mismatch").finding(
                     f"{ref.where} names {expected} channels but the input shape {','.join(dims)} in {shape.where} has {dims[1]}",
                     file=shape.file, line=shape.line)
 
@@ -147,7 +137,7 @@ class ConsistencyCheck(StaticCheck):
         for other in shapes[1:]:
             a, b = reference.value, other.value
             if len(a) != len(b) or any(x != y and x != "N" and y != "N" for x, y in zip(a, b, strict=True)):
-                yield SHAPE_DIFFERS.finding(f"{reference.where} declares {','.join(a)} but {other.where} has {','.join(b)}",
+                yield rule("input-shape-mismatch").finding(f"{reference.where} declares {','.join(a)} but {other.where} has {','.join(b)}",
                                             file=other.file, line=other.line)
 
     def _versions(self, table: DeclaredFacts) -> Iterable[Finding]:
@@ -157,7 +147,7 @@ class ConsistencyCheck(StaticCheck):
         reference = versions[0]
         for other in versions[1:]:
             if _version(str(other.value)) != _version(str(reference.value)):
-                yield VERSION_DIFFERS.finding(f"{reference.where} says {reference.value} but {other.where} says {other.value}",
+                yield rule("version-mismatch").finding(f"{reference.where} says {reference.value} but {other.where} says {other.value}",
                                               file=other.file, line=other.line)
 
     def _model_id(self, pkg: ModelPackage, table: DeclaredFacts) -> Iterable[Finding]:
@@ -168,5 +158,5 @@ class ConsistencyCheck(StaticCheck):
         text = _squash("\n".join(card.lines))
         for fact in ids:
             if _squash(str(fact.value)) not in text:
-                yield MODEL_ID_UNMENTIONED.finding(f"model_id {fact.value!r} of {fact.where} appears nowhere in the README",
+                yield rule("model-id-unmentioned").finding(f"model_id {fact.value!r} of {fact.where} appears nowhere in the README",
                                                    file=fact.file)

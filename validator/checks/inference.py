@@ -33,15 +33,6 @@ GUIDE_RUNS = "The guideline: the inference example runs from start to finish in 
 GUIDE_NOTEBOOK = ("The guideline: example_inference.ipynb is a runnable demonstration for users who need an "
                   "end-to-end example, and the inference example runs from start to finish in a clean environment.")
 
-INFERENCE_FAILED = rule("MC950")
-INFERENCE_TIMEOUT = rule("MC951")
-INFERENCE_MEMORY = rule("MC952")
-NEEDS_NETWORK = rule("MC953")
-NOTEBOOK_FAILED = rule("MC960")
-NOTEBOOK_TIMEOUT = rule("MC961")
-NOTEBOOK_UNRUNNABLE = rule("MC962")
-INFERENCE_RAN = rule("MC970")
-NOTEBOOK_RAN = rule("MC971")
 
 PYTHON = ("python", "python3")
 SHELL_SYNTAX = re.compile(r"[|&;<>`$(){}]|\*|\?")
@@ -109,22 +100,22 @@ def _command_findings(ctx: Subject, command: Command, completed: Completed) -> l
     where = "inference.py" if ctx.pkg.has("inference.py") else None
     with_network = " with network access (allowed by the caller)" if ctx.options.network else ""
     if completed.timed_out or completed.killed_by == "timeout":
-        return [INFERENCE_TIMEOUT.finding(
+        return [rule("inference-timeout").finding(
             f"`{shown}` ({command.source}) was stopped after {limits.wall_s:g} s{with_network}; output tail:\n{tail}",
             file=where)]
     if completed.killed_by == "memory":
-        return [INFERENCE_MEMORY.finding(
+        return [rule("inference-out-of-memory").finding(
             f"`{shown}` ran out of memory (limit {limits.memory_mb} MiB); output tail:\n{tail}", file=where)]
     if completed.returncode != 0:
         if not ctx.options.network and NETWORK_SIGNS.search(completed.stderr + completed.stdout):
-            return [NEEDS_NETWORK.finding(
+            return [rule("inference-needs-network").finding(
                 f"`{shown}` failed (exit status {completed.returncode}) with what looks like a network error; "
                 f"model-check runs it without network. Bundle the data, or declare `network = true` in "
                 f"model-check.toml and run the check with --allow-network. Output tail:\n{tail}", file=where)]
         cause = f"was killed ({completed.killed_by})" if completed.killed_by else f"exited with status {completed.returncode}"
-        return [INFERENCE_FAILED.finding(f"`{shown}` ({command.source}) {cause}{with_network}; output tail:\n{tail}",
+        return [rule("inference-failed").finding(f"`{shown}` ({command.source}) {cause}{with_network}; output tail:\n{tail}",
                                          file=where)]
-    return [INFERENCE_RAN.finding(
+    return [rule("inference-ran").finding(
         f"`{shown}` ({command.source}) exited 0 in {completed.duration_s:.1f} s{with_network}; output tail:\n{tail}",
         file=where)]
 
@@ -155,17 +146,17 @@ def _prepare_notebook(ctx: Subject, staging: Staging, rel: str, index: int) -> N
 def _notebook_outcome(ctx: Subject, job: NotebookJob, completed: Completed | None) -> list[Finding]:
     rel = job.rel
     if completed is None:  # model-check could not provide a kernel: not the package's fault, yet not a pass
-        return [NOTEBOOK_UNRUNNABLE.finding(f"{rel} was not run: {job.problem}", file=rel, severity=Severity.WARNING)]
+        return [rule("notebook-not-runnable").finding(f"{rel} was not run: {job.problem}", file=rel, severity=Severity.WARNING)]
     result = read_result(completed.files, job.result, NotebookResult)
     if result is None:
         if completed.timed_out:
-            return [NOTEBOOK_TIMEOUT.finding(f"{rel} did not finish within {job.wall_s:g} s in total", file=rel)]
-        return [NOTEBOOK_UNRUNNABLE.finding(
+            return [rule("notebook-timeout").finding(f"{rel} did not finish within {job.wall_s:g} s in total", file=rel)]
+        return [rule("notebook-not-runnable").finding(
             f"running {rel} failed (exit status {completed.returncode}); output tail:\n{output_tail(completed)}",
             file=rel)]
     if result.get("status") == "ok":
         cells = result.get("code_cells")
-        return [NOTEBOOK_RAN.finding(
+        return [rule("notebook-ran").finding(
             f"{rel} ran from start to finish ({cells} code cells) in {completed.duration_s:.1f} s", file=rel)]
     return _notebook_findings(ctx, rel, result)
 
@@ -174,22 +165,22 @@ def _notebook_findings(ctx: Subject, rel: str, result: NotebookResult) -> list[F
     status = result.get("status")
     cell = _cell_phrase(result)
     if status == "timeout":
-        return [NOTEBOOK_TIMEOUT.finding(
+        return [rule("notebook-timeout").finding(
             f"{rel}: {cell} did not finish within {ctx.options.notebook_timeout_s:g} s", file=rel)]
     if status == "cell-error":
         error = f"{result.get('ename')}: {result.get('evalue')}"
         traceback_tail = "\n".join(str(result.get("traceback") or "").splitlines()[-TAIL_LINES:])
         if not ctx.options.network and NETWORK_SIGNS.search(str(result.get("traceback")) + error):
-            return [NEEDS_NETWORK.finding(
+            return [rule("inference-needs-network").finding(
                 f"{rel}: {cell} fails with what looks like a network error ({error}); model-check runs notebooks "
                 f"without network. Bundle the data, or declare `network = true` in model-check.toml and run the check "
                 f"with --allow-network.", file=rel)]
-        return [NOTEBOOK_FAILED.finding(f"{rel}: {cell} raises {error}\n{traceback_tail}", file=rel)]
+        return [rule("notebook-failed").finding(f"{rel}: {cell} raises {error}\n{traceback_tail}", file=rel)]
     reason = str(result.get("reason") or status)
     if status == "kernel-died":
-        return [NOTEBOOK_FAILED.finding(f"{rel}: the kernel died in {cell} ({reason}); a memory limit of "
+        return [rule("notebook-failed").finding(f"{rel}: the kernel died in {cell} ({reason}); a memory limit of "
                                         f"{ctx.options.memory_mb} MiB applies", file=rel)]
-    return [NOTEBOOK_UNRUNNABLE.finding(f"{rel}: {reason}", file=rel)]
+    return [rule("notebook-not-runnable").finding(f"{rel}: {reason}", file=rel)]
 
 
 def _cell_phrase(result: NotebookResult) -> str:

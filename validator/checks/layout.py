@@ -12,16 +12,6 @@ from validator.core.options import Options
 from validator.readers.package import RUNTIME_FILES, ModelPackage
 
 TABLE = "the guideline's package layout table"
-README_MISSING = rule("MC101")
-RUNTIME_MISSING = rule("MC102")
-SAFETENSORS_MISSING = rule("MC103")
-ONNX_MISSING = rule("MC104")
-INFERENCE_MISSING = rule("MC105")
-OPAQUE_ONLY = rule("MC106")
-OPAQUE_ALONGSIDE = rule("MC107")
-CONFIG_UNUSED = rule("MC108")
-UNREADABLE = rule("MC109")
-NON_PYTORCH = rule("MC110")
 
 OPAQUE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".h5", ".hdf5", ".bin", ".pb", ".mar", ".npz", ".sav", ".dill")
 # Open, documented artefacts of other frameworks (the guideline's "equivalent open artefact").
@@ -80,26 +70,26 @@ class LayoutCheck(StaticCheck):
         if readme is None:
             special = pkg.is_special("README.md")
             if "README.md" in pkg.dirs:
-                yield README_MISSING.finding("README.md is a directory, not the model card", file="README.md")
+                yield rule("readme-missing").finding("README.md is a directory, not the model card", file="README.md")
             elif special is not None:
-                yield README_MISSING.finding(f"README.md is a {special.kind}, not a regular file: it is not read as the model card",
+                yield rule("readme-missing").finding(f"README.md is a {special.kind}, not a regular file: it is not read as the model card",
                                              file="README.md")
             else:
-                yield README_MISSING.finding("the package has no README.md model card")
+                yield rule("readme-missing").finding("the package has no README.md model card")
         if not pkg.runtime_files:
-            yield RUNTIME_MISSING.finding(
+            yield rule("runtime-missing").finding(
                 f"none of {', '.join(RUNTIME_FILES[:3])} or {RUNTIME_FILES[3]} is in the package root")
 
         others = open_artefacts(pkg)
         pytorch = uses_pytorch(pkg)
         for rel, framework in sorted(others.items()):
-            yield NON_PYTORCH.finding(f"{rel} is a {framework} model artefact", file=rel)
+            yield rule("open-artefact-recognised").finding(f"{rel} is a {framework} model artefact", file=rel)
         if not pkg.with_suffix(".safetensors") and (pytorch or not (others or pkg.with_suffix(".onnx"))):
-            yield SAFETENSORS_MISSING.finding("the package has no model.safetensors")
+            yield rule("safetensors-missing").finding("the package has no model.safetensors")
         if not pkg.with_suffix(".onnx"):
-            yield ONNX_MISSING.finding("the package has no model.onnx")
+            yield rule("onnx-missing").finding("the package has no model.onnx")
         if pkg.find("inference.py") is None and not self._other_entry_point(pkg):
-            yield INFERENCE_MISSING.finding("the package has no inference.py")
+            yield rule("inference-script-missing").finding("the package has no inference.py")
 
         opaque = [f for f in pkg.files if f.lower().endswith(OPAQUE_SUFFIXES) and f not in others
                   and PurePosixPath(f).name != "saved_model.pb"]
@@ -109,15 +99,15 @@ class LayoutCheck(StaticCheck):
             has_open = bool(pkg.with_suffix(".safetensors", ".onnx") or others)
             for rel in opaque:
                 if not has_open and not (has_code and pkg.runtime_files):
-                    yield OPAQUE_ONLY.finding(
+                    yield rule("opaque-checkpoint-only").finding(
                         f"{rel} is an opaque checkpoint and the package has neither an open artefact "
                         "(safetensors, ONNX) nor loading code with a runtime", file=rel)
                 else:
-                    yield OPAQUE_ALONGSIDE.finding(f"{rel} is an opaque checkpoint; users are better served by safetensors/ONNX", file=rel)
+                    yield rule("opaque-checkpoint").finding(f"{rel} is an opaque checkpoint; users are better served by safetensors/ONNX", file=rel)
 
         config = pkg.find("config.json")
         if config is not None and not pkg.code_mentions("config.json"):
-            yield CONFIG_UNUSED.finding("config.json is not read by any script or notebook in the package", file=config)
+            yield rule("config-unused").finding("config.json is not read by any script or notebook in the package", file=config)
 
     def _other_entry_point(self, pkg: ModelPackage) -> bool:
         """A card that names another script (e.g. `python predict.py`) that exists counts too."""
@@ -130,15 +120,15 @@ class LayoutCheck(StaticCheck):
     def _unreadable(self, pkg: ModelPackage) -> Iterable[Finding]:
         for entry in pkg.special:
             if entry.kind in ("fifo", "socket", "device"):
-                yield UNREADABLE.finding(f"{entry.path} is a {entry.kind}, not a regular file", file=entry.path)
+                yield rule("file-unreadable").finding(f"{entry.path} is a {entry.kind}, not a regular file", file=entry.path)
             elif entry.kind == "unreadable":
-                yield UNREADABLE.finding(f"{entry.path} cannot be read: {entry.target}", file=entry.path)
+                yield rule("file-unreadable").finding(f"{entry.path} cannot be read: {entry.target}", file=entry.path)
             elif entry.kind == "symlink" and entry.escapes:
-                yield UNREADABLE.finding(f"{entry.path} is a symlink to {entry.target}, outside the package: it is not read, "
+                yield rule("file-unreadable").finding(f"{entry.path} is a symlink to {entry.target}, outside the package: it is not read, "
                                          "and users of the published package will not have it", file=entry.path)
         for rel in pkg.files:
             try:
                 with pkg.path(rel).open("rb"):
                     pass
             except OSError as exc:
-                yield UNREADABLE.finding(f"{rel} cannot be read: {exc.strerror or exc}", file=rel)
+                yield rule("file-unreadable").finding(f"{rel} cannot be read: {exc.strerror or exc}", file=rel)

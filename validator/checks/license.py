@@ -30,20 +30,10 @@ CLEAR = "The guideline's checklist: the package has a clear license and citation
 REUSE = "The model card lists the license among the reuse conditions (source repository, release tag, commit hash, and license)."
 MAX_SCHEMA_ERRORS = 10
 
-LICENSE_MISSING = rule("MC801")
-SPDX_INVALID = rule("MC802")
-NOT_SPDX = rule("MC803")
-MISMATCH = rule("MC804")
-DEPRECATED_ID = rule("MC805")
-FILE_MISSING = rule("MC806")
-FILE_EMPTY = rule("MC807")
-FILE_UNIDENTIFIED = rule("MC808")
-CITATION_MISSING = rule("MC811")
-CITATION_INVALID = rule("MC812")
 
 PROBLEM_RULES: dict[ProblemKind, Rule] = {
-    "spdx-invalid": SPDX_INVALID, "not-spdx": NOT_SPDX, "deprecated-id": DEPRECATED_ID, "file-empty": FILE_EMPTY,
-    "file-unidentified": FILE_UNIDENTIFIED,
+    "spdx-invalid": rule("license-spdx-invalid"), "not-spdx": rule("license-not-spdx"), "deprecated-id": rule("license-spdx-deprecated"), "file-empty": rule("license-file-empty"),
+    "file-unidentified": rule("license-file-unidentified"),
 }
 
 
@@ -56,11 +46,11 @@ class LicenseCheck(StaticCheck):
         findings = [PROBLEM_RULES[p.kind].finding(p.message, file=p.file, line=p.line) for p in stated.problems]
         declared, texts = stated.declared, stated.texts
         if not stated.statements and not stated.license_files:
-            findings.append(LICENSE_MISSING.finding(
+            findings.append(rule("license-missing").finding(
                 "no LICENSE file, and no license in the README, the safetensors metadata or CITATION.cff"))
         elif declared and not stated.license_files:
             first = declared[0]
-            findings.append(FILE_MISSING.finding(
+            findings.append(rule("license-file-missing").finding(
                 f"{first.where} names the license {first.value!r} but the package has no LICENSE file with its text",
                 file=first.file, line=first.line))
         findings += self._compare(declared, texts)
@@ -75,7 +65,7 @@ class LicenseCheck(StaticCheck):
             reference = named[0]
             for other in named[1:]:
                 if not same_license(reference.spdx or "", other.spdx or ""):
-                    findings.append(MISMATCH.finding(
+                    findings.append(rule("license-mismatch").finding(
                         f"{other.where} ({other.source}) says {other.value!r} but {reference.where} ({reference.source}) "
                         f"says {reference.value!r}", file=other.file, line=other.line))
         distinct = list({s.spdx: s for s in named}.values())
@@ -84,14 +74,14 @@ class LicenseCheck(StaticCheck):
                 continue
             for statement in distinct:
                 if not text.guess.ids & license_keys(statement.spdx or ""):
-                    findings.append(MISMATCH.finding(
+                    findings.append(rule("license-mismatch").finding(
                         f"{text.file} looks like {text.guess.name} but {statement.where} ({statement.source}) says "
                         f"{statement.value!r}", file=text.file))
         for statement in declared:  # a prose name in the card, recognised, compared with the rest
             if statement.spdx is None and statement.guess is not None:
                 for other in distinct:
                     if not statement.guess.ids & license_keys(other.spdx or ""):
-                        findings.append(MISMATCH.finding(
+                        findings.append(rule("license-mismatch").finding(
                             f"{statement.where} names {statement.guess.name} but {other.where} ({other.source}) says "
                             f"{other.value!r}", file=statement.file, line=statement.line))
         return findings
@@ -102,11 +92,11 @@ class LicenseCheck(StaticCheck):
         facts = pkg.card_facts
         if rel is None:
             if facts is None or facts.citation is None:
-                return [CITATION_MISSING.finding("the package has neither a CITATION.cff nor a Citation section in the README")]
+                return [rule("citation-missing").finding("the package has neither a CITATION.cff nor a Citation section in the README")]
             return []
         cff = pkg.citation
         if cff is None or cff.problem is not None:
-            return [CITATION_INVALID.finding(f"{rel} {cff.problem if cff else 'cannot be read'}", file=rel,
+            return [rule("citation-cff-invalid").finding(f"{rel} {cff.problem if cff else 'cannot be read'}", file=rel,
                                              line=cff.problem_line if cff else None)]
         findings = []
         errors = sorted(_cff_validator().iter_errors(cff.data), key=lambda e: list(e.absolute_path))
@@ -114,10 +104,10 @@ class LicenseCheck(StaticCheck):
             errors = [e for e in errors if list(e.absolute_path)[:1] != ["license"]]
         for error in errors[:MAX_SCHEMA_ERRORS]:
             path = tuple(error.absolute_path)
-            findings.append(CITATION_INVALID.finding(f"{rel}: {_schema_message(error)}", file=rel,
+            findings.append(rule("citation-cff-invalid").finding(f"{rel}: {_schema_message(error)}", file=rel,
                                                      line=cff.line_of(path)))
         if len(errors) > MAX_SCHEMA_ERRORS:
-            findings.append(CITATION_INVALID.finding(f"{rel}: {len(errors) - MAX_SCHEMA_ERRORS} more schema errors",
+            findings.append(rule("citation-cff-invalid").finding(f"{rel}: {len(errors) - MAX_SCHEMA_ERRORS} more schema errors",
                                                      file=rel))
         return findings
 

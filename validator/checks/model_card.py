@@ -11,9 +11,6 @@ from validator.core.options import Options
 from validator.readers.card import CARD_ITEMS
 from validator.readers.package import ModelPackage
 
-README_UNREADABLE = rule("MC200")
-PLACEHOLDER = rule("MC230")
-
 ITEM_RULES: dict[str, Rule] = {
     item.key: rule(item.rule_id)
     for item in CARD_ITEMS
@@ -33,7 +30,7 @@ class ModelCardCheck(StaticCheck):
     def _findings(self, pkg: ModelPackage, readme: str) -> Iterable[Finding]:
         read = pkg.read_text(readme)
         if read.text is None:
-            yield README_UNREADABLE.finding(read.problem or "README.md cannot be read", file=readme)
+            yield rule("readme-unreadable").finding(read.problem or "README.md cannot be read", file=readme)
             return
         facts = pkg.card_facts
         assert facts is not None
@@ -42,14 +39,14 @@ class ModelCardCheck(StaticCheck):
             if item.key in facts.found:
                 continue
             placeholder = next((p for p in facts.placeholders if p.item == item.key), None)
-            rule = ITEM_RULES[item.key]
+            item_rule = ITEM_RULES[item.key]
             if placeholder is not None:
                 reported_placeholders.add(placeholder.line)
-                yield rule.finding(f"the {item.label} is only a placeholder: {placeholder.text.strip()[:60]!r}",
+                yield item_rule.finding(f"the {item.label} is only a placeholder: {placeholder.text.strip()[:60]!r}",
                                    file=readme, line=placeholder.line)
             else:
-                yield rule.finding(f"the model card is missing: {item.label}", file=readme)
+                yield item_rule.finding(f"the model card is missing: {item.label}", file=readme)
         for placeholder in facts.placeholders:
             if placeholder.line not in reported_placeholders:
                 reported_placeholders.add(placeholder.line)
-                yield PLACEHOLDER.finding(f"placeholder text {placeholder.text.strip()[:60]!r}", file=readme, line=placeholder.line)
+                yield rule("card-placeholder").finding(f"placeholder text {placeholder.text.strip()[:60]!r}", file=readme, line=placeholder.line)

@@ -18,20 +18,6 @@ GUIDE = "The guideline's 'Provide a Portable Inference Artefact'"
 EXPORT = ("torch.onnx.export(model, dummy_input, 'model.onnx', input_names=['input'], output_names=['logits'], "
           "dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}}, opset_version=17)")
 
-UNPARSEABLE = rule("MC501")
-ABORTED = rule("MC502")
-TOO_LARGE = rule("MC503")
-CHECKER_FAILED = rule("MC504")
-GRAPH_MALFORMED = rule("MC505")
-EXTERNAL_UNSAFE = rule("MC510")
-UNSTABLE_NAME = rule("MC520")
-STATIC_BATCH = rule("MC521")
-UNDEFINED_TYPE = rule("MC522")
-IO_SUMMARY = rule("MC523")
-OPSET_UNSUPPORTED = rule("MC530")
-IR_UNSUPPORTED = rule("MC531")
-CUSTOM_DOMAIN = rule("MC532")
-METADATA = rule("MC540")
 
 # Names exporters generate when none are given (torch.onnx, tf2onnx, the dynamo exporter).
 _GENERATED_NAMES = [
@@ -66,16 +52,16 @@ class OnnxCheck(StaticCheck):
 
 def _problems(summary: OnnxSummary) -> Iterable[Finding]:
     rel = summary.rel
-    rule_of = {"too-large": TOO_LARGE, "unparseable": UNPARSEABLE, "crashed": ABORTED, "timeout": ABORTED,
-               "graph": GRAPH_MALFORMED, "external-data": EXTERNAL_UNSAFE}
+    rule_of = {"too-large": rule("onnx-too-large"), "unparseable": rule("onnx-unparseable"), "crashed": rule("onnx-inspection-aborted"), "timeout": rule("onnx-inspection-aborted"),
+               "graph": rule("onnx-graph-malformed"), "external-data": rule("onnx-external-data-unsafe")}
     for problem in summary.problems:
-        rule = rule_of.get(problem.kind, ABORTED)
-        prefix = {UNPARSEABLE: "cannot be read as an ONNX model", TOO_LARGE: "is too large to parse",
-                  ABORTED: "could not be inspected", GRAPH_MALFORMED: "has a malformed graph",
-                  EXTERNAL_UNSAFE: "has unsafe external data"}[rule]
-        yield rule.finding(f"{rel} {prefix}: {problem.message}", file=rel)
+        found = rule_of.get(problem.kind, rule("onnx-inspection-aborted"))
+        prefix = {rule("onnx-unparseable"): "cannot be read as an ONNX model", rule("onnx-too-large"): "is too large to parse",
+                  rule("onnx-inspection-aborted"): "could not be inspected", rule("onnx-graph-malformed"): "has a malformed graph",
+                  rule("onnx-external-data-unsafe"): "has unsafe external data"}[found]
+        yield found.finding(f"{rel} {prefix}: {problem.message}", file=rel)
     if summary.checker_error is not None:
-        yield CHECKER_FAILED.finding(f"onnx.checker.check_model(full_check=True) rejects {rel}: {summary.checker_error}", file=rel)
+        yield rule("onnx-checker-failed").finding(f"onnx.checker.check_model(full_check=True) rejects {rel}: {summary.checker_error}", file=rel)
 
 
 def _io(summary: OnnxSummary) -> Iterable[Finding]:
@@ -84,21 +70,21 @@ def _io(summary: OnnxSummary) -> Iterable[Finding]:
         for spec in specs:
             if any(pattern.fullmatch(spec.name) for pattern in _GENERATED_NAMES):
                 wanted = "input" if role == "input" else "logits"
-                yield UNSTABLE_NAME.finding(
+                yield rule("onnx-unstable-name").finding(
                     f"{rel}: {role} {_show(spec.name)} is an exporter-generated name; give it a stable name such as "
                     f"'{wanted}' (the guideline's names are 'input' and 'logits')", file=rel)
             if spec.shape and isinstance(spec.shape[0], int):
-                yield STATIC_BATCH.finding(
+                yield rule("onnx-static-batch").finding(
                     f"{rel}: {role} {_show(spec.name)} has a fixed batch dimension of {spec.shape[0]} "
                     f"(shape {_shape(spec)}); make dimension 0 dynamic, e.g. 'batch'", file=rel)
             if spec.elem_type == "undefined":
-                yield UNDEFINED_TYPE.finding(f"{rel}: {role} {_show(spec.name)} declares no element type", file=rel)
+                yield rule("onnx-undefined-dtype").finding(f"{rel}: {role} {_show(spec.name)} declares no element type", file=rel)
     described = "; ".join(
         f"{role}s: " + (", ".join(f"{_show(s.name)} {s.elem_type} {_shape(s)}" for s in specs) or "none")
         for role, specs in (("input", summary.inputs), ("output", summary.outputs)))
     opsets = ", ".join(f"{d or 'ai.onnx'} {v}" for d, v in sorted(summary.opset_imports.items()))
     producer = f"{summary.producer_name} {summary.producer_version}".strip() or "unknown producer"
-    yield IO_SUMMARY.finding(
+    yield rule("onnx-io").finding(
         f"{rel}: {described}; IR {summary.ir_version}, opset {opsets or 'none'}, {producer}; "
         f"{summary.initializer_count:,} initializers, {summary.parameter_count:,} parameters, {summary.node_count:,} nodes",
         file=rel)
@@ -111,12 +97,12 @@ def _versions(summary: OnnxSummary) -> Iterable[Finding]:
         return
     runtime = f"the installed onnxruntime {support.onnxruntime}"
     if support.max_ir_version is not None and summary.ir_version is not None and summary.ir_version > support.max_ir_version:
-        yield IR_UNSUPPORTED.finding(
+        yield rule("onnx-ir-unsupported").finding(
             f"{rel} has IR version {summary.ir_version}; {runtime} loads IR version {support.max_ir_version} at most", file=rel)
     for domain, version in summary.opset_imports.items():
         known = support.max_opsets.get(_STANDARD_OPSET_DOMAINS.get(domain, domain))
         if known is not None and version > known:
-            yield OPSET_UNSUPPORTED.finding(
+            yield rule("onnx-opset-unsupported").finding(
                 f"{rel} imports opset {version} of {domain or 'ai.onnx'}; {runtime} supports opset {known} at most", file=rel)
 
 
@@ -126,12 +112,12 @@ def _domains_and_metadata(summary: OnnxSummary) -> Iterable[Finding]:
     for domain in summary.custom_domains:
         where = ("its operators are onnxruntime extensions, not standard ONNX" if domain in known
                  else "onnxruntime does not know this domain: a custom-operator library is needed")
-        yield CUSTOM_DOMAIN.finding(f"{rel} uses the operator domain {_show(domain)}; {where}", file=rel)
+        yield rule("onnx-custom-domain").finding(f"{rel} uses the operator domain {_show(domain)}; {where}", file=rel)
     if summary.metadata_props:
         props = ", ".join(f"{_show(k)}={_show(v)}" for k, v in sorted(summary.metadata_props.items()))
-        yield METADATA.finding(f"{rel} metadata_props: {props}", file=rel)
+        yield rule("onnx-metadata").finding(f"{rel} metadata_props: {props}", file=rel)
     else:
-        yield METADATA.finding(f"{rel} has no metadata_props", file=rel)
+        yield rule("onnx-metadata").finding(f"{rel} has no metadata_props", file=rel)
 
 
 def _show(text: str, limit: int = 80) -> str:

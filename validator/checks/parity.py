@@ -40,18 +40,6 @@ GUIDE_PARITY = ("The guideline: framework-native and ONNX outputs are close for 
 GUIDE_LOAD = "The guideline: model.safetensors loads into the expected architecture."
 GUIDE_ONNX = "The guideline: model.onnx runs with ONNX Runtime, if provided."
 
-PARITY_MISMATCH = rule("MC901")
-EXPECTED_MISMATCH = rule("MC902")
-STRICT_LOAD_FAILED = rule("MC903")
-NATIVE_UNBUILDABLE = rule("MC904")
-ARCHITECTURE_MISLEADING = rule("MC905")
-ONNX_FAILED = rule("MC906")
-NATIVE_RUN_FAILED = rule("MC907")
-NOT_FINITE = rule("MC908")
-TEST_VECTOR_INVALID = rule("MC909")
-PROBE_FAILED = rule("MC910")
-NO_INPUTS = rule("MC911")
-PARITY_PASSED = rule("MC912")
 
 ONNXRUNTIME_NAMES = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml",
                      "ort-nightly")
@@ -127,7 +115,7 @@ class ParityCheck(DynamicCheck):
         weights, onnx_rel = _weights(ctx), _onnx(ctx)
         outcome = Tally()
         inputs = discover(ctx.pkg, declared_specs(ctx.pkg, onnx_rel))
-        outcome.findings += [TEST_VECTOR_INVALID.finding(f"{rel} {problem}", file=rel) for rel, problem in inputs.problems]
+        outcome.findings += [rule("test-vector-invalid").finding(f"{rel} {problem}", file=rel) for rel, problem in inputs.problems]
         limits = Limits(wall_s=ctx.options.timeout_s, memory_mb=ctx.options.memory_mb, network=False)
         installed = _installed(ctx.env)
         onnx_env, onnx_where = _onnx_runner(ctx.env, installed)
@@ -137,7 +125,7 @@ class ParityCheck(DynamicCheck):
             if inputs.pb_cases:
                 _convert_pb(ctx, staging, inputs, limits, outcome)
             if not inputs.sets:
-                outcome.findings.append(NO_INPUTS.finding(
+                outcome.findings.append(rule("parity-no-inputs").finding(
                     f"no test vectors and no random input could be made: {inputs.random_reason or 'see the findings above'}"))
                 return Outcome(outcome.findings, notes=outcome.notes)
             input_files = _stage_inputs(staging, inputs)
@@ -268,7 +256,7 @@ def _convert_pb(ctx: Subject, staging: Staging, inputs: Inputs, limits: Limits, 
     run = _probe(host_python(), _prepare(staging, "onnx_probe.py", {"onnx": None, "convert": files, "input_sets": []}),
                  limits, OnnxResult)
     if run.result is None:
-        outcome.findings.append(PROBE_FAILED.finding(_probe_failure("reading the .pb test vectors", run.completed, limits)))
+        outcome.findings.append(rule("parity-probe-failed").finding(_probe_failure("reading the .pb test vectors", run.completed, limits)))
         return
     converted = {item["pb"]: item for item in run.result.get("converted") or [] if isinstance(item, dict)}
 
@@ -276,7 +264,7 @@ def _convert_pb(ctx: Subject, staging: Staging, inputs: Inputs, limits: Limits, 
         item = converted.get(pb, {"error": "not converted"})
         data = run.arrays.get(str(item.get("key")))
         if item.get("error") or data is None:
-            outcome.findings.append(TEST_VECTOR_INVALID.finding(f"{pb} is not a readable TensorProto: {item.get('error')}", file=pb))
+            outcome.findings.append(rule("test-vector-invalid").finding(f"{pb} is not a readable TensorProto: {item.get('error')}", file=pb))
             return None
         return Array(item.get("name") or None, data, pb)
 
@@ -293,18 +281,18 @@ def _onnx_outcome(run: Run[OnnxResult], onnx_rel: str, limits: Limits,
                   outcome: Tally) -> tuple[Run[OnnxResult] | None, str | None]:
     result = run.result
     if result is None:
-        outcome.findings.append(PROBE_FAILED.finding(_probe_failure("the ONNX probe", run.completed, limits), file=onnx_rel))
+        outcome.findings.append(rule("parity-probe-failed").finding(_probe_failure("the ONNX probe", run.completed, limits), file=onnx_rel))
         return None, "the ONNX probe failed"
     status = result.get("status")
     if status == "unavailable":
         return None, f"onnxruntime cannot be imported: {result.get('reason')}"
     if status == "load-failed":
-        outcome.findings.append(ONNX_FAILED.finding(
+        outcome.findings.append(rule("onnx-does-not-run").finding(
             f"ONNX Runtime cannot load {onnx_rel}: {_tail(str(result.get('reason')), 600)}", file=onnx_rel))
         return None, "ONNX Runtime cannot load the graph"
     for record in result.get("sets") or []:
         if isinstance(record, dict) and record.get("error"):
-            outcome.findings.append(ONNX_FAILED.finding(
+            outcome.findings.append(rule("onnx-does-not-run").finding(
                 f"ONNX Runtime fails on {record.get('id')}: {_tail(str(record['error']), 600)}", file=onnx_rel))
     return run, None
 
@@ -329,16 +317,16 @@ def _native_outcome(run: Run[NativeResult], plan: NativePlan, limits: Limits, ou
     weights = plan["weights"]
     result = run.result
     if result is None:
-        outcome.findings.append(PROBE_FAILED.finding(_probe_failure("the native probe", run.completed, limits), file=weights))
+        outcome.findings.append(rule("parity-probe-failed").finding(_probe_failure("the native probe", run.completed, limits), file=weights))
         return None
     status = result.get("status")
     if status == "unavailable":
         record.native_skipped = f"torch or safetensors cannot be imported: {result.get('reason')}"
-        outcome.findings.append(PROBE_FAILED.finding(
+        outcome.findings.append(rule("parity-probe-failed").finding(
             f"the runtime lists torch and safetensors, yet importing them fails: {result.get('reason')}", file=weights))
         return None
     if status == "weights-unreadable":
-        outcome.findings.append(STRICT_LOAD_FAILED.finding(
+        outcome.findings.append(rule("weights-do-not-load").finding(
             f"safetensors.torch.load_file cannot read {weights}: {result.get('reason')}", file=weights))
         return None
     attempts = [a for a in result.get("attempts") or [] if isinstance(a, dict)]
@@ -351,13 +339,13 @@ def _native_outcome(run: Run[NativeResult], plan: NativePlan, limits: Limits, ou
     record.torch = result.get("torch")
     check = result.get("architecture_check")
     if isinstance(check, dict) and not check.get("loaded"):
-        outcome.findings.append(ARCHITECTURE_MISLEADING.finding(
+        outcome.findings.append(rule("architecture-metadata-misleading").finding(
             f"the safetensors metadata says architecture {plan['architecture']!r}, but that does not load "
             f"{weights} ({_load_problem(check)}), while {result.get('native')} does",
             file=weights, severity=Severity.INFO if _library_missing(check) else None))
     for set_record in result.get("sets") or []:
         if isinstance(set_record, dict) and set_record.get("error"):
-            outcome.findings.append(NATIVE_RUN_FAILED.finding(
+            outcome.findings.append(rule("native-model-does-not-run").finding(
                 f"the native model ({result.get('native')}) raises on {set_record.get('id')}: "
                 f"{_tail(str(set_record.get('traceback') or set_record['error']), 800)}", file=weights))
     return run
@@ -369,16 +357,16 @@ def _no_model_finding(weights: str, attempts: list[LoadAttempt], plan: NativePla
     if built:
         first = built[0]
         others = "; ".join(f"{a['how']}: {_load_problem(a)}" for a in built[1:])
-        return STRICT_LOAD_FAILED.finding(
+        return rule("weights-do-not-load").finding(
             f"{weights} does not load strictly into the model from {first['how']}: {_load_problem(first)}"
             + (f" (also tried {others})" if others else ""), file=weights)
     if not attempts:
-        return NATIVE_UNBUILDABLE.finding(
+        return rule("native-model-unbuildable").finding(
             f"no factory in model-check.toml, no conventional factory in inference.py "
             f"(load_model, build_model, create_model, get_model) and no `architecture` metadata in {weights}",
             file=weights)
     tried = "; ".join(f"{a.get('how')}: {_tail(str(a.get('traceback') or a.get('error')), 300)}" for a in attempts)
-    return NATIVE_UNBUILDABLE.finding(f"no way of building the model worked: {tried}", file=weights)
+    return rule("native-model-unbuildable").finding(f"no way of building the model worked: {tried}", file=weights)
 
 
 def _load_problem(attempt: LoadAttempt) -> str:
@@ -431,7 +419,7 @@ def _compare_all(ctx: Subject, inputs: Inputs, native: Run[NativeResult] | None,
         onnx_out = onnx_out if isinstance(onnx_out, list) else None
         if native_out is not None and onnx_out is not None:
             if len(native_out) != len(onnx_out):
-                outcome.findings.append(PARITY_MISMATCH.finding(
+                outcome.findings.append(rule("parity-mismatch").finding(
                     f"on {input_set.id} the native model returns {len(native_out)} output(s), the ONNX graph "
                     f"{len(onnx_out)}", file=onnx_rel))
             for position, (mine, theirs) in enumerate(zip(native_out, onnx_out, strict=False)):
@@ -457,17 +445,17 @@ def _findings_from_comparisons(ctx: Subject, outcome: Tally, onnx_rel: str | Non
     for kind, comparisons in by_kind.items():
         worst = max(comparisons, key=lambda c: -1.0 if c.max_abs_diff is None else c.max_abs_diff)
         total = sum(1 for k, _, _ in outcome.comparisons if k == kind)
-        rule = PARITY_MISMATCH if kind == "native vs ONNX" else EXPECTED_MISMATCH
+        differ = rule("parity-mismatch") if kind == "native vs ONNX" else rule("expected-output-mismatch")
         what = "native and ONNX outputs differ" if kind == "native vs ONNX" else f"{kind.split(' vs ')[0]} outputs differ from the expected outputs"
         message = (f"{what} beyond rtol={rtol:g}, atol={atol:g} in {len(comparisons)} of {total} comparison(s); "
                    f"worst: {worst.label}: {worst.describe()}")
-        outcome.findings.append(rule.finding(message, file=onnx_rel if rule is PARITY_MISMATCH else None))
+        outcome.findings.append(differ.finding(message, file=onnx_rel if differ is rule("parity-mismatch") else None))
     flagged: set[str] = set()
     for kind, input_id, comparison in outcome.comparisons:
         source = kind.split(" vs ")[0]
         if comparison.nonfinite_actual and source not in flagged:
             flagged.add(source)
-            outcome.findings.append(NOT_FINITE.finding(
+            outcome.findings.append(rule("output-not-finite").finding(
                 f"the {source} output has {comparison.nonfinite_actual} NaN/infinite value(s) on {input_id}"))
 
 
@@ -510,7 +498,7 @@ def _passed_finding(ctx: Subject, parity: ParityRecord, outcome: Tally) -> Findi
         sides.append(f"ONNX: {parity['onnx_runtime']}")
     figures = (f"max |diff| {parity['max_abs_diff']:.3g}, max relative diff {parity['max_rel_diff']:.3g}"
                if parity.get("max_abs_diff") is not None and parity.get("max_rel_diff") is not None else "")
-    return PARITY_PASSED.finding(
+    return rule("parity-passed").finding(
         f"{', '.join(kinds)} agree on {len(parity['inputs'])} input(s) within rtol={ctx.options.rtol:g}, "
         f"atol={ctx.options.atol:g}" + (f": {figures}" if figures else "") + (f" ({'; '.join(sides)})" if sides else ""))
 

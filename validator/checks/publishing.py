@@ -27,20 +27,6 @@ from validator.readers.stac_schemas import load_schemas
 
 PUBLISH = ("The guideline: publish the packaged model as an EarthCODE Product that points to the model artefacts, "
            "model card, version, license, and validation evidence.")
-MLM_MISSING = rule("MC851")
-EXTENSION_UNDECLARED = rule("MC852")
-ROLE_NOT_MLM = rule("MC853")
-ARTIFACT_TYPE = rule("MC854")
-MEDIA_TYPE = rule("MC855")
-DUPLICATE_HREF = rule("MC856")
-NOT_IN_PACKAGE = rule("MC857")
-FILE_MISMATCH = rule("MC858")
-TITLE_FORMAT = rule("MC859")
-ID_MISMATCH = rule("MC870")
-LICENSE_MISMATCH = rule("MC871")
-SCHEMA_INVALID = rule("MC872")
-RECORD_UNREADABLE = rule("MC873")
-VERSION_MISMATCH = rule("MC874")
 
 MAX_SCHEMA_FINDINGS = 10
 # Field prefixes (and unprefixed fields) -> the extension that defines them, with a current schema URL.
@@ -72,7 +58,7 @@ class PublishingCheck(StaticCheck):
     def _findings(self, pkg: ModelPackage, options: Options) -> Iterable[Finding]:
         found = pkg.stac_records
         for unreadable in found.unreadable:
-            yield RECORD_UNREADABLE.finding(f"{unreadable.problem}: fix the JSON of this STAC record", file=unreadable.rel,
+            yield rule("record-unreadable").finding(f"{unreadable.problem}: fix the JSON of this STAC record", file=unreadable.rel,
                                             line=unreadable.line)
         facts = pkg.declared
         package_license = self._package_license(pkg, facts)
@@ -81,7 +67,7 @@ class PublishingCheck(StaticCheck):
             yield from _RecordLint(record, pkg, facts, package_license).findings()
             errors, _ = schemas.validate_declared(record.data)
             for error in errors[:MAX_SCHEMA_FINDINGS]:
-                yield SCHEMA_INVALID.finding(
+                yield rule("record-schema-invalid").finding(
                     f"{error.where}: {error.message} (schema {error.schema})", file=record.rel, line=record.line(*error.path))
 
     @staticmethod
@@ -129,7 +115,7 @@ class _RecordLint:
             return
         declared = self.record.data.get("stac_extensions")
         state = "is empty" if declared == [] else "does not declare the MLM extension"
-        yield self._finding(MLM_MISSING, (
+        yield self._finding(rule("record-mlm-missing"), (
             f"stac_extensions {state} although the assets carry model files ({', '.join(files)}): declare "
             f"{kinds.MLM_SCHEMA} and describe the model with mlm:name, mlm:architecture, mlm:tasks, mlm:input and "
             f"mlm:output (`model-check publish` writes such an item)"), "stac_extensions")
@@ -138,7 +124,7 @@ class _RecordLint:
         for extension, path in _extension_fields(self.record).items():
             if not self.record.declares(extension):
                 shown = "/" + "/".join(str(p) for p in path)
-                yield self._finding(EXTENSION_UNDECLARED, (
+                yield self._finding(rule("record-extension-undeclared"), (
                     f"{shown} is a field of the {URL_NAME.get(extension, extension)} extension, which stac_extensions "
                     f"does not declare: add {EXTENSIONS[extension]}"), *path)
 
@@ -155,7 +141,7 @@ class _RecordLint:
         rel = self._package_file(href, name)
         if rel is None:
             if PurePosixPath(name).suffix and not name.lower().endswith((".html", ".htm")) and name != kinds.REPORT_NAME:
-                yield self._finding(NOT_IN_PACKAGE, (
+                yield self._finding(rule("record-asset-unknown"), (
                     f"asset {key!r} points at {name}, but the package has no file of that name: point it at a file "
                     f"of this package, or add the file"), "assets", key, "href")
             return
@@ -167,7 +153,7 @@ class _RecordLint:
             wanted = list(expected.roles) if expected else ["mlm:model"]
             ad_hoc = [r for r in roles if not r.startswith("mlm:") and r not in ("data", "metadata", "model", "weights")]
             why = f" ({', '.join(map(repr, ad_hoc))} is defined by no STAC extension)" if ad_hoc else ""
-            yield self._finding(ROLE_NOT_MLM, (
+            yield self._finding(rule("record-model-role"), (
                 f"asset {key!r} ({name}) has roles {json.dumps(roles)}{why}: give it the roles {json.dumps(wanted)}"
                 + (f" and \"mlm:artifact_type\": {expected.artifact_type!r}" if expected and expected.artifact_type else "")),
                 "assets", key, "roles" if "roles" in asset else "href")
@@ -175,12 +161,12 @@ class _RecordLint:
             artifact = asset.get("mlm:artifact_type")
             suggestion = kinds.ARTIFACT_EXAMPLES.get(family)
             if not isinstance(artifact, str) or not artifact:
-                yield self._finding(ARTIFACT_TYPE, (
+                yield self._finding(rule("record-artifact-type"), (
                     f"asset {key!r} ({name}) has the role mlm:model but no mlm:artifact_type"
                     + (f": add \"mlm:artifact_type\": {suggestion!r}" if suggestion else ": name how the file is loaded")),
                     "assets", key, "roles")
             elif suggestion and not _artifact_fits(family, artifact):
-                yield self._finding(ARTIFACT_TYPE, (
+                yield self._finding(rule("record-artifact-type"), (
                     f"asset {key!r} ({name}) has mlm:artifact_type {artifact!r}, which does not load a {family} file: "
                     f"use {suggestion!r}"), "assets", key, "mlm:artifact_type")
         media = asset.get("type")
@@ -189,7 +175,7 @@ class _RecordLint:
         if vague:
             better = expected.media_type if expected else "application/octet-stream; framework=<framework>"
             shown = f"type {media!r}" if isinstance(media, str) else "no type"
-            yield self._finding(MEDIA_TYPE, (
+            yield self._finding(rule("record-model-media-type"), (
                 f"asset {key!r} ({name}) has {shown}, which does not tell its format: use {better!r} (MLM, Model "
                 f"Artifact Media-Type)"), "assets", key, "type" if "type" in asset else "href")
 
@@ -199,7 +185,7 @@ class _RecordLint:
             return
         size = asset.get("file:size")
         if isinstance(size, int) and not isinstance(size, bool) and size != artefact.bytes:
-            yield self._finding(FILE_MISMATCH, (
+            yield self._finding(rule("record-file-mismatch"), (
                 f"asset {key!r}: file:size {size:,} differs from {rel} ({artefact.bytes:,} bytes): the record describes "
                 f"another file; regenerate it from the package"), "assets", key, "file:size")
         checksum = asset.get("file:checksum")
@@ -208,12 +194,12 @@ class _RecordLint:
         value = checksum.strip().lower()
         if value.startswith("1220") and len(value) == 68:
             if value[4:] != artefact.sha256:
-                yield self._finding(FILE_MISMATCH, (
+                yield self._finding(rule("record-file-mismatch"), (
                     f"asset {key!r}: file:checksum differs from the sha256 of {rel}: write 1220{artefact.sha256}"),
                     "assets", key, "file:checksum")
         elif _HEX64.match(value):
             state = "matches" if value == artefact.sha256 else "differs from"
-            yield self._finding(FILE_MISMATCH, (
+            yield self._finding(rule("record-file-mismatch"), (
                 f"asset {key!r}: file:checksum is a bare hex digest ({state} the sha256 of {rel}); the file extension "
                 f"wants a multihash: write 1220{artefact.sha256}"), "assets", key, "file:checksum")
 
@@ -233,7 +219,7 @@ class _RecordLint:
         for href, keys in by_href.items():
             if len(keys) > 1:
                 quoted = " and ".join(repr(k) for k in keys)
-                yield self._finding(DUPLICATE_HREF, (
+                yield self._finding(rule("record-duplicate-asset"), (
                     f"assets {quoted} point at the same file {kinds.href_name(href)}: keep one asset per file and give it "
                     f"every role it has"), "assets", keys[1])
 
@@ -250,7 +236,7 @@ class _RecordLint:
             if named and others:
                 card_name = self.facts.first(NAME)
                 hint = f", e.g. {card_name!r} (the card's model name)" if card_name else ""
-                yield self._finding(TITLE_FORMAT, (
+                yield self._finding(rule("record-title-format"), (
                     f"the title {title!r} names the {'/'.join(sorted(named))} artefact, but the record also carries "
                     f"{', '.join(others)} files: title the model, not one of its files{hint}"), *path)
 
@@ -261,21 +247,21 @@ class _RecordLint:
         if self.record.is_item and model_id and isinstance(record_id, str):
             wanted = str(model_id[0].value)
             if record_id != wanted and not re.match(re.escape(wanted) + r"[-_.]v?\d", record_id):
-                yield self._finding(ID_MISMATCH, (
+                yield self._finding(rule("record-id-mismatch"), (
                     f"item id {record_id!r} differs from the model_id {wanted!r} of {model_id[0].where}: use the model id "
                     f"so that catalog and package name the same model"), "id")
         license_ = fields.get("license")
         if isinstance(license_, str) and self.package_license is not None:
             spdx, where = self.package_license
             if not same_license(license_, spdx):
-                yield self._finding(LICENSE_MISMATCH, (
+                yield self._finding(rule("record-license-mismatch"), (
                     f"the record says license {license_!r}, the package {spdx!r} ({where}): publish one license"), *base, "license")
         version = fields.get("version")
         declared = self.facts.of(VERSION)
         if isinstance(version, str) and declared:
             wanted = str(declared[0].value)
             if version.strip().lower().lstrip("v") != wanted.strip().lower().lstrip("v"):
-                yield self._finding(VERSION_MISMATCH, (
+                yield self._finding(rule("record-version-mismatch"), (
                     f"the record says version {version!r}, the package {wanted!r} ({declared[0].where}): write {wanted!r}"),
                     *base, "version")
 

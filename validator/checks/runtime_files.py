@@ -13,16 +13,6 @@ from validator.core.options import Options
 from validator.readers.package import ModelPackage
 
 PIN_RATIONALE = "The guideline: 'Pin the dependencies used to export and validate the model.'"
-UNPINNED = rule("MC301")
-INVALID = rule("MC302")
-INCLUDE = rule("MC303")
-INDEX_OPTION = rule("MC304")
-EDITABLE = rule("MC305")
-CHANNELS = rule("MC306")
-BASE_IMAGE = rule("MC307")
-BASE_DIGEST = rule("MC308")
-APT_UNPINNED = rule("MC309")
-PYTHON_UNSTATED = rule("MC310")
 
 _PRIVATE_HOST = re.compile(r"://([^/@]*@)?(localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|[^/]*\.(local|internal|corp|lan)\b)")
 
@@ -40,28 +30,28 @@ class RuntimeFilesCheck(StaticCheck):
     def _findings(self, pkg: ModelPackage) -> Iterable[Finding]:
         spec = pkg.runtime_spec
         for problem in spec.problems:
-            rule = {"include-outside": INCLUDE, "include-missing": INCLUDE, "editable": EDITABLE,
-                    "channels": CHANNELS}.get(problem.kind, INVALID)
+            found = {"include-outside": rule("requirement-include-outside"), "include-missing": rule("requirement-include-outside"), "editable": rule("requirement-editable"),
+                    "channels": rule("conda-channels-missing")}.get(problem.kind, rule("runtime-invalid"))
             if problem.kind == "editable":
                 continue  # reported once, as a pin, below
-            yield rule.finding(problem.message, file=problem.file, line=problem.line)
+            yield found.finding(problem.message, file=problem.file, line=problem.line)
         for pin in spec.pins:
             if pin.pinned:
                 continue
             if pin.source == "apt":
-                yield APT_UNPINNED.finding(f"apt package {pin.spec!r} has no version", file=pin.file, line=pin.line)
+                yield rule("apt-unpinned").finding(f"apt package {pin.spec!r} has no version", file=pin.file, line=pin.line)
             elif pin.spec.startswith("-e") or "editable" in pin.reason:
-                yield EDITABLE.finding(f"{pin.spec!r}: {pin.reason}", file=pin.file, line=pin.line)
+                yield rule("requirement-editable").finding(f"{pin.spec!r}: {pin.reason}", file=pin.file, line=pin.line)
             else:
-                yield UNPINNED.finding(f"{pin.spec!r} is not pinned: {pin.reason}", file=pin.file, line=pin.line)
+                yield rule("requirement-unpinned").finding(f"{pin.spec!r} is not pinned: {pin.reason}", file=pin.file, line=pin.line)
         for option, value, file, line in spec.index_options:
             private = " (a private or local host)" if _PRIVATE_HOST.search(value) else ""
             credentials = " with credentials in the URL" if _USERINFO.search(value) else ""
-            yield INDEX_OPTION.finding(f"--{option.lstrip('-')} {value}{private}{credentials}: users need access to it", file=file, line=line)
+            yield rule("requirement-index-option").finding(f"--{option.lstrip('-')} {value}{private}{credentials}: users need access to it", file=file, line=line)
         for image, file, line in spec.base_images:
             yield from self._base_image(image, file, line)
         if spec.python is None:
-            yield PYTHON_UNSTATED.finding("no .python-version, runtime.txt, conda python pin or python base image was found")
+            yield rule("python-version-unstated").finding("no .python-version, runtime.txt, conda python pin or python base image was found")
 
     def _base_image(self, image: str, file: str, line: int) -> Iterable[Finding]:
         if "@sha256:" in image:
@@ -69,11 +59,11 @@ class RuntimeFilesCheck(StaticCheck):
         name = image.rsplit("/", 1)[-1]
         tag = name.partition(":")[2]
         if "$" in image:
-            yield BASE_IMAGE.finding(f"FROM {image}: the image comes from a build argument without a default", file=file, line=line)
+            yield rule("docker-base-unpinned").finding(f"FROM {image}: the image comes from a build argument without a default", file=file, line=line)
         elif not tag or tag == "latest":
-            yield BASE_IMAGE.finding(f"FROM {image or '(empty)'}: {'no tag' if not tag else 'a moving tag'}", file=file, line=line)
+            yield rule("docker-base-unpinned").finding(f"FROM {image or '(empty)'}: {'no tag' if not tag else 'a moving tag'}", file=file, line=line)
         else:
-            yield BASE_DIGEST.finding(f"FROM {image} is pinned by tag, not digest", file=file, line=line)
+            yield rule("docker-base-no-digest").finding(f"FROM {image} is pinned by tag, not digest", file=file, line=line)
 
 
 _USERINFO = re.compile(r"://[^/@\s]+@")

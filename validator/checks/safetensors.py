@@ -26,20 +26,10 @@ SAFE_WEIGHTS = "The guideline's 'Publish Safe Weights': model.safetensors is a s
 RECOMMENDED = "The guideline's 'Publish Safe Weights' recommends metadata including"
 SPEC = "huggingface/safetensors format"
 
-HEADER_LENGTH = rule("MC401")
-FOREIGN_FORMAT = rule("MC402")
-HEADER_JSON = rule("MC403")
-TENSOR_ENTRY = rule("MC404")
-DATA_OFFSETS = rule("MC405")
-BUFFER_INDEXED = rule("MC406")
-METADATA_TYPE = rule("MC407")
-METADATA_ABSENT = rule("MC409")
-METADATA_BLOATED = rule("MC420")
-SUMMARY = rule("MC421")
 
 PROBLEM_RULES: dict[str, Rule] = {
-    IO: HEADER_LENGTH, FRAMING: HEADER_LENGTH, NOT_SAFETENSORS: FOREIGN_FORMAT, JSON: HEADER_JSON,
-    ENTRY: TENSOR_ENTRY, OFFSETS: DATA_OFFSETS, BUFFER: BUFFER_INDEXED, METADATA: METADATA_TYPE,
+    IO: rule("safetensors-header-length"), FRAMING: rule("safetensors-header-length"), NOT_SAFETENSORS: rule("safetensors-not-safetensors"), JSON: rule("safetensors-header-json"),
+    ENTRY: rule("safetensors-tensor-entry"), OFFSETS: rule("safetensors-data-offsets"), BUFFER: rule("safetensors-buffer-not-indexed"), METADATA: rule("safetensors-metadata-type"),
 }
 
 LONG_VALUE = 1000  # characters; the guideline's example values are well under 200
@@ -103,7 +93,7 @@ class SafetensorsCheck(StaticCheck):
                 yield PROBLEM_RULES[problem.kind].finding(problem.message, file=rel)
             if not header.parsed:
                 continue
-            yield SUMMARY.finding(_summary(header), file=rel)
+            yield rule("safetensors-summary").finding(_summary(header), file=rel)
             if not any(p.kind == METADATA for p in header.problems):
                 yield from _metadata_findings(header)
 
@@ -118,7 +108,7 @@ def _metadata_findings(header: SafetensorsHeader) -> Iterable[Finding]:
     rel, metadata = header.rel, header.metadata
     if metadata is None:
         wanted = ", ".join(item.label for item in RECOMMENDED_KEYS)
-        yield METADATA_ABSENT.finding(f"{rel} has no __metadata__; the guideline recommends: {wanted}", file=rel)
+        yield rule("safetensors-metadata-missing").finding(f"{rel} has no __metadata__; the guideline recommends: {wanted}", file=rel)
         return
     present = {_normalise(key) for key in metadata}
     for item in RECOMMENDED_KEYS:
@@ -128,7 +118,7 @@ def _metadata_findings(header: SafetensorsHeader) -> Iterable[Finding]:
     for key, value in metadata.items():
         problem = _bloat(value)
         if problem:
-            yield METADATA_BLOATED.finding(f"{rel}: __metadata__[{key[:80]!r}] {problem}", file=rel)
+            yield rule("safetensors-metadata-bloated").finding(f"{rel}: __metadata__[{key[:80]!r}] {problem}", file=rel)
 
 
 def _normalise(key: str) -> str:

@@ -34,17 +34,6 @@ MAX_PER_FILE = 10  # findings of one rule in one file; the rest are summed up in
 
 PLAIN_DATA = ("the globals plain tensor, state-dict and NumPy array pickles need (torch's tensor and storage "
               "rebuilders, collections.OrderedDict, NumPy's array reconstruction, data-only builtins such as set)")
-PICKLE_FILE = rule("MC701")
-PICKLE_DANGEROUS = rule("MC702")
-PICKLE_UNSCANNED = rule("MC703")
-CREDENTIAL = rule("MC711")
-POSSIBLE_CREDENTIAL = rule("MC712")
-TEXT_UNSCANNED = rule("MC713")
-PRIVATE_PATH = rule("MC714")
-PRIVATE_HOST = rule("MC715")
-SYMLINK_OUT = rule("MC721")
-ARCHIVE_UNSAFE = rule("MC722")
-ARCHIVE_UNCHECKED = rule("MC723")
 
 # Files read for private paths and hosts: code, configuration and runtime definitions (not prose).
 _REF_SUFFIXES = {".py", ".ipynb", ".sh", ".r", ".jl", ".json", ".yml", ".yaml", ".toml", ".cfg", ".ini", ".env",
@@ -99,7 +88,7 @@ class SecurityCheck(StaticCheck):
     def _symlinks(self, pkg: ModelPackage) -> Iterable[Finding]:
         for entry in pkg.special:
             if entry.kind == "symlink" and entry.escapes:
-                yield SYMLINK_OUT.finding(f"{entry.path} is a symlink to {entry.target!r}, which resolves outside "
+                yield rule("symlink-escapes").finding(f"{entry.path} is a symlink to {entry.target!r}, which resolves outside "
                                           "the package", file=entry.path)
 
     # -- pickles -----------------------------------------------------------------------------
@@ -110,7 +99,7 @@ class SecurityCheck(StaticCheck):
         if report.disallowed:
             known = sorted(report.dangerous)
             denylisted = f" ({_listing('', known)} on picklescan's list of dangerous imports)" if known else ""
-            yield PICKLE_DANGEROUS.finding(
+            yield rule("pickle-dangerous-import").finding(
                 f"{rel} is {report.form}{inside} that imports {_listing('', sorted(report.disallowed), 10)}"
                 f"{denylisted}: outside the allowlist of what plain tensor and array data need, imported and callable "
                 "as soon as the file is unpickled (torch.load, pickle.load, np.load(allow_pickle=True))", file=rel)
@@ -118,12 +107,12 @@ class SecurityCheck(StaticCheck):
             scope = " in the part it could read" if report.unscanned else ""
             imports = (f"it imports only what plain tensor and array data need{scope}: "
                        f"{_listing('', sorted(report.imports))}" if report.imports else f"it imports nothing{scope}")
-            yield PICKLE_FILE.finding(
+            yield rule("pickle-file").finding(
                 f"{rel} is {report.form}{inside}: loading it unpickles, which can run code; {imports}", file=rel)
         for reason in report.unscanned[:MAX_PER_FILE]:
-            yield PICKLE_UNSCANNED.finding(f"{rel} ({report.form}) could not be scanned: {reason}", file=rel)
+            yield rule("pickle-not-scanned").finding(f"{rel} ({report.form}) could not be scanned: {reason}", file=rel)
         if len(report.unscanned) > MAX_PER_FILE:
-            yield PICKLE_UNSCANNED.finding(
+            yield rule("pickle-not-scanned").finding(
                 f"{rel}: {len(report.unscanned) - MAX_PER_FILE} more parts could not be scanned", file=rel)
 
     # -- archives ----------------------------------------------------------------------------
@@ -132,12 +121,12 @@ class SecurityCheck(StaticCheck):
         for entry in report.unsafe[:MAX_PER_FILE]:
             effect = ("extracting it creates a device or FIFO" if entry.reason.startswith("device")
                       else "extracting the archive writes outside the target folder (zip-slip)")
-            yield ARCHIVE_UNSAFE.finding(f"{rel} ({report.kind}): entry {entry.member!r} is unsafe, {entry.reason}; "
+            yield rule("archive-unsafe-entry").finding(f"{rel} ({report.kind}): entry {entry.member!r} is unsafe, {entry.reason}; "
                                          f"{effect}", file=rel)
         if len(report.unsafe) > MAX_PER_FILE:
-            yield ARCHIVE_UNSAFE.finding(f"{rel}: {len(report.unsafe) - MAX_PER_FILE} more unsafe entries", file=rel)
+            yield rule("archive-unsafe-entry").finding(f"{rel}: {len(report.unsafe) - MAX_PER_FILE} more unsafe entries", file=rel)
         if report.incomplete:
-            yield ARCHIVE_UNCHECKED.finding(
+            yield rule("archive-not-checked").finding(
                 f"{rel} ({report.kind}) was not fully checked: {report.incomplete}; entries beyond that were not "
                 "checked for unsafe paths or pickles", file=rel)
 
@@ -151,7 +140,7 @@ class SecurityCheck(StaticCheck):
             if read.text is not None:
                 texts.append(rel)
             elif PurePosixPath(rel).suffix.lower() in _TEXT_SUFFIXES:
-                unscanned.append(TEXT_UNSCANNED.finding(
+                unscanned.append(rule("text-not-scanned").finding(
                     f"{rel} was not scanned for credentials or private paths: {read.problem}", file=rel))
         return texts, unscanned
 
@@ -159,16 +148,16 @@ class SecurityCheck(StaticCheck):
         contents = {rel: pkg.read_text(rel).text or "" for rel in texts}
         scan = find_secrets(contents)
         for rel, last in scan.partial.items():
-            yield TEXT_UNSCANNED.finding(f"{rel} was scanned for credentials up to line {last} only "
+            yield rule("text-not-scanned").finding(f"{rel} was scanned for credentials up to line {last} only "
                                          f"({MAX_LINES:,} lines that could hold one)", file=rel, line=last + 1)
         for hit in scan.hits:
             where = _where(pkg, hit.rel, hit.line)
             if hit.heuristic:
-                yield POSSIBLE_CREDENTIAL.finding(
+                yield rule("possible-credential").finding(
                     f"{where}: a value assigned to a credential-like name ({hit.kind}) looks hard-coded "
                     "(value not shown)", file=hit.rel, line=hit.line)
             else:
-                yield CREDENTIAL.finding(f"{where}: {_article(hit.kind)} is written in the file (value not shown)",
+                yield rule("credential").finding(f"{where}: {_article(hit.kind)} is written in the file (value not shown)",
                                          file=hit.rel, line=hit.line)
 
     def _private_refs(self, pkg: ModelPackage, texts: list[str]) -> Iterable[Finding]:
@@ -177,7 +166,7 @@ class SecurityCheck(StaticCheck):
                 continue
             text = pkg.read_text(rel).text or ""
             refs = list(dict.fromkeys(find_private_refs(text)))  # one finding per distinct place
-            for kind, private in ((PATH, PRIVATE_PATH), (HOST, PRIVATE_HOST)):
+            for kind, private in ((PATH, rule("private-path")), (HOST, rule("private-host"))):
                 of_kind = [r for r in refs if r.kind == kind]
                 for ref in of_kind[:MAX_PER_FILE]:
                     yield private.finding(_ref_message(pkg, rel, ref), file=rel, line=ref.line)

@@ -1,7 +1,8 @@
 """The rule catalogue: every finding model-check can report, read from the data file rules.toml.
 
 Rules are declared once, in rules.toml (ids, names, areas, severities, rationales, help); checks
-take theirs with `rule("MC101")`, which fails at import for an id the catalogue lacks. The CLI's
+name theirs where they report them, `rule("readme-missing").finding(...)` (tests/test_catalogue.py
+checks that every name in the code is declared). The CLI's
 `rules` command, the rule documentation, SARIF metadata, configuration validation and the release
 gate all read `all_rules()`. This module imports nothing of validator but the findings it makes.
 """
@@ -65,9 +66,13 @@ def _catalogue() -> dict[str, Rule]:
     return rules
 
 
-def rule(rule_id: str) -> Rule:
-    """The rule with this id; a KeyError (at the importing module's import) when there is none."""
-    return _catalogue()[rule_id]
+def rule(key: str) -> Rule:
+    """The rule with this name (`rule("readme-missing")`, how checks name theirs) or id (MC101); a
+    KeyError when there is none, so a misspelt rule fails the first test that reaches it."""
+    found = rule_named(key)
+    if found is None:
+        raise KeyError(f"no rule {key!r} in validator/core/rules.toml")
+    return found
 
 
 def all_rules() -> list[Rule]:
@@ -80,4 +85,9 @@ def get_rule(rule_id: str) -> Rule | None:
 
 def rule_named(key: str) -> Rule | None:
     """The rule a configuration key names: its id (MC101) or its name (readme-missing)."""
-    return _catalogue().get(key) or next((r for r in _catalogue().values() if r.name == key), None)
+    return _catalogue().get(key) or _by_name().get(key)
+
+
+@cache
+def _by_name() -> dict[str, Rule]:
+    return {r.name: r for r in _catalogue().values()}

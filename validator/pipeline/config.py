@@ -21,14 +21,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from validator.core.catalogue import rule, rule_named
+from validator.core.catalogue import rule_named
 from validator.core.findings import Severity
 from validator.core.options import ENV_MODES, ConfigProblem, Options, Relaxation
 from validator.readers.locate import search_lines
-
-CONFIG_REFUSED = rule("MC003")
-CONFIG_INVALID = rule("MC002")
-
 
 # Limits a package's configuration may lower, never raise.
 LIMITS = {"timeout_s": ("timeout", "s", "--timeout"), "notebook_timeout_s": ("notebook-timeout", "s", "--notebook-timeout"),

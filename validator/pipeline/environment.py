@@ -21,19 +21,10 @@ from validator.core.records import EnvironmentRecord
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import RuntimeSpec
 from validator.runtime.environments.builder import BuildFailure, BuildInfo
-from validator.runtime.environments.docker_rules import DOCKER_ENGINE_UNREACHABLE
 from validator.runtime.environments.select import docker_builder, select_builder
 from validator.sandbox.base import Env
 from validator.sandbox.bubblewrap import sandbox_support
 from validator.scanners.package_sources import Refused, describe, refused_sources
-
-RECREATE = "The guideline: 'the runtime can be recreated from the published environment file or container'."
-BUILD_FAILED = rule("MC350")
-PYTHON_UNAVAILABLE = rule("MC351")
-UNPINNED_INSTALLED = rule("MC352")
-SANDBOX_WEAKENED = rule("MC353")
-
-SOURCE_REFUSED = rule("MC354")
 
 NAME = "environment rebuild"  # the step's name and area in the report's checks
 AREA = Area.RUNTIME
@@ -72,7 +63,7 @@ def build_environment(pkg: ModelPackage, options: Options) -> EnvironmentStep:
     builder = select_builder(pkg, options)
     if isinstance(builder, str):
         if options.env == "docker":  # asked for explicitly: an error, not a skip
-            step.findings.append(DOCKER_ENGINE_UNREACHABLE.finding(f"--env docker: {builder}"))
+            step.findings.append(rule("docker-engine-unreachable").finding(f"--env docker: {builder}"))
         step.skipped = builder
         return step
     if options.env == "auto" and pkg.find("Dockerfile") and builder.kind != "docker":
@@ -82,7 +73,7 @@ def build_environment(pkg: ModelPackage, options: Options) -> EnvironmentStep:
     if builder.kind in ("venv", "conda"):
         support = sandbox_support()
         if support.weaknesses():
-            step.findings.append(SANDBOX_WEAKENED.finding(
+            step.findings.append(rule("sandbox-weakened").finding(
                 "; ".join(support.weaknesses()) + (f" ({support.problem})" if support.problem else "")))
     started = time.monotonic()
     built = builder.build(pkg, spec, options)
@@ -95,7 +86,7 @@ def build_environment(pkg: ModelPackage, options: Options) -> EnvironmentStep:
         step.notes.extend(f"environment: {note}" for note in built.notes)
         source = "Build log" if builder.kind == "docker" else "Installer output"
         tail = f"\n{source} (last lines):\n{built.output_tail}" if built.output_tail else ""
-        failed = (get_rule(built.rule) if built.rule else None) or BUILD_FAILED
+        failed = (get_rule(built.rule) if built.rule else None) or rule("environment-build-failed")
         step.findings.append(failed.finding(f"{built.reason}{tail}", file=built.file))
         return step
     info: BuildInfo = built.info
@@ -127,7 +118,7 @@ def _source_finding(refused: Refused, allowed: bool) -> Finding:
         advice = ("package sources on loopback, link-local, private-use or unspecified addresses and local paths are "
                   "never followed, even with --allow-package-indexes; publish the package where users can reach it")
     message = f"{source.shown}: {refused.reason}. The environment was not built (no package code ran): {advice}."
-    return SOURCE_REFUSED.finding(redact(message), file=source.file, line=source.line)
+    return rule("package-source-refused").finding(redact(message), file=source.file, line=source.line)
 
 
 def _environment_record(description: str, info: BuildInfo, installed: dict[str, str]) -> EnvironmentRecord:
@@ -155,19 +146,19 @@ def _python_finding(info: BuildInfo, spec: RuntimeSpec, flag: str | None) -> Fin
     message = (f"{where} asks for Python {info.python_requested}, which is not available here "
                f"({info.python_problem}); the environment was built with Python {info.python} instead")
     if flag or spec.python is None:
-        return PYTHON_UNAVAILABLE.finding(message)
-    return PYTHON_UNAVAILABLE.finding(message, file=spec.python[1], line=spec.python[2])
+        return rule("python-version-unavailable").finding(message)
+    return rule("python-version-unavailable").finding(message, file=spec.python[1], line=spec.python[2])
 
 
 def _unpinned_finding(unpinned: dict[str, str], runtime_file: str, severity: Severity | None = None) -> Finding:
     names = [f"{name}=={version}" for name, version in sorted(unpinned.items())]
     shown = ", ".join(names[:LISTED]) + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
     if severity is Severity.INFO:
-        return UNPINNED_INSTALLED.finding(
+        return rule("environment-unpinned-distributions").finding(
             f"installer tooling in the rebuilt environment is not pinned in {runtime_file}: {shown}. `pip freeze` "
             "leaves it out; pin it (`pip freeze --all`) if your code imports it (e.g. pkg_resources).",
             file=runtime_file, severity=severity)
-    return UNPINNED_INSTALLED.finding(
+    return rule("environment-unpinned-distributions").finding(
         f"the rebuilt environment holds {len(names)} distribution(s) that {runtime_file} does not pin, so they "
         f"float with every install: {shown}. Add them, pinned, to {runtime_file}.",
         file=runtime_file,

@@ -22,16 +22,9 @@ from validator.core.catalogue import get_rule, rule
 from validator.core.findings import Area, CheckRecord, CheckStatus, Finding
 from validator.core.report import Report
 
-INTERNAL_ERROR = rule("MC001")
-
 _WHY = ("A published model is cited by its version (guideline: model card, weights metadata and CITATION.cff "
         "state it); a release must publish exactly what was validated, checked as strictly as ever.")
 
-TAG_MISMATCH = rule("MC860")
-VERSION_MISSING = rule("MC861")
-SEVERITY_LOWERED = rule("MC862")
-MANIFEST_MISSING = rule("MC863")
-PACKAGE_UNREADABLE = rule("MC864")
 
 CHECK_NAME = "release tag gate"
 
@@ -60,14 +53,14 @@ def _relaxation_findings(report: Report) -> list[Finding]:
     """One MC862 per rule the report says a configuration disabled or lowered."""
     findings = []
     for relaxation in report.relaxations:
-        rule = get_rule(relaxation.rule)
-        named = f"{relaxation.rule} {rule.name}" if rule else relaxation.rule
+        relaxed = get_rule(relaxation.rule)
+        named = f"{relaxation.rule} {relaxed.name}" if relaxed else relaxation.rule
         what = f"disables {named}" if relaxation.change == "disabled" else f"lowers {named} ({relaxation.change})"
         if relaxation.origin == "package":
-            findings.append(SEVERITY_LOWERED.finding(f"the package's configuration {relaxation.source} {what}",
+            findings.append(rule("release-severity-lowered").finding(f"the package's configuration {relaxation.source} {what}",
                                                      file=relaxation.file, line=relaxation.line))
         else:  # the caller's file lies outside the package: no location in it
-            findings.append(SEVERITY_LOWERED.finding(f"the configuration given with --config ({relaxation.source}) {what}"))
+            findings.append(rule("release-severity-lowered").finding(f"the configuration given with --config ({relaxation.source}) {what}"))
     return findings
 
 
@@ -81,9 +74,9 @@ def _version_findings(root: Path, tag: str) -> list[Finding]:
     finally:
         pkg.close()
     if not versions:
-        return [VERSION_MISSING.finding(f"the release is tagged {tag!r}, but no version is stated in the model card, "
+        return [rule("release-version-missing").finding(f"the release is tagged {tag!r}, but no version is stated in the model card, "
                                         "the weights' metadata or CITATION.cff")]
-    return [TAG_MISMATCH.finding(f"the release is tagged {tag!r}, but the {fact.source} states version {str(fact.value)!r}",
+    return [rule("release-tag-version-mismatch").finding(f"the release is tagged {tag!r}, but the {fact.source} states version {str(fact.value)!r}",
                                  file=fact.file, line=fact.line)
             for fact in versions if not same_version(str(fact.value), tag)]
 
@@ -94,17 +87,17 @@ def gate(report: Report, tag: str, root: Path, config: Path | None = None) -> li
     `config` (the run's --config) is accepted for callers of the earlier interface: the report
     itself names every relaxation and the file that made it."""
     if not root.is_dir():
-        return [PACKAGE_UNREADABLE.finding(f"the package folder {report.package_path!r} is not in the checkout")]
+        return [rule("release-package-unreadable").finding(f"the package folder {report.package_path!r} is not in the checkout")]
     findings: list[Finding] = []
     try:
         findings += _version_findings(root, tag)
         findings += _relaxation_findings(report)
     except Exception as exc:  # gating must not end the run: report it like a crashed check
         tail = " | ".join(traceback.format_exc(limit=-2).strip().splitlines()[-2:])
-        findings.append(replace(INTERNAL_ERROR.finding(f"release gating crashed: {type(exc).__name__}: {exc} ({tail})"),
+        findings.append(replace(rule("internal-error").finding(f"release gating crashed: {type(exc).__name__}: {exc} ({tail})"),
                                 area=Area.PUBLISHING))
     if not report.artefacts:
-        findings.append(MANIFEST_MISSING.finding("the report lists no artefacts with their sha256"))
+        findings.append(rule("release-manifest-missing").finding("the report lists no artefacts with their sha256"))
     return findings
 
 

@@ -29,13 +29,10 @@ from validator.core.options import Options
 from validator.core.redact import redact, redact_data
 from validator.core.report import Report
 from validator.pipeline import environment
-from validator.pipeline.config import CONFIG_INVALID, CONFIG_REFUSED, LoadedConfig
+from validator.pipeline.config import LoadedConfig
 from validator.readers.declared import DeclaredFacts
 from validator.readers.package import ModelPackage
 from validator.sandbox.base import Env
-
-INTERNAL_ERROR = rule("MC001")
-STATIC_TIME_BUDGET = rule("MC004")
 
 Progress = Callable[[str], None]
 STATIC_BUDGET_S = 120.0  # wall time of all static checks together (a normal package needs a few seconds)
@@ -68,11 +65,11 @@ def run(root: Path, options: Options, config: LoadedConfig | None = None, progre
     try:
         if config is not None:
             for problem in config.problems:
-                report.findings.append(CONFIG_INVALID.finding(problem.message, file=problem.file, line=problem.line))
+                report.findings.append(rule("config-invalid").finding(problem.message, file=problem.file, line=problem.line))
             if config.source:
                 report.notes.append(f"configuration read from {config.source}")
         for problem in options.refused:  # the package's requests the caller's settings did not grant
-            report.findings.append(CONFIG_REFUSED.finding(problem.message, file=problem.file, line=problem.line))
+            report.findings.append(rule("config-request-refused").finding(problem.message, file=problem.file, line=problem.line))
         report.relaxations = list(options.relaxations)
         if options.env == "none":
             report.notes.append("static run (--env none): no package code was executed")
@@ -179,7 +176,7 @@ def _record(area: Area, name: str, findings: list[Finding], skipped: str, durati
 
 def _crash(name: str, area: Area, exc: Exception) -> Finding:
     tail = traceback.format_exc(limit=-3).strip().splitlines()[-3:]
-    return replace(INTERNAL_ERROR.finding(f"the {name} check crashed: {type(exc).__name__}: {exc} ({' | '.join(tail)})"),
+    return replace(rule("internal-error").finding(f"the {name} check crashed: {type(exc).__name__}: {exc} ({' | '.join(tail)})"),
                    area=area)
 
 
@@ -232,11 +229,11 @@ def _run_before(check: StaticCheck, pkg: ModelPackage, options: Options, deadlin
     if result:
         return *result[0], True
     if not worker.is_alive():  # ended without a result: an exception _run_static does not catch
-        finding = replace(INTERNAL_ERROR.finding(f"the {check.name} check ended without a result"), area=check.area)
+        finding = replace(rule("internal-error").finding(f"the {check.name} check ended without a result"), area=check.area)
         return CheckRecord(check.area, check.name, CheckStatus.FAILED, "", time.perf_counter() - started), [finding], True
     read = pkg.texts_read()[read_before:]
     reading = f" (the last file it read: {read[-1]})" if read else ""
-    finding = STATIC_TIME_BUDGET.finding(
+    finding = rule("static-check-time-budget").finding(
         f"the {check.name} check was still running{reading} when the static checks' {budget:g} s time budget ran "
         "out: it was abandoned, and the checks after it were not run", file=read[-1] if read else None)
     return CheckRecord(check.area, check.name, CheckStatus.FAILED, "abandoned at the static checks' time budget",

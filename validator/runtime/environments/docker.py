@@ -44,6 +44,7 @@ from docker.errors import APIError, ImageNotFound, NotFound
 from docker.types import LogConfig, Mount, Ulimit
 from docker.utils import parse_repository_tag
 
+from validator.core.catalogue import rule
 from validator.core.options import Options
 from validator.core.redact import redact
 from validator.readers.package import ModelPackage
@@ -53,12 +54,6 @@ from validator.runtime.environments.docker_cleanup import labels as run_labels
 from validator.runtime.environments.docker_cleanup import register_engine, track_build_container, untrack_build_container
 from validator.runtime.environments.docker_context import TarBuilder
 from validator.runtime.environments.docker_recipe import Recipe, make_recipe
-from validator.runtime.environments.docker_rules import (
-    DOCKER_BASE_UNAVAILABLE,
-    DOCKER_BUILD_FAILED,
-    DOCKER_ENGINE_UNREACHABLE,
-    DOCKER_NO_PYTHON,
-)
 from validator.runtime.environments.docker_sandbox import (
     ENGINE_ERRORS,
     MAX_CPUS,
@@ -153,7 +148,7 @@ class DockerBuilder:
             client = engine_client(self.environ)
             engine = client.info()
         except ENGINE_ERRORS as exc:
-            return BuildFailure(f"no Docker engine answers ({_first_line(exc)})", rule=DOCKER_ENGINE_UNREACHABLE.id)
+            return BuildFailure(f"no Docker engine answers ({_first_line(exc)})", rule=rule("docker-engine-unreachable").id)
         register_engine(self.environ.get("DOCKER_HOST", ""), self.client_factory(30))  # cleanup at exit, on signals
         recipe = make_recipe(pkg, spec, options, self.environ)
         if isinstance(recipe, BuildFailure):
@@ -162,7 +157,7 @@ class DockerBuilder:
             return self._image_env(client, engine, recipe, options, started, progress or (lambda _message: None))
         except ENGINE_ERRORS as exc:
             return BuildFailure(f"the Docker engine failed while preparing the image ({_first_line(exc)})",
-                                file=recipe.runtime_file, rule=DOCKER_ENGINE_UNREACHABLE.id)
+                                file=recipe.runtime_file, rule=rule("docker-engine-unreachable").id)
         finally:
             recipe.close()
 
@@ -180,7 +175,7 @@ class DockerBuilder:
             if recipe.generated and (problem := ensure_image(client, recipe.base_images[0])):
                 return BuildFailure(f"the base image {recipe.base_images[0]} is not on this engine and cannot be "
                                     f"pulled: {problem}", file=recipe.runtime_file, notes=tuple(notes),
-                                    rule=DOCKER_BASE_UNAVAILABLE.id)
+                                    rule=rule("docker-base-image-unavailable").id)
             deadline = time.monotonic() + install_limits(options).wall_s
             context = recipe.context
             if recipe.download is not None:
@@ -213,7 +208,7 @@ class DockerBuilder:
         facts = env.inspect(recipe.interpreters)
         if isinstance(facts, str):
             return BuildFailure(f"the image built from {recipe.describe()} has no Python that runs ({redact(facts)})",
-                                file=recipe.runtime_file, notes=tuple(notes), rule=DOCKER_NO_PYTHON.id)
+                                file=recipe.runtime_file, notes=tuple(notes), rule=rule("docker-image-without-python").id)
         requested = recipe.python_requested
         problem = ""
         if requested and not (facts.version == requested or facts.version.startswith(requested + ".")):
@@ -271,7 +266,7 @@ class DockerBuilder:
             except ENGINE_ERRORS:
                 container.kill()
                 return BuildFailure(f"downloading the wheels of {recipe.runtime_file} did not finish in time",
-                                    redact(_logs(container)), recipe.runtime_file, rule=DOCKER_BUILD_FAILED.id)
+                                    redact(_logs(container)), recipe.runtime_file, rule=rule("docker-build-failed").id)
             if int(status.get("StatusCode", -1)) != 0:
                 tail = redact(_logs(container))
                 last = next((line for line in reversed(tail.splitlines()) if line.startswith("ERROR")), "pip download failed")
@@ -279,12 +274,12 @@ class DockerBuilder:
                     f"the requirements of {recipe.runtime_file} cannot be downloaded as wheels ({last}). The docker "
                     "builder installs wheels only, so that no install-time code of a source distribution runs: pin "
                     "versions that publish wheels for this Python and platform, hand built wheels over with "
-                    "--wheelhouse, or ship a Dockerfile", tail, recipe.runtime_file, rule=DOCKER_BUILD_FAILED.id)
+                    "--wheelhouse, or ship a Dockerfile", tail, recipe.runtime_file, rule=rule("docker-build-failed").id)
             chunks, _ = container.get_archive(f"{DOWNLOAD_ROOT}/wheels")
             wheels = read_capped(chunks, limits.file_size_mb * MIB)
             if wheels is None:
                 return BuildFailure(f"the wheels of {recipe.runtime_file} are larger than {limits.file_size_mb} MiB",
-                                    file=recipe.runtime_file, rule=DOCKER_BUILD_FAILED.id)
+                                    file=recipe.runtime_file, rule=rule("docker-build-failed").id)
             return _build_context(recipe.context, wheels)
         finally:
             for thing, remove in ((container, {"force": True, "v": True}), (volume, {"force": True})):
@@ -348,9 +343,9 @@ class DockerBuilder:
                 if isinstance(exc, APIError) and exc.is_client_error() or "dockerfile parse error" in str(exc):
                     return BuildFailure(f"the image does not build from {recipe.describe()}: "
                                         f"{redact(_first_line(exc))}", redact(log.tail()), recipe.runtime_file,
-                                        rule=DOCKER_BUILD_FAILED.id)
+                                        rule=rule("docker-build-failed").id)
                 return BuildFailure(f"the Docker engine failed while building ({redact(_first_line(exc))})",
-                                    redact(log.tail()), recipe.runtime_file, rule=DOCKER_BUILD_FAILED.id)
+                                    redact(log.tail()), recipe.runtime_file, rule=rule("docker-build-failed").id)
         finally:
             timer.cancel()
             if response is not None:
@@ -360,10 +355,10 @@ class DockerBuilder:
                 _remove_untagged_stages(client, key)
         if watcher.problem:
             return BuildFailure(f"building the image from {recipe.describe()} was stopped: {watcher.problem}",
-                                redact(log.tail()), recipe.runtime_file, rule=DOCKER_BUILD_FAILED.id)
+                                redact(log.tail()), recipe.runtime_file, rule=rule("docker-build-failed").id)
         if expired.is_set():
             return BuildFailure(f"building the image from {recipe.describe()} did not finish within {limits.wall_s:g} s",
-                                redact(log.tail()), recipe.runtime_file, rule=DOCKER_BUILD_FAILED.id)
+                                redact(log.tail()), recipe.runtime_file, rule=rule("docker-build-failed").id)
         if log.error:
             hint = ""
             if network == "none" and not options.build_network and NETWORK_SIGNS.search(log.tail()):
@@ -371,10 +366,10 @@ class DockerBuilder:
                         "if the Dockerfile must download, accepting that its RUN steps can then reach this machine's "
                         "loopback services)")
             return BuildFailure(f"the image does not build from {recipe.describe()}: {redact(log.error)}{hint}",
-                                redact(log.tail()), recipe.runtime_file, rule=DOCKER_BUILD_FAILED.id)
+                                redact(log.tail()), recipe.runtime_file, rule=rule("docker-build-failed").id)
         if not _image_exists(client, tag):
             return BuildFailure(f"the build of {recipe.describe()} ended without an image", redact(log.tail()),
-                                recipe.runtime_file, rule=DOCKER_BUILD_FAILED.id)
+                                recipe.runtime_file, rule=rule("docker-build-failed").id)
         return None
 
 

@@ -31,13 +31,13 @@ from typing import IO
 
 from docker.utils.build import PatternMatcher
 
+from validator.core.catalogue import rule
 from validator.core.options import Options
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import RuntimeSpec
 from validator.runtime.environments.builder import BuildFailure
 from validator.runtime.environments.docker_context import TarBuilder
 from validator.runtime.environments.docker_fetches import refused_fetches
-from validator.runtime.environments.docker_rules import DOCKER_BUILD_FAILED, DOCKER_FETCH_REFUSED
 from validator.runtime.environments.dockerfile_gen import (
     CA_FILE,
     DEFAULT_CONDA_BASE,
@@ -125,7 +125,7 @@ def build_inputs(options: Options, environ: Mapping[str, str]) -> BuildInputs | 
     if options.ca_bundle:
         ca = Path(options.ca_bundle).expanduser()
         if not ca.is_file():
-            return BuildFailure(f"the CA bundle {options.ca_bundle} (--ca-bundle) is not a file", rule=DOCKER_BUILD_FAILED.id)
+            return BuildFailure(f"the CA bundle {options.ca_bundle} (--ca-bundle) is not a file", rule=rule("docker-build-failed").id)
         notes.append(f"CA bundle {ca} handed to the image build (--ca-bundle)")
     else:
         for name in ("PIP_CERT", "SSL_CERT_FILE"):
@@ -135,12 +135,12 @@ def build_inputs(options: Options, environ: Mapping[str, str]) -> BuildInputs | 
                 notes.append(f"CA bundle {ca} (this machine's {name}) handed to the image build; --ca-bundle names another")
                 break
     if ca is not None and ca.stat().st_size > MAX_CA_BYTES:
-        return BuildFailure(f"the CA bundle {ca} is larger than {MAX_CA_BYTES // (1024 * 1024)} MiB", rule=DOCKER_BUILD_FAILED.id)
+        return BuildFailure(f"the CA bundle {ca} is larger than {MAX_CA_BYTES // (1024 * 1024)} MiB", rule=rule("docker-build-failed").id)
     wheelhouse: Path | None = None
     if options.wheelhouse:
         wheelhouse = Path(options.wheelhouse).expanduser()
         if not wheelhouse.is_dir():
-            return BuildFailure(f"the wheelhouse {options.wheelhouse} (--wheelhouse) is not a folder", rule=DOCKER_BUILD_FAILED.id)
+            return BuildFailure(f"the wheelhouse {options.wheelhouse} (--wheelhouse) is not a folder", rule=rule("docker-build-failed").id)
         notes.append(f"wheelhouse {wheelhouse} copied into the build context and handed to pip (--find-links)")
     return BuildInputs(ca, wheelhouse, tuple(notes))
 
@@ -162,15 +162,15 @@ def _own_dockerfile(pkg: ModelPackage, dockerfile: str, spec: RuntimeSpec, optio
                     inputs: BuildInputs) -> Recipe | BuildFailure:
     read = pkg.read_text(dockerfile)
     if read.text is None:
-        return BuildFailure(read.problem or f"{dockerfile} cannot be read", file=dockerfile, rule=DOCKER_BUILD_FAILED.id)
+        return BuildFailure(read.problem or f"{dockerfile} cannot be read", file=dockerfile, rule=rule("docker-build-failed").id)
     try:
         refused = refused_fetches(read.text)
     except Exception as exc:  # third-party parser on package text
-        return BuildFailure(f"{dockerfile} cannot be parsed: {exc}", file=dockerfile, rule=DOCKER_BUILD_FAILED.id)
+        return BuildFailure(f"{dockerfile} cannot be parsed: {exc}", file=dockerfile, rule=rule("docker-build-failed").id)
     if refused:
         return BuildFailure("the image was not built (no package code ran): " + "; ".join(
             f"{dockerfile}:{item.line}: `{item.instruction}`: {item.reason}" for item in refused),
-            file=dockerfile, rule=DOCKER_FETCH_REFUSED.id)
+            file=dockerfile, rule=rule("docker-fetch-refused").id)
     notes = list(inputs.notes)
     tar = _context(inputs)
     ignored = _dockerignore(pkg)
@@ -185,7 +185,7 @@ def _own_dockerfile(pkg: ModelPackage, dockerfile: str, spec: RuntimeSpec, optio
             text = with_build_inputs(read.text, inputs.ca is not None, inputs.wheelhouse is not None)
         except Exception as exc:  # third-party parser on package text
             tar.close()
-            return BuildFailure(f"{dockerfile} cannot be parsed: {exc}", file=dockerfile, rule=DOCKER_BUILD_FAILED.id)
+            return BuildFailure(f"{dockerfile} cannot be parsed: {exc}", file=dockerfile, rule=rule("docker-build-failed").id)
         name = GENERATED_DOCKERFILE
         tar.add_bytes(name, text.encode("utf-8"))
         notes.append(f"the CA bundle / wheelhouse were added to every stage of {dockerfile} (COPY to /etc/model-check, "
