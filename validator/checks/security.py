@@ -2,7 +2,7 @@
 the package, and archives whose entries would escape the folder they are extracted into.
 
 Everything here is static: nothing is unpickled, extracted, imported or executed. A pickle's
-imports are judged against an allowlist of what plain tensor and array data need (pickle_scan.py):
+imports are judged against an allowlist of what plain tensor and array data need (validator/scanners/pickles.py):
 anything else is an error. Scanners' clean results are heuristics, so messages never say "safe",
 and whatever could not be scanned is reported as such.
 """

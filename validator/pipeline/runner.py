@@ -10,7 +10,7 @@ naming it (and the file it was reading), the checks after it are skipped (the ab
 the package's shared parsed data), and the report is written. The abandoned thread is a daemon: it
 runs on until it ends or the process exits, never keeping model-check alive. The deadline is seen
 between bytecodes of the worker, so every single call into C code on package content (regular
-expressions above all) must itself be short: see the linear expressions of card.py.
+expressions above all) must itself be short: see the linear expressions of validator/readers/markdown.py and card.py.
 """
 
 from __future__ import annotations

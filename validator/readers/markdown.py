@@ -1,7 +1,7 @@
 """Parse a README model card with markdown-it-py into sections, fields, lists, tables and code.
 
 The parser knows Markdown structure only; what the guideline asks a card to contain is in
-card_items.py. Every element keeps its 1-based line so findings can point at it.
+validator/readers/card.py. Every element keeps its 1-based line so findings can point at it.
 
 The card is untrusted text (up to the package's 10 MB text limit): links, images, code spans and
 emphasis are read from markdown-it-py's own inline tokens, never by regular expressions over the
