@@ -159,6 +159,29 @@ def test_safetensors_whose_header_length_starts_like_a_pickle_is_not_one() -> No
     assert kind_of(HARMLESS, whole=True) is Kind.PICKLE
 
 
+@pytest.mark.parametrize("text", [
+    "torch==2.13.0\nnumpy==2.4.6\nonnx==1.23.2\n",  # the guideline's requirements.txt: TUPLE OBJ LONG_BINPUT DUP STOP
+    "torch==2.14.1\ntorchvision==0.29.1\ntimm==1.0.15\n",
+    "tqdm\nrasterio>=1.3\n",
+    "cirrus\nclear\nthick cloud\n",  # a labels.txt
+])
+def test_text_that_parses_as_pickle_opcodes_is_not_a_pickle(pkg: Path, text: str) -> None:
+    """pickle.load would fail on its first opcode (TUPLE with no MARK): nothing runs, so it is text."""
+    (pkg / "requirements.txt").write_text(text, encoding="utf-8")
+    (pkg / "model.bin").write_bytes(text.encode())
+    found, results = run_security(pkg)
+    assert results["pickle_files"] == [] and [f for f in found if f.rule in ("MC701", "MC702")] == []
+
+
+def test_a_text_pickle_that_runs_a_call_before_breaking_is_still_a_pickle(pkg: Path) -> None:
+    """pickle.load runs os.system before it reaches the TUPLE without a MARK: structurally broken, still dangerous."""
+    (pkg / "weights.bin").write_bytes(EVIL_PROTO0[:-1] + b"t.")
+    found, results = run_security(pkg)
+    assert results["pickle_files"] == ["weights.bin"]
+    [error] = of_rule(found, "MC702")
+    assert "os.system" in error.message
+
+
 # -- credentials ---------------------------------------------------------------------------------
 def test_credentials_in_code_readme_and_notebook_output(pkg: Path) -> None:
     (pkg / "inference.py").write_text(f'import os\nAWS = "{AWS_KEY}"\nURL = "{PASSWORD_URL}"\n', encoding="utf-8")

@@ -61,27 +61,49 @@ def kind_of(head: bytes, whole: bool) -> Kind | None:
 
 
 def looks_like_pickle(head: bytes, whole: bool) -> bool:
-    """A pickle stream starts here: its first pickle parses to STOP, or (protocol 2+) is cut short.
+    """A pickle stream starts here: what pickle.load would run at least in part.
 
-    Protocol 2+ pickles start with PROTO; protocol 0/1 ones (text-like) are accepted when a whole
-    pickle of at least three opcodes parses, which ordinary text and binary formats do not. (A
-    safetensors header length can start with the PROTO bytes; the zero bytes after it cannot parse.)
+    Protocol 2+ pickles start with PROTO and are accepted when their first pickle parses to STOP or
+    (a large or damaged one) breaks after a few opcodes: pickle.load would still execute every opcode
+    before the break. (A safetensors header length can start with the PROTO bytes; the zero bytes after
+    it cannot parse.) Protocol 0/1 pickles are text-like, and so much text parses as opcodes (a
+    requirements line `torch==2.13.0` reads TUPLE, OBJ, LONG_BINPUT, DUP, STOP) that parsing alone says
+    nothing: see `_runs_as_text_pickle`.
     """
     stream = io.BytesIO(head)
     names: list[str] = []
     try:
         for opcode, arg, _ in pickletools.genops(stream):
             names.append(opcode.name)
-            if len(names) == 1 and opcode.name == "PROTO" and arg not in PICKLE_PROTOCOLS:
+            if len(names) == 1 and opcode.name != "PROTO":
+                return _runs_as_text_pickle(head)
+            if len(names) == 1 and arg not in PICKLE_PROTOCOLS:
                 return False
             if opcode.name == "STOP":
-                return len(names) >= 3 or (names[0] == "PROTO" and len(names) >= 2)
+                return len(names) >= 2
     except Exception:
-        # A PROTO-framed stream that runs past the head, or breaks after a few opcodes, is a large or
-        # damaged pickle: pickle.load would still execute every opcode before the break.
         ran_out = stream.tell() >= len(head)
         return bool(names) and names[0] == "PROTO" and (len(names) >= 3 or (ran_out and not whole))
     return False
+
+
+_IMPORTS = frozenset({"GLOBAL", "STACK_GLOBAL", "INST"})  # opcodes that import a name
+_CALLS = frozenset({"REDUCE", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"})  # ... and that call one
+
+
+def _runs_as_text_pickle(head: bytes) -> bool:
+    """A protocol 0/1 pickle: pickletools.dis (which checks the stack and marks of every opcode without
+    running any) reads a whole pickle of three opcodes or more, or the opcodes pickle.load would run
+    before the first structural error import a name and call something."""
+    out = io.StringIO()
+    try:
+        pickletools.dis(head, out=out)
+    except Exception as exc:
+        lines = out.getvalue().splitlines()
+        ran = lines if "exhausted" in str(exc) else lines[:-1]  # the failing opcode itself never runs
+        names = {fields[2] for fields in (line.split() for line in ran) if len(fields) >= 3}
+        return bool(names & _IMPORTS) and bool(names & _CALLS)
+    return out.getvalue().count("\n") >= 3
 
 
 def open_decompressed(path: Path, kind: Kind) -> io.BufferedIOBase:
