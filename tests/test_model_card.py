@@ -251,6 +251,26 @@ def test_input_shape_field_is_parsed(pkg_copy: Path) -> None:
     assert card_facts(pkg_copy).input_shape == (["N", "4", "64", "64"], line_of(pkg_copy / README, "Input shape: `N,4,64,64`"))
 
 
+@pytest.mark.parametrize(("written", "dims"), [
+    ("`N,4`", ["N", "4"]),  # a pixel classifier: one sample of four band values
+    ("(B, T)", ["N", "N"]),  # a sequence model, symbolic dimensions
+    ("[batch, 6]", ["N", "6"]),
+    ("Nx4x128x128", ["N", "4", "128", "128"]),
+    ("N x 12 x 256 x 256 (float32)", ["N", "12", "256", "256"]),
+])
+def test_input_shape_field_of_any_rank_is_read(pkg_copy: Path, written: str, dims: list[str]) -> None:
+    ITEM_REMOVALS["MC211"](pkg_copy)
+    append(pkg_copy, f"Input shape: {written}")
+    assert card_facts(pkg_copy).input_shape == (dims, line_of(pkg_copy / README, f"Input shape: {written}"))
+    assert [f for f in card_findings(pkg_copy) if f["rule"] == "MC211"] == []
+
+
+def test_numbers_in_prose_are_not_taken_for_a_shape(pkg_copy: Path) -> None:
+    ITEM_REMOVALS["MC211"](pkg_copy)
+    append(pkg_copy, "## Inputs\n\nTrained for 4, 8 epochs on tiles.\n")
+    assert card_facts(pkg_copy).input_shape is None
+
+
 def test_numbered_class_list_keeps_order(pkg_copy: Path) -> None:
     ITEM_REMOVALS["MC218"](pkg_copy)
     append(pkg_copy, "## Classes\n\n1. Open MCC\n2. Closed MCC\n3. Solid stratus\n4. Disorganized MCC\n5. Clustered Cu\n6. Suppressed Cu\n")

@@ -187,7 +187,24 @@ def _text_line(card: ParsedMarkdown, pattern: str) -> Evidence | None:
     return None
 
 
+_DIM = r"(?:[A-Za-z_][A-Za-z0-9_]{0,31}|-1|\?|\d{1,9})"
+_FIELD_SHAPE = re.compile(rf"[\[(]?\s{{0,8}}({_DIM}(?:\s{{0,8}}[,×]\s{{0,8}}{_DIM}){{1,7}})\s{{0,8}}[\])]?")
+_X_SEPARATOR = re.compile(r"(?<=\d)\s{0,8}x\s{0,8}|\s{0,8}x\s{0,8}(?=\d)|\s{1,8}x\s{1,8}")  # 4x128, N x T
+
+
+def parse_field_shape(value: str) -> list[str] | None:
+    """The shape a field's whole value states (`Input shape: N,4`, `(B, T)`, `N x 4 x 128 x 128`): any rank
+    from 1 to 8, numbers or symbolic names (`N` for each symbolic one); else a shape of rank 3 or 4 found in
+    the value, as in prose (`N,4,128,128 (float32)`)."""
+    m = _FIELD_SHAPE.fullmatch(_X_SEPARATOR.sub(",", value.strip().rstrip(".").strip("`'\"")))
+    if m is None:
+        return parse_shape(value)
+    dims = [d.strip() for d in re.split("[,×]", m.group(1))]
+    return ["N" if not d.isdigit() else d for d in dims]
+
+
 def parse_shape(text: str) -> list[str] | None:
+    """A shape of rank 3 or 4 anywhere in the text (prose mentions numbers too often for fewer dimensions)."""
     m = _SHAPE.search(text)
     if not m:
         return None
@@ -349,7 +366,7 @@ def _extract_values(card: ParsedMarkdown, facts: CardFacts) -> None:
 
     # input shape: a field, else the first shape near the word "input"
     entry = _first_field(card, "input_shape")
-    if entry is not None and (dims := parse_shape(entry.value)):
+    if entry is not None and (dims := parse_field_shape(entry.value)):
         facts.input_shape = (dims, entry.line)
     else:
         for section in _matching_sections(card, ITEMS_BY_KEY["input_shape"].headings + r"|^inputs?$"):

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from validator.readers.card import parse_shape, split_names
+from validator.readers.card import parse_field_shape, split_names
 from validator.readers.locate import line_containing
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def _from_safetensors(pkg: ModelPackage, table: DeclaredFacts) -> None:
             if isinstance(metadata.get(key), str):
                 table.add(CHANNELS, split_names(metadata[key]), src, rel)
                 break
-        if isinstance(metadata.get("input_shape"), str) and (dims := parse_shape(metadata["input_shape"])):
+        if isinstance(metadata.get("input_shape"), str) and (dims := parse_field_shape(metadata["input_shape"])):
             table.add(INPUT_SHAPE, dims, src, rel)
         _from_tensors(rel, header.tensors, table)
 
@@ -185,7 +185,7 @@ def _from_config(pkg: ModelPackage, table: DeclaredFacts) -> None:
         table.add(VERSION, value["version"], src, rel, line_containing(text, '"version"'))
     shape = value.get("input_shape")
     if isinstance(shape, str):
-        shape = parse_shape(shape)
+        shape = parse_field_shape(shape)
     elif isinstance(shape, list) and all(isinstance(d, (int, str)) for d in shape):
         shape = ["N" if not str(d).isdigit() else str(d) for d in shape]
     if shape:

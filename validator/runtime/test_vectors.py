@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from validator.readers.card import parse_shape
+from validator.readers.card import parse_field_shape
 from validator.readers.package import ModelPackage
 
 NPY_INPUT = re.compile(r"^(?:.*/)?test_data[^/]*/input_(\d+)\.npy$")
@@ -173,7 +173,7 @@ def _declared_dims(pkg: ModelPackage) -> list[int | None] | None:
         shapes.append(facts.input_shape[0])
     for header in pkg.safetensors.values():
         metadata = getattr(header, "metadata", None) or {}
-        if isinstance(metadata.get("input_shape"), str) and (dims := parse_shape(metadata["input_shape"])):
+        if isinstance(metadata.get("input_shape"), str) and (dims := parse_field_shape(metadata["input_shape"])):
             shapes.append(dims)
     for dims in shapes:
         return [int(d) if str(d).isdigit() else None for d in dims]
