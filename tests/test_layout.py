@@ -274,3 +274,42 @@ def test_empty_package_reports_every_required_file(tmp_path: Path) -> None:
     assert report["status"] == "failed"
     assert report["artefacts"] == []
 
+
+
+# -- pointers left by a checkout without its large files -------------------------------------------
+LFS_OID = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393"
+
+
+def lfs_pointer(size: int, oid: str = LFS_OID) -> bytes:
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n".encode()
+
+
+def test_lfs_and_annex_pointers_are_one_clear_error_each_and_nothing_else(pkg_copy: Path) -> None:
+    """The form that reaches CI most (actions/checkout without `lfs: true`): a 130-byte text where the weights
+    should be. One MC111 per file naming the fix; no header, graph or checkpoint findings about the pointer."""
+    (pkg_copy / "model.safetensors").write_bytes(lfs_pointer(110_367_416))
+    (pkg_copy / "model.onnx").write_bytes(lfs_pointer(98_113_024, "0" * 64))
+    (pkg_copy / "extra.bin").write_bytes(b"/annex/objects/SHA256E-s1048576--" + b"ab" * 32 + b".bin\n")
+    report = run_static(pkg_copy)
+    pointers = findings(report, rule="MC111")
+    assert {f["file"] for f in pointers} == {"model.safetensors", "model.onnx", "extra.bin"}
+    assert all(f["severity"] == "error" for f in pointers)
+    by_file = {f["file"]: f["message"] for f in pointers}
+    assert "Git LFS pointer for 110,367,416 bytes" in by_file["model.safetensors"] and "git lfs pull" in by_file["model.safetensors"]
+    assert "lfs: true" in by_file["model.onnx"]
+    assert "git-annex pointer for 1,048,576 bytes" in by_file["extra.bin"] and "git annex get" in by_file["extra.bin"]
+    about_pointers = [f for f in report["findings"] if f["file"] in by_file and f["rule"] != "MC111"]
+    assert about_pointers == []
+
+
+@pytest.mark.parametrize("content", [
+    lfs_pointer(10)[:-1],  # no final newline: not what git-lfs writes
+    lfs_pointer(10).replace(b"sha256:", b"md5:"),
+    b"version https://git-lfs.github.com/spec/v1\nsize 10\n",  # no oid
+    b"\x00" * 200,
+])
+def test_small_files_that_are_not_pointers_are_read_as_what_they_are(pkg_copy: Path, content: bytes) -> None:
+    (pkg_copy / "extra.bin").write_bytes(content)
+    report = run_static(pkg_copy)
+    assert findings(report, rule="MC111") == []
+    assert [f["rule"] for f in report["findings"] if f["file"] == "extra.bin"] == ["MC107"]  # an opaque checkpoint

@@ -27,6 +27,8 @@ def open_artefacts(pkg: ModelPackage) -> dict[str, str]:
     for rel in pkg.files:
         path = PurePosixPath(rel)
         suffix = path.suffix.lower()
+        if rel in pkg.pointers:
+            continue
         if suffix in OPEN_ARTEFACTS:
             found[rel] = OPEN_ARTEFACTS[suffix]
         elif path.name == "saved_model.pb":
@@ -80,6 +82,12 @@ class LayoutCheck(StaticCheck):
             yield rule("runtime-missing").finding(
                 f"none of {', '.join(RUNTIME_FILES[:3])} or {RUNTIME_FILES[3]} is in the package root")
 
+        for pointer in pkg.pointers.values():
+            stands_for = f" for {pointer.size:,} bytes" if pointer.size is not None else ""
+            yield rule("artefact-not-fetched").finding(
+                f"{pointer.rel} is a {pointer.tool} pointer{stands_for}: the file itself was never fetched, so nothing "
+                f"can read or run it (run `{pointer.fetch}`; in GitHub Actions, actions/checkout with `lfs: true`)",
+                file=pointer.rel)
         others = open_artefacts(pkg)
         pytorch = uses_pytorch(pkg)
         for rel, framework in sorted(others.items()):
@@ -91,7 +99,7 @@ class LayoutCheck(StaticCheck):
         if pkg.find("inference.py") is None and not self._other_entry_point(pkg):
             yield rule("inference-script-missing").finding("the package has no inference.py")
 
-        opaque = [f for f in pkg.files if f.lower().endswith(OPAQUE_SUFFIXES) and f not in others
+        opaque = [f for f in pkg.files if f.lower().endswith(OPAQUE_SUFFIXES) and f not in others and f not in pkg.pointers
                   and PurePosixPath(f).name != "saved_model.pb"]
         opaque = [f for f in opaque if not f.startswith(("test_data", "tests/")) or not f.endswith((".pb", ".npz"))]
         if opaque:

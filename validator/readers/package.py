@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from validator.core.findings import Artefact
 from validator.core.package_paths import SKIPPED_DIRS
 from validator.readers.json_strict import parse_json_strict
+from validator.readers.pointers import MAX_POINTER_BYTES, Pointer, read_pointer
 
 if TYPE_CHECKING:
     from validator.readers.card import CardFacts
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from validator.readers.stac_records import StacRecords
 
 MAX_FILES = 20_000
+_TEXT_SUFFIXES = (".py", ".md", ".txt", ".json", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".ipynb", ".cff",
+                  ".sh", ".gitattributes", ".gitignore")
 TEXT_LIMIT = 10 * 1024 * 1024  # larger "text" files are reported, not parsed
 RUNTIME_FILES = ("requirements.txt", "environment.yml", "environment.yaml", "Dockerfile")
 CODE_SUFFIXES = {".py", ".ipynb", ".sh", ".r", ".jl"}
@@ -216,17 +219,30 @@ class ModelPackage:
 
     @cached_property
     def safetensors(self) -> dict[str, SafetensorsHeader]:
-        """Header of every *.safetensors file, by path."""
+        """Header of every *.safetensors file, by path (a pointer left by Git LFS or git-annex is not one)."""
         from validator.readers.safetensors import read_header
 
-        return {rel: read_header(self.path(rel), rel) for rel in self.with_suffix(".safetensors")}
+        return {rel: read_header(self.path(rel), rel) for rel in self.with_suffix(".safetensors") if rel not in self.pointers}
 
     @cached_property
     def onnx(self) -> dict[str, OnnxSummary]:
-        """Summary of every *.onnx graph, by path (parsed in a child process)."""
+        """Summary of every *.onnx graph, by path (parsed in a child process; pointers left out)."""
         from validator.readers.onnx import inspect_onnx
 
-        return {rel: inspect_onnx(self, rel) for rel in self.with_suffix(".onnx")}
+        return {rel: inspect_onnx(self, rel) for rel in self.with_suffix(".onnx") if rel not in self.pointers}
+
+    @cached_property
+    def pointers(self) -> dict[str, Pointer]:
+        """Files that are Git LFS or git-annex pointers: the real file was never fetched (validator.readers.pointers).
+        Source and text files are not looked at: a pointer stands in for a large binary."""
+        found: dict[str, Pointer] = {}
+        for rel in self.files:
+            if rel.lower().endswith(_TEXT_SUFFIXES) or self.size(rel) >= MAX_POINTER_BYTES:
+                continue
+            pointer = read_pointer(self.path(rel), rel)
+            if pointer is not None:
+                found[rel] = pointer
+        return found
 
     @cached_property
     def citation(self) -> Citation | None:
