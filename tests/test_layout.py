@@ -123,6 +123,21 @@ def test_open_artefact_of_another_framework_is_recognised(pkg_copy: Path, rel: s
     assert not [f for f in found if f["rule"] in ("MC106", "MC107") and f["file"] == rel]
 
 
+def test_a_large_booster_with_any_name_is_recognised_by_its_content(pkg_copy: Path) -> None:
+    """An 11 MB LightGBM text booster named after its task: past the 10 MiB text reader, and no "model" in its name."""
+    make_non_pytorch(pkg_copy)
+    (pkg_copy / "model.onnx").unlink()
+    tree = "Tree=0\nnum_leaves=31\nsplit_feature=" + " ".join(["3"] * 30) + "\n\n"
+    with (pkg_copy / "cloud_detector.txt").open("w", encoding="utf-8") as handle:
+        handle.write("tree\nversion=v4\nnum_class=1\nmax_feature_idx=12\n\n")
+        while handle.tell() < 11 * 1024 * 1024:
+            handle.write(tree * 1000)
+    found = findings(layout_report(pkg_copy), area=LAYOUT)
+    assert [(f["rule"], f["file"]) for f in found if f["rule"] == "MC110"] == [("MC110", "cloud_detector.txt")]
+    assert "LightGBM" in next(f["message"] for f in found if f["rule"] == "MC110")
+    assert "MC103" not in {f["rule"] for f in found}  # no "add model.safetensors" to a package that is not PyTorch
+
+
 def test_plain_json_file_is_not_taken_for_a_booster(pkg_copy: Path) -> None:
     (pkg_copy / "model_meta.json").write_text('{"name": "x"}', encoding="utf-8")
     assert "MC110" not in layout_rules(pkg_copy)

@@ -33,21 +33,25 @@ def open_artefacts(pkg: ModelPackage) -> dict[str, str]:
             found[rel] = OPEN_ARTEFACTS[suffix]
         elif path.name == "saved_model.pb":
             found[rel] = "TensorFlow SavedModel"
-        elif suffix in (".json", ".txt") and _looks_like_booster(pkg, rel):
-            found[rel] = _looks_like_booster(pkg, rel) or ""
+        elif suffix in (".json", ".txt") and (booster := _looks_like_booster(pkg, rel)):
+            found[rel] = booster
     return found
 
 
+BOOSTER_HEAD = 64 * 1024  # where the signatures below stand, whatever the file's size
+
+
 def _looks_like_booster(pkg: ModelPackage, rel: str) -> str | None:
-    if pkg.size(rel) > 200 * 1024 * 1024:
+    """A gradient-boosting model saved in its framework's open text format, recognised by its first bytes
+    (an 11 MB LightGBM booster is too large for the text reader, and its name need not say what it is)."""
+    try:
+        with pkg.path(rel).open("rb") as handle:
+            head = handle.read(BOOSTER_HEAD).decode("utf-8", errors="replace")
+    except OSError:
         return None
-    name = PurePosixPath(rel).name.lower()
-    if not any(word in name for word in ("model", "booster", "xgb", "lgb", "lightgbm")):
-        return None
-    head = pkg.read_text(rel).text or ""
-    if '"learner"' in head[:4096] and '"gradient_booster"' in head:
+    if head.lstrip().startswith("{") and '"learner"' in head and '"gradient_booster"' in head:
         return "XGBoost (JSON)"
-    if head.startswith("tree\nversion=") or "\ntree_sizes=" in head[:4096]:
+    if head.startswith("tree\nversion=") or ("\ntree_sizes=" in head and head.startswith("tree")):
         return "LightGBM (text)"
     return None
 
