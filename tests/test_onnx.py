@@ -168,6 +168,35 @@ def test_dynamic_or_unknown_batch_passes(tmp_path: Path, batch: str | None) -> N
     assert by_rule(findings, "MC521") == []
 
 
+def make_recurrent_model(state_batch: int | str = "batch", output_batch: int | str = "batch") -> ModelProto:
+    """A voice-activity-style graph: input [batch, 64], state [2, batch, 8] and a scalar sample rate in;
+    probability [batch, 1] and the next state out."""
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 64]),
+              helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, state_batch, 8]),
+              helper.make_tensor_value_info("sr", TensorProto.INT64, [])]
+    outputs = [helper.make_tensor_value_info("probability", TensorProto.FLOAT, [output_batch, 1]),
+               helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [2, state_batch, 8])]
+    nodes = [helper.make_node("ReduceMean", ["input"], ["probability"], axes=[1], keepdims=1),
+             helper.make_node("Identity", ["state"], ["state_out"])]
+    graph = helper.make_graph(nodes, "recurrent", inputs, outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="tests")
+    model.ir_version = 8
+    return model
+
+
+def test_batch_axis_is_the_shared_symbolic_dimension_wherever_it_stands(tmp_path: Path) -> None:
+    """A recurrent state [2, batch, 8] and a scalar input are not tensors with a fixed batch of 2 or none."""
+    findings, _ = run_check(write_package(tmp_path, make_recurrent_model()))
+    assert by_rule(findings, "MC521") == []
+
+
+def test_a_tensor_left_at_a_batch_of_one_beside_a_dynamic_batch_warns(tmp_path: Path) -> None:
+    findings, _ = run_check(write_package(tmp_path, make_recurrent_model(output_batch=1)))
+    [hit] = by_rule(findings, "MC521")
+    assert hit.message.startswith("model.onnx: output 'probability' has a fixed batch dimension of 1")
+    assert "e.g. 'batch'" in hit.message
+
+
 def test_undefined_element_type_is_an_error(tmp_path: Path) -> None:
     findings, _ = run_check(write_package(tmp_path, make_model(elem_type=TensorProto.UNDEFINED)))
     hit = assert_one(findings, "MC522", "input 'input' declares no element type")

@@ -64,8 +64,32 @@ def _problems(summary: OnnxSummary) -> Iterable[Finding]:
         yield rule("onnx-checker-failed").finding(f"onnx.checker.check_model(full_check=True) rejects {rel}: {summary.checker_error}", file=rel)
 
 
+def _batch_names(summary: OnnxSummary) -> set[str]:
+    """The graph's batch axis: symbolic dimension names that two or more inputs and outputs share (a
+    recurrent state [2, batch, 128] carries it in the middle). Empty when no name is shared."""
+    users: dict[str, int] = {}
+    for spec in (*summary.inputs, *summary.outputs):
+        for name in {d for d in spec.shape if isinstance(d, str)}:
+            users[name] = users.get(name, 0) + 1
+    return {name for name, count in users.items() if count >= 2}
+
+
+def _fixed_batch(spec: TensorSpec, batch_names: set[str]) -> bool:
+    """Dimension 0 is fixed where the batch should be. With a shared batch axis, a tensor carrying it
+    anywhere is batched, and one without it is flagged only when it looks like a batch of one (rank 2+,
+    dimension 0 of 1): scalars and state or parameter tensors such as [2, 1, 128] are not batches."""
+    if not spec.shape or not isinstance(spec.shape[0], int):
+        return False
+    if not batch_names:
+        return True
+    if any(d in batch_names for d in spec.shape):
+        return False
+    return len(spec.shape) >= 2 and spec.shape[0] == 1
+
+
 def _io(summary: OnnxSummary) -> Iterable[Finding]:
     rel = summary.rel
+    batch_names = _batch_names(summary)
     for role, specs in (("input", summary.inputs), ("output", summary.outputs)):
         for spec in specs:
             if any(pattern.fullmatch(spec.name) for pattern in _GENERATED_NAMES):
@@ -73,10 +97,11 @@ def _io(summary: OnnxSummary) -> Iterable[Finding]:
                 yield rule("onnx-unstable-name").finding(
                     f"{rel}: {role} {_show(spec.name)} is an exporter-generated name; give it a stable name such as "
                     f"'{wanted}' (the guideline's names are 'input' and 'logits')", file=rel)
-            if spec.shape and isinstance(spec.shape[0], int):
+            if _fixed_batch(spec, batch_names):
                 yield rule("onnx-static-batch").finding(
                     f"{rel}: {role} {_show(spec.name)} has a fixed batch dimension of {spec.shape[0]} "
-                    f"(shape {_shape(spec)}); make dimension 0 dynamic, e.g. 'batch'", file=rel)
+                    f"(shape {_shape(spec)}); make dimension 0 dynamic, e.g. "
+                    f"{_show(sorted(batch_names)[0]) if batch_names else repr('batch')}", file=rel)
             if spec.elem_type == "undefined":
                 yield rule("onnx-undefined-dtype").finding(f"{rel}: {role} {_show(spec.name)} declares no element type", file=rel)
     described = "; ".join(
