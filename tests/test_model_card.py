@@ -411,3 +411,27 @@ def test_list_items_keep_expressions_and_drop_descriptions() -> None:
     assert _strip_item("BT15 - BT14 - brightness temperature difference") == "BT15 - BT14"
     assert _strip_item("`COD` cloud optical depth") == "COD"
     assert _strip_item("0: Solid stratus") == "Solid stratus"
+
+
+# -- files the card's commands need ---------------------------------------------------------------
+def test_commands_naming_files_the_package_lacks_are_warnings_at_their_line(pkg_copy: Path) -> None:
+    append(pkg_copy, "## Training\n\n```bash\npip install -r requirements-train.txt\n$ python train.py --epochs 3\n"
+                     "python inference.py\n```\n")
+    found = [f for f in card_findings(pkg_copy) if f["rule"] == "MC231"]
+    readme = pkg_copy / README
+    assert [(f["line"], f["severity"]) for f in found] == [
+        (line_of(readme, "pip install -r requirements-train.txt"), "warning"), (line_of(readme, "$ python train.py"), "warning")]
+    assert "requirements-train.txt" in found[0]["message"] and "train.py" in found[1]["message"]
+
+
+@pytest.mark.parametrize("block", [
+    "```python\nimport train\ntrain.main('data.csv')\n```",  # Python code, not a shell command
+    "```bash\ngit clone https://example.org/org/model.git && cd model\npip install -r requirements.txt\n```",
+    "```bash\nwget https://example.org/setup.sh && bash setup.sh\n```",  # downloaded by the block itself
+    "```bash\npython -m venv .venv && source .venv/bin/activate\npython -m pip install -r requirements.txt\n```",
+    "```bash\npython inference.py --input $DATA/scene.tif --out /tmp/out.tif\n```",
+    "```sh\npython ${SCRIPT}\npython <your_script>.py\n```",
+])
+def test_commands_whose_files_exist_or_cannot_be_judged_pass(pkg_copy: Path, block: str) -> None:
+    append(pkg_copy, f"## Usage\n\n{block}\n")
+    assert [f for f in card_findings(pkg_copy) if f["rule"] == "MC231"] == []

@@ -9,6 +9,7 @@ from validator.core.catalogue import Rule, rule
 from validator.core.findings import Area, Finding
 from validator.core.options import Options
 from validator.readers.card import CARD_ITEMS
+from validator.readers.card_commands import referenced_files
 from validator.readers.package import ModelPackage
 
 ITEM_RULES: dict[str, Rule] = {
@@ -50,3 +51,18 @@ class ModelCardCheck(StaticCheck):
             if placeholder.line not in reported_placeholders:
                 reported_placeholders.add(placeholder.line)
                 yield rule("card-placeholder").finding(f"placeholder text {placeholder.text.strip()[:60]!r}", file=readme, line=placeholder.line)
+        yield from _missing_files(pkg, readme)
+
+
+def _missing_files(pkg: ModelPackage, readme: str) -> Iterable[Finding]:
+    """Files the card's shell commands run or install from that the package does not have (once per file)."""
+    if pkg.card is None:
+        return
+    folders = frozenset(pkg.dirs)
+    reported: set[str] = set()
+    for ref in referenced_files(pkg.card, folders):
+        if ref.path in reported or ref.path in pkg.files or ref.path in folders:
+            continue
+        reported.add(ref.path)
+        yield rule("card-file-missing").finding(
+            f"the card's command `{ref.command}` needs {ref.path}, which the package does not have", file=readme, line=ref.line)
