@@ -152,6 +152,25 @@ def test_version_mismatch_and_leading_v_tolerated(pkg: Path) -> None:
     assert findings and findings[0]["file"] == "CITATION.cff" and findings[0]["line"] is not None
 
 
+def test_versions_in_pyproject_and_code_join_the_comparison(pkg: Path) -> None:
+    """CITATION.cff says v0.1.0 (as the card does); the code and pyproject.toml moved on to 1.0.0."""
+    (pkg / "pyproject.toml").write_text('[project]\nname = "goes-cloud"\nversion = "1.0.0"\n', encoding="utf-8")
+    (pkg / "goes_cloud").mkdir()
+    (pkg / "goes_cloud" / "__init__.py").write_text('"""The model."""\n\n__version__ = "1.0.0"\n', encoding="utf-8")
+    found = [f for f in _findings(pkg) if f["rule"] == "MC606"]
+    assert {(f["file"], f["line"]) for f in found} == {("pyproject.toml", 3), ("goes_cloud/__init__.py", 3)}
+    assert all("1.0.0" in f["message"] and "0.1.0" in f["message"] for f in found)
+
+
+def test_versions_that_agree_or_are_not_static_strings_pass(pkg: Path) -> None:
+    (pkg / "pyproject.toml").write_text('[project]\nname = "goes-cloud"\ndynamic = ["version"]\n', encoding="utf-8")
+    (pkg / "goes_cloud").mkdir()
+    (pkg / "goes_cloud" / "__init__.py").write_text('__version__ = "0.1.0"\n', encoding="utf-8")
+    (pkg / "goes_cloud" / "_version.py").write_text('import importlib.metadata\n__version__ = importlib.metadata.version("x")\n',
+                                                    encoding="utf-8")
+    assert "MC606" not in _rules(_findings(pkg))
+
+
 def test_model_id_not_mentioned_in_card(pkg: Path) -> None:
     _write_safetensors(pkg / "model.safetensors", _metadata(model_id="something-else-entirely"))
     assert "MC608" in _rules(_findings(pkg))

@@ -7,7 +7,9 @@ this table, and every difference can cite both places.
 
 from __future__ import annotations
 
+import ast
 import re
+import tomllib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +65,8 @@ def gather(pkg: ModelPackage) -> DeclaredFacts:
     _from_config(pkg, table)
     _from_onnx(pkg, table)
     _from_citation(pkg, table)
+    _from_pyproject(pkg, table)
+    _from_code_versions(pkg, table)
     return table
 
 
@@ -222,3 +226,50 @@ def _from_citation(pkg: ModelPackage, table: DeclaredFacts) -> None:
         value = citation.scalar(key)
         if value is not None:
             table.add(fact_key, value, "CITATION.cff", citation.rel, citation.key_line(key))
+
+
+def _from_pyproject(pkg: ModelPackage, table: DeclaredFacts) -> None:
+    """The static version of the package's pyproject.toml ([project] or [tool.poetry])."""
+    rel = pkg.find("pyproject.toml")
+    text = pkg.read_text(rel).text if rel is not None else None
+    if rel is None or text is None:
+        return
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return  # the runtime check reports an unreadable pyproject.toml
+    for table_path in (("project",), ("tool", "poetry")):
+        section: Any = data
+        for key in table_path:
+            section = section.get(key) if isinstance(section, dict) else None
+        version = section.get("version") if isinstance(section, dict) else None
+        if isinstance(version, str) and version.strip():
+            table.add(VERSION, version.strip(), "pyproject.toml", rel, _assignment_line(text, "version"))
+            return
+
+
+VERSION_MODULES = frozenset({"__init__.py", "version.py", "_version.py", "__about__.py"})
+
+
+def _from_code_versions(pkg: ModelPackage, table: DeclaredFacts) -> None:
+    """`__version__ = "1.0.0"` at module level of the package's own version modules, read with ast (never run)."""
+    for rel in pkg.files:
+        if rel.rsplit("/", 1)[-1] not in VERSION_MODULES or rel.count("/") > 3:
+            continue
+        text = pkg.read_text(rel).text
+        if text is None or "__version__" not in text:
+            continue
+        try:
+            module = ast.parse(text, filename=rel)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in module.body:
+            if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__version__" for t in node.targets)
+                    and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+                table.add(VERSION, node.value.value, "__version__", rel, node.lineno)
+                break
+
+
+def _assignment_line(text: str, key: str) -> int | None:
+    pattern = re.compile(rf"^\s{{0,8}}{re.escape(key)}\s{{0,8}}=")
+    return next((n for n, line in enumerate(text.splitlines(), 1) if pattern.match(line)), None)
