@@ -164,7 +164,7 @@ def test_markdown_has_status_line_area_tables_details_and_rule_links() -> None:
     text = render_markdown(full_report())
     assert "❌ **model-check failed** for `Demo v1`: 1 error(s), 1 warning(s), 0 note(s)" in text
     assert "<details open><summary><b>layout</b>" in text
-    assert "[MC101](https://github.com/earthcode/model-check/blob/main/README.md#mc101)" in text
+    assert "[MC101](https://github.com/earthcode/model-check/blob/main/docs/rules.md#mc101)" in text
     assert "`requirements.txt:3`" in text
     assert "| parity | parity | ⏭️ skipped | \\-\\-env none |" in text
 

@@ -1,4 +1,4 @@
-"""Keep README.md's rule table equal to the rule catalogue: `python -m validator.cli.docs [--check]`."""
+"""Keep docs/rules.md's rule table equal to the rule catalogue: `python -m validator.cli.docs [--check]`."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ def updated(readme: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    path = Path(__file__).resolve().parents[2] / "README.md"
+    path = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
     text = path.read_text(encoding="utf-8")
     new = updated(text)
     if "--check" in argv:
         if new != text:
-            print("README.md's rule table is out of date: run python -m validator.cli.docs", file=sys.stderr)
+            print("docs/rules.md is out of date: run python -m validator.cli.docs", file=sys.stderr)
             return 1
         return 0
     path.write_text(new, encoding="utf-8")

@@ -17,7 +17,7 @@ from importlib import resources
 from validator.core.findings import Area, Finding, Severity
 
 GUIDELINE = "EarthCODE, FAIR ML Model Packaging"
-DOCS_URL = "https://github.com/earthcode/model-check/blob/main/README.md"
+DOCS_URL = "https://github.com/earthcode/model-check/blob/main/docs/rules.md"
 
 
 @dataclass(frozen=True)
