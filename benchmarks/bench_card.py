@@ -3,7 +3,7 @@
 Issue 9, class 7: a 9 MB README hung the static check (a quadratic expression in the card reader's
 link handling). This builds one adversarial Markdown document (a fixed-seed sequence of runs of `[`,
 `](`, `![`, backticks, `*`, `_`, `<`, `|`, `{{`, table rows, list items, `Key: value` lines, long
-lines and many short ones) and scales it to 1, 3 and 9 MB by making every run 3 and 9 times longer,
+lines and many short ones, and the card forms of issue 11: band lists, shapes, class pairs, HTML headings, badges) and scales it to 1, 3 and 9 MB by making every run 3 and 9 times longer,
 so each size has the same composition, and measures in the same run, each size:
 
   markdown-it  MarkdownIt("commonmark").enable("table").parse(text): the parser the reader uses
@@ -40,7 +40,11 @@ MB = 1_000_000
 TOKENS = ["[", "](", "[a](b)", "![", "![a](", "[[", "]]", "`", "``", "*", "**", "_", "__", "<", "<a ", "</", "!", "|",
           "| a | b |\n", "|---|---|\n", " ", "\t", "\n", "\n\n", "(", ")", "{{", "}}", "\\", "# ", "## Intended use\n",
           "- ", "1. ", "> ", "**Version:** 1.0 · ", "Channels: a, b\n", "a@b.c ", "http://a", "`python a.py` ",
-          "a.ipynb ", "TODO ", "&amp;", "1x", "1, ", "version ", "what ", "insert here ", "a" * 40]
+          "a.ipynb ", "TODO ", "&amp;", "1x", "1, ", "version ", "what ", "insert here ", "a" * 40,
+          # issue 11's card forms: band lists, symbolic shapes, class pairs, slots, role nouns, formulas,
+          # HTML headings, badges, lists in code, front-matter-like keys
+          "ab, ", "(b, ", "0=a ", "<A", "_A", "{insert_", "is a x ", "divide ", "B_i/", "<div>", "<h2>", "<details>",
+          "<summary>", "![License](https://img.shields.io/badge/", "a-", "```python\nbands = [", "a,", "× 224 "]
 
 
 def adversarial_runs(seed: int) -> list[tuple[str, int, str]]:

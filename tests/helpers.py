@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from onnx import TensorProto, helper
+
 from validator.core.options import Options
 from validator.core.report import Report, validate_report
 from validator.pipeline import runner
@@ -138,3 +140,28 @@ def tree_state(root: Path) -> dict[str, tuple[str, int, float, str]]:
                 state[rel] = ("file", info.st_size, info.st_mtime, digest)
     state["."] = ("dir", 0, root.stat().st_mtime, "")
     return state
+
+
+def nested_onnx_bytes(depth: int) -> bytes:
+    """A model whose If nodes nest `depth` subgraphs, encoded by hand (onnx.helper refuses deep ones)."""
+
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, value = value & 0x7F, value >> 7
+            out.append(byte | (0x80 if value else 0))
+            if not value:
+                return bytes(out)
+
+    def field(number: int, payload: bytes) -> bytes:
+        return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1]).SerializeToString()
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "leaf", [],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])]).SerializeToString()
+    for level in range(depth):
+        attribute = field(1, b"then_branch") + varint(20 << 3) + varint(5) + field(6, graph)
+        node = field(1, b"cond") + field(2, b"y") + field(4, b"If") + field(5, attribute)
+        graph = field(1, node) + field(2, f"g{level}".encode()) + field(12, y)
+    opset = helper.make_opsetid("", 17).SerializeToString()
+    return varint(1 << 3) + varint(8) + field(7, graph) + field(8, opset)

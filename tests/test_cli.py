@@ -203,7 +203,7 @@ def test_rules_text_formats_show_every_rule(run_cli: RunCli, fmt: str) -> None:
     code, out, _ = run_cli(["rules", "--format", fmt])
     assert code == 0
     for rule in all_rules():
-        line = next((line for line in out.splitlines() if rule.id in line), "")
+        line = next((line for line in out.splitlines() if rule.id in line and rule.name in line), "")
         assert rule.area.value in line and rule.severity.value in line and rule.rationale in line, rule.id
 
 

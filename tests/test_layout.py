@@ -328,3 +328,72 @@ def test_small_files_that_are_not_pointers_are_read_as_what_they_are(pkg_copy: P
     report = run_static(pkg_copy)
     assert findings(report, rule="MC111") == []
     assert [f["rule"] for f in report["findings"] if f["file"] == "extra.bin"] == ["MC107"]  # an opaque checkpoint
+
+
+# -- DVC pointers: a `.dvc` file whose tracked path is absent ---------------------------------------
+DVC_DIR = "outs:\n- md5: 3f2a9c0d1e4b5a697887766554433221.dir\n  size: 48210944\n  nfiles: 3\n  path: models\n"
+
+
+def test_dvc_pointer_without_its_folder_is_one_clear_error(pkg_copy: Path) -> None:
+    """Study idea 32: `models.dvc` tracking a folder that is not in the package (`dvc pull` never ran)."""
+    (pkg_copy / "models.dvc").write_text(DVC_DIR, encoding="utf-8")
+    report = run_static(pkg_copy)
+    [pointer] = findings(report, rule="MC111")
+    assert pointer["file"] == "models.dvc" and pointer["severity"] == "error"
+    assert "DVC pointer for models (3 files, 48,210,944 bytes)" in pointer["message"] and "dvc pull" in pointer["message"]
+    assert "lfs: true" not in pointer["message"]
+    assert [f for f in report["findings"] if f["file"] == "models.dvc" and f["rule"] != "MC111"] == []
+
+
+def test_dvc_pointer_for_a_model_file_stands_in_for_it(pkg_copy: Path) -> None:
+    """A newer-format .dvc (`hash: md5`) for model.onnx: MC111, and no "no model.onnx" on top."""
+    (pkg_copy / "model.onnx").unlink()
+    (pkg_copy / "model.onnx.dvc").write_text(
+        "outs:\n- md5: 0123456789abcdef0123456789abcdef\n  size: 1048576\n  hash: md5\n  path: model.onnx\n", encoding="utf-8")
+    rules = layout_rules(pkg_copy)
+    assert "MC111" in rules and "MC104" not in rules
+
+
+def test_dvc_file_whose_data_was_pulled_is_fine(pkg_copy: Path) -> None:
+    (pkg_copy / "model.onnx.dvc").write_text(
+        "outs:\n- md5: 0123456789abcdef0123456789abcdef\n  size: 1048576\n  path: model.onnx\n", encoding="utf-8")
+    (pkg_copy / "test_data.dvc").write_text(
+        "outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  path: test_data\n", encoding="utf-8")
+    assert "MC111" not in layout_rules(pkg_copy)
+
+
+@pytest.mark.parametrize("text", [
+    "outs: [unclosed\n",
+    "just text\n",
+    "outs:\n- path: models\n",  # no hash: not a DVC out
+    "outs:\n- md5: 0123456789abcdef0123456789abcdef\n  path: ../../etc/passwd\n",  # outside the package: not ours to say
+    "- 1\n- 2\n",
+])
+def test_dvc_files_that_are_not_pointers_give_no_finding_and_no_crash(pkg_copy: Path, text: str) -> None:
+    (pkg_copy / "data.dvc").write_text(text, encoding="utf-8")
+    report = run_static(pkg_copy, only=[LAYOUT])
+    assert [f["rule"] for f in report["findings"] if f["file"] == "data.dvc"] == []
+    assert "MC001" not in rules_fired(report)
+
+
+def test_annex_pointer_message_does_not_suggest_lfs(pkg_copy: Path) -> None:
+    (pkg_copy / "extra.bin").write_bytes(b"/annex/objects/SHA256E-s1048576--" + b"ab" * 32 + b".bin\n")
+    [pointer] = findings(layout_report(pkg_copy), rule="MC111")
+    assert "git annex get" in pointer["message"] and "lfs: true" not in pointer["message"]
+
+
+def test_locked_annex_symlink_is_a_pointer_not_a_missing_model(pkg_copy: Path) -> None:
+    """Study idea 30: a committed symlink into .git/annex/objects, dangling until `git annex get`."""
+    key = "SHA256E-s123456--" + "ab" * 32 + ".onnx"
+    (pkg_copy / "model.onnx").unlink()
+    (pkg_copy / "model.onnx").symlink_to(f".git/annex/objects/Ab/Cd/{key}/{key}")
+    (pkg_copy / "sub").mkdir()
+    (pkg_copy / "sub" / "extra.onnx").symlink_to(f"../../.git/annex/objects/Ab/Cd/{key}/{key}")  # leaves the package
+    found = findings(layout_report(pkg_copy), area=LAYOUT)
+    assert sorted((f["rule"], f["file"]) for f in found) == [("MC111", "model.onnx"), ("MC111", "sub/extra.onnx")]
+    assert "git-annex pointer for 123,456 bytes" in found[0]["message"] and "git annex get" in found[0]["message"]
+
+
+def test_a_symlink_that_only_looks_like_annex_is_not_a_pointer(pkg_copy: Path) -> None:
+    (pkg_copy / "notes.onnx").symlink_to("../.git/annex/objects/readme")
+    assert "MC111" not in layout_rules(pkg_copy)

@@ -66,6 +66,21 @@ def reword(*pairs: tuple[str, str]) -> Edit:
     return edit
 
 
+def delete(*rels: str) -> Edit:
+    """Delete package files (the structured files that state an item implicitly: LICENSE, labels.json)."""
+    def edit(root: Path) -> None:
+        for rel in rels:
+            (root / rel).unlink()
+    return edit
+
+
+def file_reword(rel: str, *pairs: tuple[str, str]) -> Edit:
+    def edit(root: Path) -> None:
+        for old, new in pairs:
+            replace_in(root / rel, old, new)
+    return edit
+
+
 def edits(*steps: Edit) -> Edit:
     def edit(root: Path) -> None:
         for step in steps:
@@ -74,12 +89,15 @@ def edits(*steps: Edit) -> Edit:
 
 
 # The example card states several items more than once (a table row and a sentence, say). Each
-# entry removes every statement of one item, and nothing else the card needs.
+# entry removes every statement of one item, and nothing else the card needs; for the items the
+# package's structured files state too (authors in CITATION.cff, classes in labels.json, the license in
+# LICENSE and CITATION.cff), those go as well: with them the item is implicit (MC232, IMPLICIT below).
 NOT_A_PREDICTION_HEADING = reword(("## Model details", "## Identification"))
 ITEM_REMOVALS: dict[str, Edit] = {
     "MC201": drop("| Model name |", "| Model ID |", "# GOES Cloud-Regime Classifier (demonstration package)"),
     "MC202": drop("| Version |", "version v0.1.0. Apache-2.0."),
-    "MC203": drop("| Authors |"),
+    "MC203": edits(drop("| Authors |"), file_reword("CITATION.cff", ('authors:\n  - name: "model-check contributors"\n'
+                                                                     '    email: model-check-demo@example.org\n', ""))),
     "MC204": drop("| Project |"),
     "MC205": drop("| Contact |"),
     "MC206": edits(sections("## What the model predicts"), NOT_A_PREDICTION_HEADING,
@@ -115,7 +133,7 @@ ITEM_REMOVALS: dict[str, Edit] = {
                    # the class list lived under ## Outputs: put it back under its own heading
                    lambda root: replace_in(root / README, "## Data\n", "## Class names\n\n" + "\n".join(
                        f"{i}. {name}" for i, name in enumerate(CLASSES, start=1)) + "\n\n## Data\n")),
-    "MC218": sections("### Class names"),
+    "MC218": edits(sections("### Class names"), delete("labels.json")),
     "MC219": edits(drop("| Training data |"),
                    reword(("## Data\n", "## Data sources\n"), ("any training set", "any data set"),
                           ("never trained on any data", "never fitted"))),
@@ -127,7 +145,7 @@ ITEM_REMOVALS: dict[str, Edit] = {
                    reword((" Apache-2.0. https://github.com/earthcode-examples/goes-cloud-regime-demo", " Apache-2.0."))),
     "MC223": drop("| Release tag |"),
     "MC224": drop("| Commit hash |"),
-    "MC225": drop("| License |"),
+    "MC225": edits(drop("| License |"), delete("LICENSE"), file_reword("CITATION.cff", ("license: Apache-2.0\n", ""))),
     "MC226": edits(sections("## How to run inference"),
                    reword(("`python make_weights.py` (writes", "`make_weights.py` (writes"),
                           ("`python make_weights.py` checks", "`make_weights.py` checks"),
@@ -136,6 +154,25 @@ ITEM_REMOVALS: dict[str, Edit] = {
     "MC227": edits(sections("## Caveats, domain limits, uncertainty, and bias"),
                    reword(("## Known limitations", "## Known issues"))),  # limitations count as caveats too
 }
+
+
+# Removing only the card's statement of these items leaves them implicit: where the package states them.
+IMPLICIT: dict[str, tuple[Edit, str]] = {
+    "MC203": (drop("| Authors |"), "CITATION.cff"),
+    "MC218": (sections("### Class names"), "labels.json"),
+    "MC225": (drop("| License |"), "LICENSE"),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(IMPLICIT))
+def test_an_item_only_in_a_structured_file_is_implicit(pkg_copy: Path, rule: str) -> None:
+    edit, where = IMPLICIT[rule]
+    edit(pkg_copy)
+    found = card_findings(pkg_copy)
+    assert [(f["rule"], f["severity"], f["file"]) for f in found] == [("MC232", "warning", README)]
+    item = next(i for i in CARD_ITEMS if i.rule_id == rule)
+    assert f"the card does not state the {item.label}: it is only in {where}" in found[0]["message"]
+    assert found[0]["message"].endswith("state it in the card too")
 
 
 def test_every_card_item_has_a_removal_case() -> None:
@@ -184,7 +221,7 @@ def test_half_the_card_removed_gives_one_finding_per_missing_item(pkg_copy: Path
 
     report = run_static(pkg_copy)
     found = findings(report, area="model-card")
-    missing = {"MC218": "class names", "MC220": "validation data", "MC221": "EarthCODE Products",
+    missing = {"MC232": "labels.json", "MC220": "validation data", "MC221": "EarthCODE Products",
                "MC222": "source repository", "MC223": "release tag", "MC224": "commit hash",
                "MC226": "inference command"}
     assert sorted(f["rule"] for f in found) == sorted(missing)

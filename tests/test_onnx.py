@@ -19,7 +19,7 @@ from typing import Any
 import onnx
 import onnxruntime
 import pytest
-from helpers import copy_example, run_static
+from helpers import copy_example, nested_onnx_bytes, run_static
 from onnx import ModelProto, TensorProto, helper
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail
 
@@ -241,40 +241,15 @@ def test_file_over_two_gib_is_not_parsed(tmp_path: Path) -> None:
     assert_one(findings, "MC503", "is too large to parse", file="big.onnx")
 
 
-def _nested_model_bytes(depth: int) -> bytes:
-    """A model whose If nodes nest `depth` subgraphs, encoded by hand (onnx.helper refuses deep ones)."""
-
-    def varint(value: int) -> bytes:
-        out = bytearray()
-        while True:
-            byte, value = value & 0x7F, value >> 7
-            out.append(byte | (0x80 if value else 0))
-            if not value:
-                return bytes(out)
-
-    def field(number: int, payload: bytes) -> bytes:
-        return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1]).SerializeToString()
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "leaf", [],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])]).SerializeToString()
-    for level in range(depth):
-        attribute = field(1, b"then_branch") + varint(20 << 3) + varint(5) + field(6, graph)
-        node = field(1, b"cond") + field(2, b"y") + field(4, b"If") + field(5, attribute)
-        graph = field(1, node) + field(2, f"g{level}".encode()) + field(12, y)
-    opset = helper.make_opsetid("", 17).SerializeToString()
-    return varint(1 << 3) + varint(8) + field(7, graph) + field(8, opset)
-
-
 def test_deeply_nested_subgraphs_are_a_finding(tmp_path: Path) -> None:
     # protobuf's recursion limit stops the parser first; the inspector's own walk also stops at 32 levels
-    findings, summaries = run_check(write_package(tmp_path, _nested_model_bytes(40)))
+    findings, summaries = run_check(write_package(tmp_path, nested_onnx_bytes(40)))
     assert_one(findings, "MC501", "not a valid ONNX protobuf")
     assert not summaries["model.onnx"].parsed
 
 
 def test_moderately_nested_subgraphs_parse(tmp_path: Path) -> None:
-    _, summaries = run_check(write_package(tmp_path, _nested_model_bytes(8)))
+    _, summaries = run_check(write_package(tmp_path, nested_onnx_bytes(8)))
     summary = summaries["model.onnx"]
     assert summary.parsed and summary.node_count == 9 and not summary.problems
 

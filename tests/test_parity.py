@@ -113,7 +113,10 @@ def test_parity_passes_and_reports_figures(tmp_path: Path, light_env: VenvEnv) -
     kinds = {o["kind"] for o in parity["outputs"]}
     assert kinds == {"native vs ONNX", "native vs expected", "ONNX vs expected"}
     assert parity["max_abs_diff"] < 1e-4
-    assert [i["id"] for i in parity["inputs"]] == ["test_data/input_0.npy"]
+    # The test case, and the same repeated to batch 2: the graph's dynamic batch really runs at 2.
+    assert [i["id"] for i in parity["inputs"]] == ["test_data/input_0.npy", "test_data/input_0.npy, repeated to batch 2"]
+    assert parity["inputs"][1]["arrays"][0]["shape"] == [2, 4, 16, 16]
+    assert parity["inputs"][1]["expected"] == ["test_data/output_0.npy, repeated to batch 2"]
     summary = findings(report, rule="MC912")
     assert len(summary) == 1 and "native vs ONNX" in summary[0]["message"]
     assert tree_state(root) == before  # package code ran in a scratch copy
@@ -203,7 +206,8 @@ def test_onnx_style_pb_test_vectors(tmp_path: Path, light_env: VenvEnv) -> None:
     bad = findings(report, rule="MC909")
     assert len(bad) == 1 and bad[0]["file"] == "test_data_set_0/output_1.pb"
     parity = report["parity"]
-    assert [i["id"] for i in parity["inputs"]] == ["test_data/input_0.npy", "test_data_set_0"]
+    assert [i["id"] for i in parity["inputs"]] == ["test_data/input_0.npy", "test_data_set_0",
+                                                   "test_data/input_0.npy, repeated to batch 2"]
     assert parity["inputs"][1]["expected"] == ["test_data_set_0/output_0.pb"]
     assert parity["passed"] is True
     assert "ONNX vs expected" in {o["kind"] for o in parity["outputs"] if o["input"] == "test_data_set_0"}
@@ -214,8 +218,10 @@ def test_onnx_only_package_skips_native_parity_with_reason(tmp_path: Path, light
     root = pp.tiny_package(tmp_path / "pkg", light_env.python, weights=False)
     report = run_static(root, only=AREAS, env="venv")
     record = parity_check(report)
-    assert record["status"] == "skipped"
+    assert record["status"] == "passed"  # the ONNX side ran and agrees with the expected output
     assert "native parity skipped: no .safetensors file" in record["reason"]
+    (no_native,) = findings(report, rule="MC914")  # and a finding says so, with what to add
+    assert no_native["file"] == "model.onnx" and "load_model()" in no_native["message"]
     assert report["parity"]["passed"] is True
     assert {o["kind"] for o in report["parity"]["outputs"]} == {"ONNX vs expected"}
 
@@ -252,3 +258,9 @@ def test_parity_passes_on_the_example(example_env: VenvEnv) -> None:
     assert report["parity"]["passed"] is True
     assert report["parity"]["native"] == "factory inference:load_model"
     assert report["parity"]["max_abs_diff"] < 1e-5
+    load = report["parity"]["native_load"]  # the evidence: which class, loaded strictly, run at which batch
+    assert load["strict"] is True and load["model_class"].startswith("timm.") and load["runs"]
+    (session,) = report["parity"]["onnx_sessions"]
+    assert session["file"] == "model.onnx" and session["loaded"] and session["providers"] == ["CPUExecutionProvider"]
+    assert [f["file"] for f in findings(report, rule="MC913")] == ["model.onnx"]
+    assert len(findings(report, rule="MC915")) == 1 and findings(report, rule="MC914") == []

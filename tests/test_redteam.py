@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import secrets
 import string
@@ -131,3 +132,44 @@ def test_package_output_cannot_inject_workflow_commands_or_escapes_into_the_cons
     assert "injected by the package" in output  # the output tail is shown, as it should be
     assert not [line for line in output.splitlines() if line.lstrip().startswith("::")]
     assert "\x1b" not in output and "\x1b" not in reports
+
+
+def test_a_hostile_package_cannot_hide_private_paths_or_keys_behind_the_issue_11_exemptions(tmp_path: Path) -> None:
+    """Through the real CLI (`--env none`): every form the security scan now leaves out (notebook outputs and
+    metadata, comments, the package's own container, version keys, placeholders, TorchScript classes) used to
+    hide a real private path, host, key or import, plus a model-check.toml asking to switch the rules off."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "README.md").write_text(README + "\n    docker run -e AWS_ACCESS_KEY=AKIAQX7RT2**LMNB5KP9 image\n",
+                                   encoding="utf-8")
+    (pkg / "model-check.toml").write_text('disable = ["MC714", "MC715", "MC711", "MC702"]\n', encoding="utf-8")
+    (pkg / "inference.py").write_text("url = '#' + '/home/alice/tiles'  # /home/alice/old\nversion = '10.0.0.5'\n"
+                                      "HOST = '10.0.0.5'\n", encoding="utf-8")
+    (pkg / "Dockerfile").write_text("FROM python:3.12-slim\nWORKDIR /home\nRUN mkdir -p /home/bob/cache\n"
+                                    "COPY run.sh /home/app/\n", encoding="utf-8")
+    (pkg / "run.sh").write_text("python /home/bob/data/x.tif\n", encoding="utf-8")
+    cell = {"cell_type": "code", "execution_count": 1, "metadata": {"colab": {"base_uri": "https://localhost:8080/"}},
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": ["/home/carol/out\n"]}],
+            "source": ["open('/home/carol/in.tif')\n"], "id": "a"}
+    (pkg / "demo.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
+                                                              "nbformat_minor": 5}, indent=1), encoding="utf-8")
+    code = b"class Net(Module):\n  pass\n"
+    evil = b"\x80\x02(c__torch__.model\nNet\ncos\nsystem\nt."  # GLOBAL opcodes only, never loaded
+    with zipfile.ZipFile(pkg / "model.jit", "w") as archive:
+        archive.writestr("net/data.pkl", evil)
+        archive.writestr("net/constants.pkl", b"\x80\x02).")
+        archive.writestr("net/code/__torch__/model.py", code)
+    report = tmp_path / "r.json"
+    done = subprocess.run([sys.executable, "-c", "from validator.cli.main import main; raise SystemExit(main())", "check",
+                           str(pkg), "--env", "none", "--json", str(report)], capture_output=True, text=True, timeout=600,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    found = json.loads(report.read_text(encoding="utf-8"))["findings"]
+    where = {(f["rule"], f["file"], f["line"]) for f in found}
+    assert ("MC714", "inference.py", 1) in where and ("MC715", "inference.py", 3) in where
+    assert ("MC715", "inference.py", 2) not in where  # a version, not a host
+    assert ("MC714", "run.sh", 1) in where  # the Dockerfile creates /home/bob/cache, not /home/bob/data
+    assert any(f["rule"] == "MC714" and f["file"] == "demo.ipynb" and "cell 1 source" in f["message"] for f in found)
+    assert any(f["rule"] == "MC711" and f["file"] == "README.md" for f in found)  # 18 of 20 characters shown
+    assert any(f["rule"] == "MC702" and "os.system" in f["message"] for f in found)
+    assert any(f["rule"] == "MC003" for f in found)  # the request to switch them off is refused

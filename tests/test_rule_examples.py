@@ -218,22 +218,23 @@ def _shared_onnx_summaries(enabled: bool) -> Iterator[None]:
     points at external data: those are parsed every time. Runs with a fault parse every time too."""
     from validator.readers import onnx as onnx_reader
 
-    real = getattr(onnx_reader, "inspect_onnx", None)
+    real = getattr(onnx_reader, "inspect_graphs", None)
     if not enabled or real is None:
         yield
         return
 
-    def inspect(pkg: Any, rel: str) -> Any:
-        path = pkg.path(rel)
-        key = hashlib.sha256(path.read_bytes()).hexdigest() if path.stat().st_size < 2**26 else None
-        if key is not None and key in _ONNX_SUMMARIES:
-            return replace(_ONNX_SUMMARIES[key], rel=rel)
-        summary = real(pkg, rel)
-        if key is not None and not getattr(summary, "external_data", None) and summary.parsed:
-            _ONNX_SUMMARIES[key] = summary
-        return summary
+    def inspect(pkg: Any, rels: list[str]) -> Any:
+        keys = {rel: hashlib.sha256(pkg.path(rel).read_bytes()).hexdigest() if pkg.path(rel).stat().st_size < 2**26
+                else None for rel in rels}
+        known = {rel: replace(_ONNX_SUMMARIES[key], rel=rel) for rel, key in keys.items() if key in _ONNX_SUMMARIES}
+        fresh = real(pkg, [rel for rel in rels if rel not in known]) if len(known) < len(rels) else {}
+        for rel, summary in fresh.items():
+            key = keys.get(rel)
+            if key is not None and not getattr(summary, "external_data", None) and summary.parsed:
+                _ONNX_SUMMARIES[key] = summary
+        return {rel: known[rel] if rel in known else fresh[rel] for rel in rels}
 
-    with mock.patch.object(onnx_reader, "inspect_onnx", inspect):
+    with mock.patch.object(onnx_reader, "inspect_graphs", inspect):
         yield
 
 

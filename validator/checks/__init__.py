@@ -11,14 +11,18 @@ from validator.checks.model_card import ModelCardCheck
 from validator.checks.onnx import OnnxCheck
 from validator.checks.parity import ParityCheck
 from validator.checks.publishing import PublishingCheck
-from validator.checks.runtime_files import RuntimeFilesCheck
+from validator.checks.runtime_files import RuntimeFilesCheck, RuntimeImportsCheck
+from validator.checks.runtime_pins import RuntimePinsCheck
 from validator.checks.safetensors import SafetensorsCheck
 from validator.checks.security import SecurityCheck
+from validator.checks.weight_downloads import WeightDownloadsCheck
 
 STATIC_CHECKS: list[type[StaticCheck]] = [
     LayoutCheck,
+    WeightDownloadsCheck,
     ModelCardCheck,
     RuntimeFilesCheck,
+    RuntimePinsCheck,
     SafetensorsCheck,
     OnnxCheck,
     SecurityCheck,
@@ -28,6 +32,7 @@ STATIC_CHECKS: list[type[StaticCheck]] = [
 ]
 # Run inside the package's rebuilt environment (validator.pipeline.environment builds it after the static checks).
 DYNAMIC_CHECKS: list[type[DynamicCheck]] = [
+    RuntimeImportsCheck,
     ParityCheck,
     InferenceCheck,
 ]

@@ -69,7 +69,8 @@ class InferenceCheck(DynamicCheck):
     def run(self, pkg: ModelPackage, options: Options, env: Env) -> Outcome | Skip:
         ctx = Subject(pkg, options, env)
         if _command(ctx) is None and not _notebooks(ctx):
-            return Skip("no inference.py, no runnable inference command in the card or model-check.toml, and no notebook")
+            reason = "no inference.py, no runnable inference command in the card or model-check.toml, and no notebook"
+            return Skip(_unrunnable_entry_point(ctx) or reason)
         return Outcome(self._findings(ctx))
 
     def _findings(self, ctx: Subject) -> list[Finding]:
@@ -239,6 +240,28 @@ def _command(ctx: Subject) -> Command | None:
     if ctx.pkg.has("inference.py"):
         return Command(["python", "inference.py"], "inference.py")
     return None
+
+
+def _unrunnable_entry_point(ctx: Subject) -> str | None:
+    """Why the entry point the card names is not run, and what would make it run (the reason of the skip; no
+    entry point at all is the layout area's inference-script-missing finding)."""
+    stated = getattr(ctx.pkg.card_facts, "inference_command", None)
+    value = getattr(stated, "value", None)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    shown = value.strip().splitlines()[0][:120]
+    argv = parse_python_command(value)
+    if argv is not None and argv[1] != "-m" and not _script_exists(ctx, argv):
+        why = f"names {argv[1]}, which the package does not have"
+    elif argv is None and getattr(stated, "how", "") == "code" and re.match(r"\s*(import|from)\s", value):
+        why = "is a Python code example in the card, not a command"
+    elif argv is None:
+        why = "is not a plain `python script.py …` command (commands run without a shell: no pipes, redirections or variables)"
+    else:
+        return None
+    return (f"the inference example was not run: the model card's entry point `{shown}` {why}, and there is no "
+            f"inference.py and no notebook at the package root; add an inference.py that runs the example end to end "
+            f"on bundled data, or name a plain command in model-check.toml (inference-command = \"python predict.py\")")
 
 
 def parse_python_command(text: str) -> list[str] | None:

@@ -1,59 +1,120 @@
-"""Area layout: the guideline's file table (required, recommended, optional files)."""
+"""Area layout: the guideline's file table (required, recommended, optional files), pointers left where
+the weights should be (Git LFS, git-annex, DVC), and each model artefact named by what its content is."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from validator.checks.base import StaticCheck
+from validator.checks.runtime_pins import runtime_missing
 from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding
 from validator.core.options import Options
-from validator.readers.package import RUNTIME_FILES, ModelPackage
+from validator.readers.file_kinds import TORCH_SAVE, TORCHSCRIPT, Kind, kind_of, model_kind, read_head
+from validator.readers.package import ModelPackage
+from validator.readers.pointers import MAX_DVC_BYTES, Pointer, annex_link, read_dvc
+from validator.scanners.archives import zip_archive_kind
 
 TABLE = "the guideline's package layout table"
 
 OPAQUE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".h5", ".hdf5", ".bin", ".pb", ".mar", ".npz", ".sav", ".dill")
-# Open, documented artefacts of other frameworks (the guideline's "equivalent open artefact").
+# Open, documented artefacts of other frameworks (the guideline's "equivalent open artefact"), by name:
+# used when the content gives no answer (file_kinds.model_kind and zip_model_kind recognise by content).
 OPEN_ARTEFACTS = {
     ".keras": "Keras", ".tflite": "TensorFlow Lite", ".pmml": "PMML", ".ubj": "XGBoost (UBJSON)",
     ".mlmodel": "Core ML", ".gguf": "GGUF",
 }
+# Pickle-bearing formats recognised by content: named in the report, judged as opaque checkpoints.
+PICKLE_BEARING = {TORCHSCRIPT: ("a TorchScript archive", "its code, constants and tensors are pickled"),
+                  TORCH_SAVE: ("a torch.save checkpoint", "a zip holding pickles")}
+# Files never sniffed for a model format: source, documents, images.
+_NOT_MODELS = (".py", ".md", ".ipynb", ".yaml", ".yml", ".toml", ".cff", ".cfg", ".ini", ".sh", ".csv", ".png", ".jpg",
+               ".jpeg", ".gif", ".svg", ".tif", ".tiff", ".html", ".rst", ".lock", ".gitignore", ".gitattributes", ".dvc")
 
 
-def open_artefacts(pkg: ModelPackage) -> dict[str, str]:
-    """Recognised non-PyTorch open artefacts: path -> framework."""
+def artefact_kinds(pkg: ModelPackage) -> dict[str, str]:
+    """Every model artefact recognised by its content (signature, zip members, SavedModel layout), whatever
+    its size and name, and the named formats without a signature read here: path -> format."""
     found: dict[str, str] = {}
     for rel in pkg.files:
         path = PurePosixPath(rel)
         suffix = path.suffix.lower()
-        if rel in pkg.pointers:
+        if rel in pkg.pointers or suffix in _NOT_MODELS:
             continue
-        if suffix in OPEN_ARTEFACTS:
+        if path.name == "saved_model.pb":
+            folder = f"{path.parent}/" if str(path.parent) != "." else ""
+            has_variables = any(f.startswith(f"{folder}variables/") for f in pkg.files)
+            found[rel] = "TensorFlow SavedModel" + ("" if has_variables else " (saved_model.pb without variables/)")
+            continue
+        kind = _content_kind(pkg, rel)
+        if kind is not None:
+            found[rel] = kind
+        elif suffix in OPEN_ARTEFACTS:
             found[rel] = OPEN_ARTEFACTS[suffix]
-        elif path.name == "saved_model.pb":
-            found[rel] = "TensorFlow SavedModel"
-        elif suffix in (".json", ".txt") and (booster := _looks_like_booster(pkg, rel)):
-            found[rel] = booster
     return found
 
 
-BOOSTER_HEAD = 64 * 1024  # where the signatures below stand, whatever the file's size
-
-
-def _looks_like_booster(pkg: ModelPackage, rel: str) -> str | None:
-    """A gradient-boosting model saved in its framework's open text format, recognised by its first bytes
-    (an 11 MB LightGBM booster is too large for the text reader, and its name need not say what it is)."""
+def _content_kind(pkg: ModelPackage, rel: str) -> str | None:
+    """A few bytes of every file; the first 64 KiB only of those that may be a JSON or text booster."""
     try:
-        with pkg.path(rel).open("rb") as handle:
-            head = handle.read(BOOSTER_HEAD).decode("utf-8", errors="replace")
+        head, whole = read_head(pkg.path(rel), 512)
+        if kind_of(head, whole) is Kind.ZIP:
+            return zip_archive_kind(pkg.path(rel))
+        if not whole and (head.lstrip()[:1] == b"{" or head.startswith(b"tree")):
+            head, _ = read_head(pkg.path(rel))
     except OSError:
         return None
-    if head.lstrip().startswith("{") and '"learner"' in head and '"gradient_booster"' in head:
-        return "XGBoost (JSON)"
-    if head.startswith("tree\nversion=") or ("\ntree_sizes=" in head and head.startswith("tree")):
-        return "LightGBM (text)"
-    return None
+    return model_kind(head)
+
+
+def open_artefacts(pkg: ModelPackage) -> dict[str, str]:
+    """Recognised non-PyTorch open artefacts: path -> framework."""
+    return {rel: kind for rel, kind in artefact_kinds(pkg).items() if kind not in PICKLE_BEARING}
+
+
+def annex_links(pkg: ModelPackage) -> list[Pointer]:
+    """Symlinks to git-annex objects (locked annexed files), dangling until `git annex get`."""
+    found: list[Pointer] = []
+    for entry in pkg.special:
+        pointer = annex_link(entry.target, entry.path) if entry.kind == "symlink" and entry.target else None
+        if pointer is not None and not os.path.exists(pkg.path(entry.path)):
+            found.append(pointer)
+    return found
+
+
+def dvc_pointers(pkg: ModelPackage) -> list[Pointer]:
+    """The outs of the package's `.dvc` files that are absent: data DVC tracks and nobody pulled."""
+    def exists(rel: str) -> bool:
+        return pkg.has(rel) or rel in pkg.dirs or os.path.lexists(pkg.path(rel))
+
+    found: list[Pointer] = []
+    for rel in pkg.files:
+        if rel.endswith(".dvc") and PurePosixPath(rel).name != ".dvc":
+            text = pkg.read_text(rel, limit=MAX_DVC_BYTES).text
+            found += read_dvc(text, rel, exists) if text is not None else []
+    return found
+
+
+def _pointer_message(pointer: Pointer) -> str:
+    if pointer.tool == "DVC":
+        parts = [f"{pointer.files:,} files" if pointer.files is not None else "",
+                 f"{pointer.size:,} bytes" if pointer.size is not None else ""]
+        detail = f" ({', '.join(p for p in parts if p)})" if any(parts) else ""
+        return (f"{pointer.rel} is a DVC pointer for {pointer.target}{detail}, which is not in the package: the data was "
+                f"never fetched, so nothing can read or run it (run `{pointer.fetch}` before checking or publishing; "
+                "in GitHub Actions, a `dvc pull` step after actions/checkout)")
+    stands_for = f" for {pointer.size:,} bytes" if pointer.size is not None else ""
+    ci = {"Git LFS": "; in GitHub Actions, actions/checkout with `lfs: true`", "git-annex": " or `datalad get`"}.get(pointer.tool, "")
+    return (f"{pointer.rel} is a {pointer.tool} pointer{stands_for}: the file itself was never fetched, so nothing "
+            f"can read or run it (run `{pointer.fetch}`{ci})")
+
+
+def _in_saved_model(pkg: ModelPackage, rel: str) -> bool:
+    """A .pb of a SavedModel folder (keras_metadata.pb, fingerprint.pb) is part of that artefact."""
+    folder = str(PurePosixPath(rel).parent)
+    return folder != "." and pkg.has(f"{folder}/saved_model.pb")
 
 
 def uses_pytorch(pkg: ModelPackage) -> bool:
@@ -82,40 +143,45 @@ class LayoutCheck(StaticCheck):
                                              file="README.md")
             else:
                 yield rule("readme-missing").finding("the package has no README.md model card")
-        if not pkg.runtime_files:
-            yield rule("runtime-missing").finding(
-                f"none of {', '.join(RUNTIME_FILES[:3])} or {RUNTIME_FILES[3]} is in the package root")
+        yield from runtime_missing(pkg)  # MC102, unless a lock file pins the runtime (MC390)
 
-        for pointer in pkg.pointers.values():
-            stands_for = f" for {pointer.size:,} bytes" if pointer.size is not None else ""
-            yield rule("artefact-not-fetched").finding(
-                f"{pointer.rel} is a {pointer.tool} pointer{stands_for}: the file itself was never fetched, so nothing "
-                f"can read or run it (run `{pointer.fetch}`; in GitHub Actions, actions/checkout with `lfs: true`)",
-                file=pointer.rel)
-        others = open_artefacts(pkg)
-        pytorch = uses_pytorch(pkg)
+        dvc = dvc_pointers(pkg)
+        links = annex_links(pkg)
+        for pointer in [*pkg.pointers.values(), *links, *dvc]:
+            yield rule("artefact-not-fetched").finding(_pointer_message(pointer), file=pointer.rel)
+        # reported above; not "missing" as well
+        unfetched = [p.target.lower() for p in dvc if p.target] + [p.rel.lower() for p in links]
+        kinds = artefact_kinds(pkg)
+        others = {rel: kind for rel, kind in kinds.items() if kind not in PICKLE_BEARING}
+        pytorch = uses_pytorch(pkg) or any(kind in PICKLE_BEARING for kind in kinds.values())
         for rel, framework in sorted(others.items()):
-            yield rule("open-artefact-recognised").finding(f"{rel} is a {framework} model artefact", file=rel)
-        if not pkg.with_suffix(".safetensors") and (pytorch or not (others or pkg.with_suffix(".onnx"))):
+            yield rule("open-artefact-recognised").finding(f"{rel} is a model artefact in an open format: {framework}", file=rel)
+        has_safetensors = bool(pkg.with_suffix(".safetensors")) or any(t.endswith(".safetensors") for t in unfetched)
+        has_onnx = bool(pkg.with_suffix(".onnx")) or any(t.endswith(".onnx") for t in unfetched)
+        if not has_safetensors and (pytorch or not (others or has_onnx)):
             yield rule("safetensors-missing").finding("the package has no model.safetensors")
-        if not pkg.with_suffix(".onnx"):
+        if not has_onnx:
             yield rule("onnx-missing").finding("the package has no model.onnx")
         if pkg.find("inference.py") is None and not self._other_entry_point(pkg):
             yield rule("inference-script-missing").finding("the package has no inference.py")
 
-        opaque = [f for f in pkg.files if f.lower().endswith(OPAQUE_SUFFIXES) and f not in others and f not in pkg.pointers
-                  and PurePosixPath(f).name != "saved_model.pb"]
+        opaque = [f for f in pkg.files if (f.lower().endswith(OPAQUE_SUFFIXES) or kinds.get(f) in PICKLE_BEARING)
+                  and f not in others and f not in pkg.pointers and not _in_saved_model(pkg, f)]
         opaque = [f for f in opaque if not f.startswith(("test_data", "tests/")) or not f.endswith((".pb", ".npz"))]
         if opaque:
             has_code = any(f.endswith((".py", ".ipynb")) for f in pkg.files)
             has_open = bool(pkg.with_suffix(".safetensors", ".onnx") or others)
             for rel in opaque:
+                what = f"{rel} is an opaque checkpoint"
+                if kinds.get(rel) in PICKLE_BEARING:
+                    name, detail = PICKLE_BEARING[kinds[rel]]
+                    what = f"{rel} is {name}, an opaque checkpoint ({detail}: loading it unpickles)"
                 if not has_open and not (has_code and pkg.runtime_files):
                     yield rule("opaque-checkpoint-only").finding(
-                        f"{rel} is an opaque checkpoint and the package has neither an open artefact "
-                        "(safetensors, ONNX) nor loading code with a runtime", file=rel)
+                        f"{what}, and the package has neither an open artefact (safetensors, ONNX) nor loading code "
+                        "with a runtime", file=rel)
                 else:
-                    yield rule("opaque-checkpoint").finding(f"{rel} is an opaque checkpoint; users are better served by safetensors/ONNX", file=rel)
+                    yield rule("opaque-checkpoint").finding(f"{what}; users are better served by safetensors/ONNX", file=rel)
 
         config = pkg.find("config.json")
         if config is not None and not pkg.code_mentions("config.json"):
@@ -135,7 +201,7 @@ class LayoutCheck(StaticCheck):
                 yield rule("file-unreadable").finding(f"{entry.path} is a {entry.kind}, not a regular file", file=entry.path)
             elif entry.kind == "unreadable":
                 yield rule("file-unreadable").finding(f"{entry.path} cannot be read: {entry.target}", file=entry.path)
-            elif entry.kind == "symlink" and entry.escapes:
+            elif entry.kind == "symlink" and entry.escapes and not (entry.target and annex_link(entry.target, entry.path)):
                 yield rule("file-unreadable").finding(f"{entry.path} is a symlink to {entry.target}, outside the package: it is not read, "
                                          "and users of the published package will not have it", file=entry.path)
         for rel in pkg.files:

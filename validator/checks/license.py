@@ -53,7 +53,7 @@ class LicenseCheck(StaticCheck):
             findings.append(rule("license-file-missing").finding(
                 f"{first.where} names the license {first.value!r} but the package has no LICENSE file with its text",
                 file=first.file, line=first.line))
-        findings += self._compare(declared, texts)
+        findings += self._compare(declared, texts) if not stated.split else self._compare_parts(declared, texts)
         findings += self._citation(pkg)
         return findings
 
@@ -65,9 +65,7 @@ class LicenseCheck(StaticCheck):
             reference = named[0]
             for other in named[1:]:
                 if not same_license(reference.spdx or "", other.spdx or ""):
-                    findings.append(rule("license-mismatch").finding(
-                        f"{other.where} ({other.source}) says {other.value!r} but {reference.where} ({reference.source}) "
-                        f"says {reference.value!r}", file=other.file, line=other.line))
+                    findings.append(_mismatch(other, reference))
         distinct = list({s.spdx: s for s in named}.values())
         for text in texts:
             if text.guess is None:
@@ -84,6 +82,25 @@ class LicenseCheck(StaticCheck):
                         findings.append(rule("license-mismatch").finding(
                             f"{statement.where} names {statement.guess.name} but {other.where} ({other.source}) says "
                             f"{other.value!r}", file=statement.file, line=statement.line))
+        return findings
+
+    def _compare_parts(self, declared: list[Statement], texts: list[Statement]) -> list[Finding]:
+        """The card licenses parts separately (code Apache-2.0, weights CC-BY-4.0): statements of one
+        part agree with each other; any other statement, and the LICENSE text, names one of the parts' licenses."""
+        findings = []
+        named = [s for s in declared if s.spdx is not None]
+        for part in dict.fromkeys(s.part for s in named if s.part is not None):
+            group = [s for s in named if s.part == part]
+            findings += [_mismatch(other, group[0]) for other in group[1:] if not same_license(group[0].spdx or "", other.spdx or "")]
+        parts = [s for s in named if s.part is not None and s.source == "model card"]
+        for other in named:
+            if other.part is None and not any(same_license(p.spdx or "", other.spdx or "") for p in parts):
+                findings.append(_mismatch(other, parts[0]))
+        for text in texts:
+            if text.guess is not None and not any(text.guess.ids & license_keys(p.spdx or "") for p in parts):
+                findings.append(rule("license-mismatch").finding(
+                    f"{text.file} looks like {text.guess.name} but the card licenses the parts of the package as "
+                    f"{', '.join(f'{p.part} {p.value!r}' for p in parts)} ({parts[0].where})", file=text.file))
         return findings
 
     # -- citation ------------------------------------------------------------------------------
@@ -113,6 +130,12 @@ class LicenseCheck(StaticCheck):
 
 
 # -- helpers -------------------------------------------------------------------------------------
+def _mismatch(other: Statement, reference: Statement) -> Finding:
+    return rule("license-mismatch").finding(
+        f"{other.where} ({other.source}) says {other.value!r} but {reference.where} ({reference.source}) says "
+        f"{reference.value!r}", file=other.file, line=other.line)
+
+
 def _cff_license_reported(value: Any) -> bool:
     """True when CITATION.cff's license is text that the SPDX check has reported as invalid."""
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):

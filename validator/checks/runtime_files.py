@@ -6,11 +6,17 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 
-from validator.checks.base import Skip, StaticCheck
+from packaging.utils import canonicalize_name
+
+from validator.checks.base import DynamicCheck, Outcome, Skip, StaticCheck
 from validator.core.catalogue import rule
-from validator.core.findings import Area, Finding
+from validator.core.findings import Area, Finding, Severity
 from validator.core.options import Options
+from validator.readers.imports import IMPORT_TO_DISTRIBUTIONS, ImportSite, declared_distributions, provided_by, read_imports
 from validator.readers.package import ModelPackage
+from validator.runtime.environments.host_env import HostEnv
+from validator.runtime.environments.top_level import importable_modules
+from validator.sandbox.base import Env
 
 PIN_RATIONALE = "The guideline: 'Pin the dependencies used to export and validate the model.'"
 
@@ -52,6 +58,7 @@ class RuntimeFilesCheck(StaticCheck):
             yield from self._base_image(image, file, line)
         if spec.python is None:
             yield rule("python-version-unstated").finding("no .python-version, runtime.txt, conda python pin or python base image was found")
+        yield from undeclared_imports(pkg)
 
     def _base_image(self, image: str, file: str, line: int) -> Iterable[Finding]:
         if "@sha256:" in image:
@@ -67,9 +74,76 @@ class RuntimeFilesCheck(StaticCheck):
 
 
 _USERINFO = re.compile(r"://[^/@\s]+@")
+MAX_SITES = 5  # importing locations named per module
+
+
+def undeclared_imports(pkg: ModelPackage) -> Iterable[Finding]:
+    """MC385: modules the entry points (and the package modules they import) import that no runtime file
+    installs, one finding per module naming every importing location."""
+    code = read_imports(pkg)
+    if not code.external:
+        return
+    declared = declared_distributions(pkg)
+    by_module: dict[str, list[ImportSite]] = {}
+    for site in code.external:
+        by_module.setdefault(site.top, []).append(site)
+    runtime = ", ".join(declared.files) or "the runtime files"
+    for top, sites in sorted(by_module.items()):
+        if any(provided_by(site.module, declared.runtime) for site in sites):
+            continue
+        named = sorted({name for site in sites for name in declared.elsewhere if provided_by(site.module, [name])})
+        elsewhere = sorted({label for name in named for label in declared.elsewhere[name]})
+        where = ", ".join(site.where() for site in sites[:MAX_SITES])
+        if len(sites) > MAX_SITES:
+            where += f" and {len(sites) - MAX_SITES} more"
+        dist = named[0] if named else IMPORT_TO_DISTRIBUTIONS.get(top, (canonicalize_name(top),))[0]
+        if elsewhere:
+            status = f"it is only in {'; '.join(elsewhere)}, which the runtime ({runtime}) does not install"
+        else:
+            status = f"no runtime file ({runtime}) installs a distribution that provides it"
+        message = (f"`import {top}` ({where}): {status}. Add the distribution ({dist}) to the runtime, pinned, "
+                   "or drop the import")
+        severity = None
+        if declared.unknown:
+            message += f"; it may come from {', '.join(declared.unknown[:3])}, which model-check cannot look into"
+            severity = Severity.INFO
+        first = sites[0]
+        yield rule("import-not-declared").finding(message, file=first.file, line=first.line or None, severity=severity)
 
 
 def redact(text: str) -> str:
     """Hide the password (or the token given as a user name) of every URL in `text`."""
     text = re.sub(r"://([^/@\s:]+):[^/@\s]+@", r"://\1:***@", text)
     return re.sub(r"://[^/@\s:]+@", "://***@", text)
+
+
+class RuntimeImportsCheck(DynamicCheck):
+    """MC386: with a rebuilt venv or conda environment, every module the entry points import (read with
+    ast, as for MC385) is looked up among the files the environment's distributions installed."""
+
+    name = "runtime imports"
+    area = Area.RUNTIME
+
+    def run(self, pkg: ModelPackage, options: Options, env: Env) -> Outcome | Skip:
+        if not isinstance(env, HostEnv):
+            return Skip(f"the environment ({getattr(env, 'kind', 'container')}) is not a folder model-check reads files of")
+        code = read_imports(pkg)
+        if not code.entry_points:
+            return Skip("the package has no inference.py, notebook or script the card runs")
+        importable = importable_modules(env.prefix)
+        by_module: dict[str, list[ImportSite]] = {}
+        for site in code.external:
+            if site.top not in importable.names:
+                by_module.setdefault(site.top, []).append(site)
+        findings: list[Finding] = []
+        for top, sites in sorted(by_module.items()):
+            where = ", ".join(site.where() for site in sites[:MAX_SITES])
+            if len(sites) > MAX_SITES:
+                where += f" and {len(sites) - MAX_SITES} more"
+            first = sites[0]
+            findings.append(rule("import-not-installed").finding(
+                f"`import {top}` ({where}) fails in the environment rebuilt from {', '.join(pkg.runtime_spec.files_read) or 'the runtime'}: "
+                f"no installed distribution provides a module {top}. Add the distribution that provides it to the runtime, "
+                "pinned, or drop the import", file=first.file, line=first.line or None))
+        skipped = f"the module list may be incomplete: {'; '.join(importable.unknown[:2])}" if importable.unknown else ""
+        return Outcome(findings=findings, skipped=skipped)

@@ -22,9 +22,10 @@ from validator.readers.file_kinds import read_head
 from validator.readers.notebook import NotebookLines
 from validator.readers.package import TEXT_SUFFIXES, ModelPackage
 from validator.scanners.archives import ArchiveReport, scan_archive
+from validator.scanners.container_paths import copied_files, inside_container, is_dockerfile, read_container
 from validator.scanners.pickles import PickleReport, scan_pickles
-from validator.scanners.private_refs import HOST, PATH, PrivateRef, find_private_refs
-from validator.scanners.secrets import MAX_LINES, find_secrets
+from validator.scanners.private_refs import HOST, PATH, NotebookRefs, PrivateRef, find_private_refs, scan_notebook, scan_text
+from validator.scanners.secrets import MAX_LINES, SecretHit, find_secrets
 
 SAFE_WEIGHTS = ("The guideline's 'Publish Safe Weights': use model.safetensors to support PyTorch users "
                 "while avoiding pickle-based checkpoint loading")
@@ -96,13 +97,25 @@ class SecurityCheck(StaticCheck):
         rel = report.rel
         noun = "pickled member" if len(report.members) == 1 else "pickled members"
         inside = f" ({_listing(noun, report.members)})" if report.members else ""
+        classes = report.torchscript_classes
+        compiled = (f" (besides {len(classes)} TorchScript classes compiled from its own code/ folder)" if classes else "")
         if report.disallowed:
             known = sorted(report.dangerous)
             denylisted = f" ({_listing('', known)} on picklescan's list of dangerous imports)" if known else ""
             yield rule("pickle-dangerous-import").finding(
                 f"{rel} is {report.form}{inside} that imports {_listing('', sorted(report.disallowed), 10)}"
-                f"{denylisted}: outside the allowlist of what plain tensor and array data need, imported and callable "
-                "as soon as the file is unpickled (torch.load, pickle.load, np.load(allow_pickle=True))", file=rel)
+                f"{denylisted}{compiled}: outside the allowlist of what plain tensor and array data need, imported and "
+                "callable as soon as the file is unpickled (torch.load, pickle.load, np.load(allow_pickle=True))", file=rel)
+        elif report.holds_pickle and classes:
+            scope = " in the part it could read" if report.unscanned else ""
+            yield rule("pickle-file").finding(
+                f"{rel} is TorchScript: {report.form}{inside}, a pickle-bearing format. Its pickles reference "
+                f"{len(classes)} TorchScript classes ({_listing('', sorted(classes), 3)}), each defined in the "
+                f"archive's own code/ folder, and otherwise "
+                + (f"only what plain tensor data needs{scope}: {_listing('', sorted(report.imports))}" if report.imports
+                   else f"nothing{scope}")
+                + ". Load it with torch.jit.load (which runs its TorchScript code: "
+                "only from a source you trust), never with torch.load or pickle from an untrusted source", file=rel)
         elif report.holds_pickle:
             scope = " in the part it could read" if report.unscanned else ""
             imports = (f"it imports only what plain tensor and array data need{scope}: "
@@ -152,7 +165,9 @@ class SecurityCheck(StaticCheck):
                                          f"({MAX_LINES:,} lines that could hold one)", file=rel, line=last + 1)
         for hit in scan.hits:
             where = _where(pkg, hit.rel, hit.line)
-            if hit.heuristic:
+            if hit.masked:
+                yield _masked_key(where, hit)
+            elif hit.heuristic:
                 yield rule("possible-credential").finding(
                     f"{where}: a value assigned to a credential-like name ({hit.kind}) looks hard-coded "
                     "(value not shown)", file=hit.rel, line=hit.line)
@@ -161,20 +176,83 @@ class SecurityCheck(StaticCheck):
                                          file=hit.rel, line=hit.line)
 
     def _private_refs(self, pkg: ModelPackage, texts: list[str]) -> Iterable[Finding]:
+        in_container = _container_paths(pkg, texts)
         for rel in texts:
             if not _read_for_refs(rel):
                 continue
             text = pkg.read_text(rel).text or ""
-            refs = list(dict.fromkeys(find_private_refs(text)))  # one finding per distinct place
+            notebook = scan_notebook(text) if rel.lower().endswith(".ipynb") else None
+            found = notebook.sources if notebook is not None else (
+                find_private_refs(text) if rel.lower().endswith(".ipynb") else scan_text(rel, text))
+            created = in_container.get(rel)
+            if created:
+                found = [r for r in found if r.kind != PATH or not inside_container(r.full or r.text, r.text, created)]
+            refs = list({(r.line, r.kind, r.text, r.what, r.place): r for r in found}.values())  # one per distinct place
             for kind, private in ((PATH, rule("private-path")), (HOST, rule("private-host"))):
                 of_kind = [r for r in refs if r.kind == kind]
                 for ref in of_kind[:MAX_PER_FILE]:
                     yield private.finding(_ref_message(pkg, rel, ref), file=rel, line=ref.line)
                 if len(of_kind) > MAX_PER_FILE:
                     rest = of_kind[MAX_PER_FILE:]
+                    places = [str(r.line) if r.line else r.place for r in rest[:20]]
                     yield private.finding(f"{rel}: {len(rest)} more private {kind}s, on lines "
-                                       f"{', '.join(str(r.line) for r in rest[:20])}{'…' if len(rest) > 20 else ''}",
-                                       file=rel, line=rest[0].line)
+                                       f"{', '.join(places)}{'…' if len(rest) > 20 else ''}",
+                                       file=rel, line=next((r.line for r in rest if r.line), None))
+            if notebook is not None and notebook.outputs:
+                yield _outputs_note(rel, text, notebook)
+
+
+def _container_paths(pkg: ModelPackage, texts: list[str]) -> dict[str, set[str]]:
+    """For the package's Dockerfiles and the files each copies into its image: the paths that image
+    creates (validator/scanners/container_paths.py)."""
+    found: dict[str, set[str]] = {}
+    folders = set(pkg.dirs)
+    for rel in texts:
+        if not is_dockerfile(rel):
+            continue
+        folder = str(PurePosixPath(rel).parent)
+
+        def is_folder(source: str, folder: str = folder) -> bool:
+            name = source.strip("/")
+            return any(f"{base}{name}" in folders for base in ("", f"{folder}/" if folder != "." else ""))
+
+        container = read_container(rel, pkg.read_text(rel).text or "", is_folder)
+        if not container.created:
+            continue
+        for target in {rel} | copied_files(container, pkg.files):
+            found.setdefault(target, set()).update(container.created)
+    return found
+
+
+def _outputs_note(rel: str, text: str, notebook: NotebookRefs) -> Finding:
+    cells = notebook.output_cells
+    cell_list = f"cell {cells[0]}" if len(cells) == 1 else f"cells {_listing('', [str(c) for c in cells], 8)}"
+    shown = []
+    for kind, noun in ((PATH, "paths"), (HOST, "hosts")):
+        texts = list(dict.fromkeys(repr(r.text) for r in notebook.outputs if r.kind == kind))
+        if texts:
+            shown.append(f"{noun} such as {_listing('', texts, 3)}" if len(texts) > 1 else f"{noun[:-1]} {texts[0]}")
+    labels = _notebook_lines(text)
+    line = next((n for n in range(1, text.count("\n") + 2) if labels.label(n) == f"cell {cells[0]} output"), None)
+    name = rel.rsplit("/", 1)[-1]
+    return rule("notebook-output-paths").finding(
+        f"{rel}: the outputs of {cell_list} show the {' and the '.join(shown)} of the machine the notebook ran on; "
+        "the notebook does not need them to run (so they are not reported one by one), but they show your own "
+        f"folders: clear the outputs before publishing (`jupyter nbconvert --clear-output --inplace '{name}'`)",
+        file=rel, line=line)
+
+
+def _masked_key(where: str, hit: SecretHit) -> Finding:
+    shown, length = hit.shown or 0, hit.length or 0
+    what = f"a partially masked {hit.kind} ({shown} of its {length} characters shown)"
+    if shown * 2 >= length:
+        return rule("credential").finding(
+            f"{where}: {what} is written in the file (value not shown): with most of it visible, treat the key "
+            "as leaked", file=hit.rel, line=hit.line)
+    return rule("possible-credential").finding(
+        f"{where}: {what} is written in the file (value not shown): a masked copy of a real key means the key was "
+        "at hand; make sure the unmasked key is in no file or commit of the package (rotate it if it ever was), "
+        "and write a placeholder such as YOUR_AWS_SECRET_KEY instead", file=hit.rel, line=hit.line)
 
 
 def _read_for_refs(rel: str) -> bool:
@@ -185,7 +263,9 @@ def _read_for_refs(rel: str) -> bool:
 
 def _ref_message(pkg: ModelPackage, rel: str, ref: PrivateRef) -> str:
     noun = "path" if ref.kind == PATH else "host"
-    return f"{_where(pkg, rel, ref.line)}: the {noun} {ref.text!r} is {ref.what}, which other users do not have"
+    where = f"{rel}:{ref.line} ({ref.place})" if ref.place and ref.line else (
+        f"{rel} ({ref.place})" if ref.place else _where(pkg, rel, ref.line))
+    return f"{where}: the {noun} {ref.text!r} is {ref.what}, which other users do not have"
 
 
 def _where(pkg: ModelPackage, rel: str, line: int | None) -> str:

@@ -15,22 +15,34 @@ can scan the rest of the line.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from validator.core.findings import Severity
-from validator.readers.markdown import Field, ParsedMarkdown, Section
+from validator.readers.markdown import Field, Image, ParsedMarkdown, Section, plain
 
+# Tags a card writes in HTML are markup, not a `<placeholder>`.
+_HTML_TAG = (r"a|img|br|p|div|span|h[1-6]|details|summary|sup|sub|b|i|u|em|strong|code|pre|center|table|thead|tbody|tr|td|th"
+             r"|ul|ol|li|hr|picture|source|video|figure|figcaption|kbd|blockquote|section|!--")
 _PLACEHOLDER = re.compile(
     r"^\s*(todo|tbd|tba|fixme|xxx+|\?+|\.\.\.|…|lorem ipsum.*|coming soon|to be (added|completed|determined|defined|done|written)"
-    r"|\[?more information needed\]?|\[?needs? more information\]?|fill (this )?in.*|insert .*here|<[^>]+>|\{\{.*\}\}|\[[a-z _-]+\])\s*(?:[.!]\s*)?$",
+    r"|\[?more information needed\]?|\[?needs? more information\]?|fill (this )?in.*|insert .*here|<(?!/?(?:" + _HTML_TAG + r")\b)[^<>]{1,80}>"
+    r"|\{\{.*\}\}|\[[a-z _-]+\])\s*(?:[.!]\s*)?$",
     re.IGNORECASE,
 )
 _PLACEHOLDER_ANYWHERE = re.compile(r"\[More Information Needed\]|\bTODO\b|\bTBD\b|\bFIXME\b|\{\{[^}]{0,200}\}\}")
+# Slots the author left unfilled, in code and citations as much as in prose: `{insert_doi_here}`.
+_AUTHOR_SLOT = re.compile(r"\{\s{0,3}[Ii]nsert[^{}\n]{0,60}\}|\{[\w-]{0,40}_here\}")
+# Slots for the *user* of a command (`--input <PATH_TO_DATA>`, `YOUR-AWS-REGION`): usage documentation,
+# not an unfinished card, unless they are all a card field says ("Contact: YOUR_EMAIL").
+# Case-sensitive: `<path>` in prose may be markup.
+_USER_SLOT = re.compile(r"<[A-Z][A-Z0-9]{0,20}(?:_[A-Z0-9]{1,20}){1,8}>|\bYOUR[_-][A-Z0-9][A-Z0-9_-]{1,40}\b")
 
 
 def is_placeholder(text: str) -> bool:
     stripped = text.strip()
-    return not stripped or bool(_PLACEHOLDER.match(stripped)) or bool(_PLACEHOLDER_ANYWHERE.search(stripped))
+    return (not stripped or bool(_PLACEHOLDER.match(stripped)) or bool(_PLACEHOLDER_ANYWHERE.search(stripped))
+            or bool(_AUTHOR_SLOT.search(stripped)) or bool(_USER_SLOT.fullmatch(stripped)))
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,10 @@ class CardItem:
     content: str | None = None  # regex on the text, for prose-style evidence
 
 
+# "released under the MIT license", "This work is licensed under a Creative Commons …"
+_LICENSE_PROSE = (r"\b(licen[cs]ed|released|published|distributed|available|provided|shared)\s{1,3}under\b"
+                  r"|\blicen[cs]e[ds]?:?\s{1,3}(is\s{1,3})?(the\s{1,3})?(MIT|Apache|BSD|GPL|LGPL|AGPL|MPL|EUPL|CC|Creative Commons)\b")
+
 CARD_ITEMS: tuple[CardItem, ...] = (
     CardItem("name", "MC201", "model name", Severity.ERROR, r"^model name$", r"^(model[ _-]?)?name$|^model$|^title$|^model[ _-]id$"),
     CardItem("version", "MC202", "model version", Severity.ERROR, r"^version", r"^(model )?version$|^release$|^model version$",
@@ -56,8 +72,11 @@ CARD_ITEMS: tuple[CardItem, ...] = (
              r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.-]+"),
     CardItem("predicts", "MC206", "what the model predicts", Severity.ERROR,
              r"what .{0,80}predict|^(model )?(overview|description|summary|details)|^about|^purpose|^task|^model$",
-             r"^(predicts|prediction|task|what it predicts|model type|purpose|description|summary)$",
-             r"\b(predicts?|classif(ies|y|ication)|segments?|segmentation|regress(es|ion)|estimates?|detects?|forecasts?)\b"),
+             r"^(predicts|prediction|task|what it predicts|model type|purpose|description|summary|pipeline tag)$",
+             r"\b(predicts?|classif(ies|y|ication)|segments?|segmentation|regress(es|ion)|estimates?|detects?|forecasts?)\b"
+             # a role noun in a sentence: "a cloud detector for Sentinel-2", "is a land-cover classifier"
+             r"|\b(detectors?|classifiers?|segmenters?|estimators?|regressors?|forecasters?)\s+(for|of|that|which)\b"
+             r"|\b(is|are)\s{1,3}an?\s{1,3}(?:[\w-]{1,30}\s{1,3}){0,5}(detector|classifier|segmenter|estimator|regressor|forecaster)\b"),
     CardItem("use_case", "MC207", "the scientific use case", Severity.ERROR,
              r"use[ -]?cases?|scientific|^applications?|^motivation|^background",
              r"^(use[ -]?case|scientific (use|use case|purpose|context)|application|applications|motivation)$",
@@ -74,10 +93,17 @@ CARD_ITEMS: tuple[CardItem, ...] = (
              r"channels?|bands?|input (variables|features)|predictors",
              r"^((input )?(channels?|bands?)( order| names)?|channel[ _]names|band names|input variables|channel order|band order)$"),
     CardItem("units", "MC213", "units of the inputs", Severity.ERROR, r"^units?\b", r"^(units?|channel[ _]units|input units)$",
-             r"\bunits?\b|\bkelvin\b|\bunitless\b|\bdimensionless\b"),
+             r"\bunits?\b|\bkelvin\b|\bunitless\b|\bdimensionless\b|\b(metres?|meters?|millimet(re|er)s?|centimet(re|er)s?|kilomet(re|er)s?"
+             r"|degrees? (celsius|kelvin)|reflectances?|radiances?|decibels?|dB|kg|Mg/ha|t/ha)\b"),
     CardItem("normalization", "MC214", "normalization", Severity.ERROR, r"normali[sz]|pre-?processing|standardi[sz]|scaling",
              r"^(normali[sz]ation|preprocessing|pre-processing|scaling|standardi[sz]ation|value scaling)$",
-             r"normali[sz]|standardi[sz]|z-score|\bmean\b.{0,40}\b(std|standard deviation)\b|\brescal"),
+             r"normali[sz]|standardi[sz]|z-score|\bmean\b.{0,40}\b(std|standard deviation)\b|\brescal"
+             # a scaling written as a formula or an instruction: `B_i/10000`, "divide by 255 and clip"
+             # (a named value over a number, never a path, URL, DOI or date: `doi.org/10.1038`, `4/20`)
+             r"|(?<![/\w.:-])[A-Za-z][\w]{0,30}[)\]]?\s{0,3}/\s{0,3}\d{2,6}(\.\d+)?(?![/\w.-])"
+             r"|\b(divid(e|es|ed|ing)|multipl(y|ied|ies))\s{1,3}(?:[\w-]{1,30}\s{1,3}){0,5}by\s{1,3}\d"
+             r"|\bclip(s|ped|ping)?\s{1,3}(?:[\w-]{1,30}\s{1,3}){0,2}to\b|\bmin[- ]max\b"
+             r"|(?<![-\w])scal(e|ed|es|ing)\s{1,3}(?:[\w-]{1,30}\s{1,3}){0,3}(to|by|into)\s{1,3}[\[(\d-]"),
     CardItem("nodata", "MC215", "nodata handling", Severity.ERROR, r"no[ -]?data|missing (data|values)|fill values?",
              r"^(no[ -]?data|nodata handling|missing values|fill value)$", r"\bno[ -]?data\b|\bmissing (values|data|pixels)\b|\bfill value\b|\bNaNs?\b"),
     CardItem("spatial_temporal", "MC216", "spatial or temporal assumptions", Severity.ERROR,
@@ -91,7 +117,7 @@ CARD_ITEMS: tuple[CardItem, ...] = (
              r"class(es| names| labels| order)?\b|^labels?\b|categor(y|ies)|output (classes|variables|names)|target variables",
              r"^(class(es| names| labels| order)?|labels|categories|output (variables|names)|class_names|target variables)$"),
     CardItem("training_data", "MC219", "training data sources", Severity.ERROR, r"training (data|dataset|set)|^data$|^datasets?$",
-             r"^(training (data|dataset|data sources|set)|trained on|train data)$", r"\btrain(ed|ing) (on|data|dataset|set)\b"),
+             r"^(training (data|dataset|data sources|set)|trained on|train data|datasets?)$", r"\btrain(ed|ing) (on|data|dataset|set)\b"),
     CardItem("validation_data", "MC220", "validation data sources", Severity.ERROR,
              r"validation (data|dataset|set)|evaluation (data|dataset)|test (data|dataset|set)",
              r"^(validation (data|dataset|data sources|set)|evaluation data|test data|validated on|evaluated on)$",
@@ -107,8 +133,8 @@ CARD_ITEMS: tuple[CardItem, ...] = (
              r"^((release )?tag|git tag|release tag)$", r"\btag\b[^\n]{0,40}\bv?\d+\.\d+|/releases/tag/|/tree/v?\d+\.\d+"),
     CardItem("commit", "MC224", "commit hash", Severity.WARNING, r"^commit", r"^(commit( hash| sha| id)?|revision|git commit|sha)$",
              r"\bcommit\b[^\n]{0,60}\b[0-9a-f]{7,40}\b|/commit/[0-9a-f]{7,40}"),
-    CardItem("license", "MC225", "license", Severity.ERROR, r"^licen[cs](e|ing)|terms of use|reuse conditions",
-             r"^(licen[cs]e|license id|spdx|terms of use|reuse conditions)$"),
+    CardItem("license", "MC225", "license", Severity.ERROR, r"^licen[cs](e|es|ing)\b|terms of use|reuse conditions",
+             r"^(licen[cs]e|license id|spdx|terms of use|reuse conditions)$", _LICENSE_PROSE),
     CardItem("inference_command", "MC226", "exact inference command or notebook entry point", Severity.ERROR,
              r"inference|usage|how to (use|run)|quick ?start|getting started|^example|^run",
              r"^(inference command|entry ?point|run|command|usage|notebook)$"),
@@ -146,12 +172,27 @@ class Placeholder:
     text: str
 
 
+@dataclass(frozen=True)
+class LicenseBadge:
+    """A badge image about the license: its alt text and the label/message the badge URL shows."""
+
+    line: int
+    alt: str  # "License: CC BY-NC 4.0" -> "CC BY-NC 4.0"
+    shown: str  # the shields.io badge's message ("MIT"), or ""
+    link: str
+
+
 @dataclass
 class CardFacts:
-    """What the card states, with the line of each statement."""
+    """What the card states, with the line of each statement; `implicit` holds facts the card shows only
+    inside code (a shape in `torch.rand(...)`, band indices), which the card should state in words."""
 
     found: dict[str, Evidence]
     placeholders: list[Placeholder]
+    implicit: dict[str, Evidence] = field(default_factory=dict)
+    license_badges: list[LicenseBadge] = field(default_factory=list)
+    input_size: tuple[list[str], int] | None = None  # a spatial size only ("224 × 224"), not compared as a shape
+    license_parts: list[tuple[str, Evidence]] = field(default_factory=list)  # ("code" | "weights" | …, statement)
     name: Evidence | None = None
     version: Evidence | None = None
     input_shape: tuple[list[str], int] | None = None
@@ -284,10 +325,14 @@ def read_card(card: ParsedMarkdown) -> CardFacts:
     # Items that need a value are present only when one was extracted.
     for key, attr in (("input_shape", "input_shape"), ("classes", "classes"), ("channels", "channels")):
         value = getattr(facts, attr)
+        if value is None and key == "input_shape":
+            value = facts.input_size  # "Input resolution: 224 × 224": the size is stated
         if value is None:
             found.pop(key, None)
         elif key not in found:
             found[key] = Evidence(value[1], ", ".join(value[0]), "list")
+    if facts.license is not None:
+        found.setdefault("license", facts.license)
     if facts.inference_command is None:
         found.pop("inference_command", None)
     else:
@@ -303,7 +348,10 @@ def _find_item(card: ParsedMarkdown, item: CardItem, placeholders: list[Placehol
         return Evidence(entry.line, entry.value, "field")
     for section in _matching_sections(card, item.headings):
         body = section.text()
-        real = [line for line in body.splitlines() if line.strip() and not is_placeholder(line)]
+        # Code is content: a TODO comment in it is code, as in the card-wide scan; a template slot in
+        # it (`<PATH_TO_DATA>`) is reported by that scan.
+        code = [line for block in section.all_code() for line in block.content.splitlines() if line.strip()]
+        real = [line for line in section.prose_text().splitlines() if line.strip() and not is_placeholder(line)] + code
         if not real:  # nothing but placeholders (or nothing at all) under the heading
             line, text = _first_content_line(card, section)
             placeholders.append(Placeholder(item.key, line, text))
@@ -329,13 +377,14 @@ def _first_content_line(card: ParsedMarkdown, section: Section) -> tuple[int, st
 
 
 def _placeholders_anywhere(card: ParsedMarkdown) -> list[Placeholder]:
-    """Placeholder markers on any line outside code blocks, and sections with nothing in them."""
+    """Placeholder markers on any line outside code blocks, slots the author left unfilled on any line
+    (code and citations too), and sections with nothing in them."""
     found = []
     in_fence = False
     for number, line in enumerate(card.lines, start=1):
         if line.lstrip().startswith(("```", "~~~")):
             in_fence = not in_fence
-        elif not in_fence and _PLACEHOLDER_ANYWHERE.search(line):
+        elif _AUTHOR_SLOT.search(line) or (not in_fence and _PLACEHOLDER_ANYWHERE.search(line)):
             found.append(Placeholder("", number, line.strip()))
     for section in card.sections:
         if section.level and not section.children and not any(
@@ -350,7 +399,7 @@ def _first_field(card: ParsedMarkdown, item_key: str) -> Field | None:
 
 
 def _extract_values(card: ParsedMarkdown, facts: CardFacts) -> None:
-    # name: a name field, else the H1 title
+    # name: a name field, else the title (first H1 with words, or a setext title)
     entry = _first_field(card, "name")
     if entry is not None:
         facts.name = Evidence(entry.line, entry.value, "field")
@@ -364,34 +413,16 @@ def _extract_values(card: ParsedMarkdown, facts: CardFacts) -> None:
     if version_ev is not None and (m := _SEMVER.search(version_ev.value)):
         facts.version = Evidence(version_ev.line, m.group(0), version_ev.how)
 
-    # input shape: a field, else the first shape near the word "input"
-    entry = _first_field(card, "input_shape")
-    if entry is not None and (dims := parse_field_shape(entry.value)):
-        facts.input_shape = (dims, entry.line)
-    else:
-        for section in _matching_sections(card, ITEMS_BY_KEY["input_shape"].headings + r"|^inputs?$"):
-            if dims := parse_shape(section.text()):
-                facts.input_shape = (dims, section.line)
-                break
-        else:
-            rx = re.compile(r"input", re.IGNORECASE)
-            for number, line in enumerate(card.lines, start=1):
-                if rx.search(line) and (dims := parse_shape(line)):
-                    facts.input_shape = (dims, number)
-                    break
+    _input_shape(card, facts)
 
     facts.channels = _names_for(card, "channels")
+    if facts.channels is None and (indices := _band_indices(card)) is not None:
+        facts.implicit["channels"] = indices
     facts.classes = _names_for(card, "classes")
 
-    entry = _first_field(card, "license")
-    if entry is not None:
-        facts.license = Evidence(entry.line, entry.value, "field")
-    else:
-        for section in _matching_sections(card, ITEMS_BY_KEY["license"].headings):
-            text = section.text()
-            if text and not is_placeholder(text):
-                facts.license = Evidence(section.line, text.splitlines()[0], "heading")
-                break
+    facts.license_badges = license_badges(card.images)
+    facts.license = _license(card, facts.license_badges)
+    facts.license_parts = license_parts(card)
 
     repo_ev = _first_field(card, "repository")
     if repo_ev is not None and (m := _URL.search(repo_ev.value)):
@@ -444,7 +475,12 @@ def _names_for(card: ParsedMarkdown, key: str) -> tuple[list[str], int] | None:
                 names = [n for n in (_strip_item(c) for c, _ in table.column(column)) if n]
                 if names:
                     return names, table.line
-    return None
+    if key == "channels":
+        listed = _code_list(card, _CHANNEL_KEY)
+        if listed is not None and not all(n.lstrip("-").isdigit() for n in listed[0]):
+            return listed
+        return _band_names_in_prose(card)
+    return _class_mapping(card)
 
 
 _COMMAND_START = re.compile(r"^\s*(\$\s*)?(python3?|uv run|jupyter|papermill|docker run|bash|sh|\./|[\w.-]+\.py\b)")
@@ -468,7 +504,7 @@ def _inference_command(card: ParsedMarkdown) -> Evidence | None:
     for number, line in card.prose_lines:
         if found := _command_in_line(line):
             return Evidence(number, found, "text")
-    return None
+    return _python_example(candidates)
 
 
 _CODE_SPAN = re.compile(r"`([^`]*)`")
@@ -483,3 +519,215 @@ def _command_in_line(line: str) -> str | None:
     if path is not None and not (spans and spans[0][0] < path.start()):
         return path.group(0)
     return spans[0][1] if spans else None
+
+
+# -- input shape ----------------------------------------------------------------------------------
+_SHAPE_LINE = re.compile(r"\b(input|inputs|shape)\b", re.IGNORECASE)
+_SHAPE_KEY = re.compile(r"shape|size|input|tensor|dimension", re.IGNORECASE)
+_BATCH_DIM = re.compile(r"(n|b|bs|batch\w{0,20}|-1|\?)", re.IGNORECASE)
+_SYMBOLIC_SHAPE = re.compile(rf"[\[(]\s{{0,8}}({_DIM}(?:\s{{0,8}},\s{{0,8}}{_DIM}){{1,7}})\s{{0,8}}[\])]")
+_SIZE = re.compile(r"(?<![\d.])(\d{1,5})\s{0,3}[x×]\s{0,3}(\d{1,5})(?![\d.])")
+_SIZE_KEY = re.compile(r"^(input |image |tile |patch |spatial )?(resolution|size)$", re.IGNORECASE)
+# A tensor made or reshaped with literal dimensions in code: torch.rand(2, 4, 224, 224), .view([1, 9, 224, 224]).
+_CODE_SHAPE = re.compile(r"\b(?:rand|randn|zeros|ones|empty|full|view|reshape|Size)\s{0,3}\(\s{0,3}[\[(]?\s{0,3}"
+                         r"(\d{1,9}(?:\s{0,3},\s{0,3}\d{1,9}){1,7})")
+
+
+def _shape_in_line(line: str) -> list[str] | None:
+    """A numeric shape of rank 3-4, or a bracketed symbolic one that starts with a batch axis
+    (`(B, C, T, H, W)`, `[batch_size, num_timesteps, bands]`), or single letters after the word shape."""
+    if dims := parse_shape(line):
+        return dims
+    for m in _SYMBOLIC_SHAPE.finditer(line):
+        names = [d.strip() for d in m.group(1).split(",")]
+        letters = all(len(d) == 1 and d.isalpha() for d in names) and "shape" in line.lower()
+        if _BATCH_DIM.fullmatch(names[0]) or letters:
+            return ["N" if not d.isdigit() else d for d in names]
+    return None
+
+
+def _input_shape(card: ParsedMarkdown, facts: CardFacts) -> None:
+    """A shape field; else a shape in the prose of an input section, or on a prose line about the input
+    (never a line that is another item's field, as `Units: 1,1,1,1`); else a size field (`224 × 224`);
+    else, implicitly, a tensor shape in the card's code."""
+    entry = _first_field(card, "input_shape")
+    if entry is not None and (dims := parse_field_shape(entry.value)):
+        facts.input_shape = (dims, entry.line)
+        return
+    other_fields = {f.line for f in card.fields if not _SHAPE_KEY.search(f.key)}
+    prose = [(n, line) for n, line in card.prose_lines if n not in other_fields and "output" not in line.lower()]
+    for section in _matching_sections(card, ITEMS_BY_KEY["input_shape"].headings + r"|^inputs?$"):
+        for number, line in prose:
+            if section.line < number <= section.end_line and (dims := _shape_in_line(line)):
+                facts.input_shape = (dims, number)
+                return
+    for number, line in prose:
+        if _SHAPE_LINE.search(line) and (dims := _shape_in_line(line)):
+            facts.input_shape = (dims, number)
+            return
+    for entry in card.fields:
+        if _SIZE_KEY.match(entry.key.strip()) and (m := _SIZE.search(entry.value)):
+            facts.input_size = ([m.group(1), m.group(2)], entry.line)
+            return
+    for number, line in _code_lines(card):
+        if m := _CODE_SHAPE.search(line):
+            facts.implicit["input_shape"] = Evidence(number, " ".join(m.group(1).split()), "code")
+            return
+
+
+def _code_lines(card: ParsedMarkdown) -> list[tuple[int, str]]:
+    """Numbered lines of the card's fenced code blocks."""
+    return [(block.line + offset, raw) for section in card.sections for block in section.code
+            for offset, raw in enumerate(block.content.splitlines(), start=1)]
+
+
+# -- channels and classes -------------------------------------------------------------------------
+_CHANNEL_KEY = re.compile(r"band|channel", re.IGNORECASE)
+_CODE_LIST = re.compile(r"^\s{0,40}([\w.]{1,60})\s{0,8}[=:]\s{0,8}[\[(]([^\[\]()\n]{1,2000})[\])]")
+_YAML_KEY = re.compile(r"^\s{0,40}([\w.]{1,60}):\s*$")
+_YAML_ITEM = re.compile(r"^\s{0,40}-\s{1,8}([^\s#][^#\n]{0,80})")
+_BAND_WORD = re.compile(r"\b(bands?|channels?)\b", re.IGNORECASE)
+_BAND_NAME = re.compile(r"(?:[A-Za-z]{1,4}\d{1,3}[A-Za-z]?|blue|green|red|nir\d{0,2}|swir\d{0,2}|red-?edge\d{0,2}|coastal|aerosol"
+                        r"|cirrus|pan|tir\d{0,2}|thermal|vv|vh|hh|hv)(?:_t\d{1,3})?", re.IGNORECASE)
+# Words separated by commas or "and": starts only where a word starts, each step consumes a separator.
+_NAME_RUN = re.compile(r"(?<![\w-])[A-Za-z][\w-]{0,24}(?:(?:\s{0,3},\s{0,3}(?:and\s{1,3})?|\s{1,3}and\s{1,3})[A-Za-z][\w-]{0,24}){2,60}")
+_CLASS_PAIR = re.compile(r"(?<![\w.])(\d{1,3})\s{0,3}[=:]\s{0,3}([A-Za-z][\w-]{0,30}(?: [A-Za-z][\w-]{0,30}){0,3})")
+
+
+def _code_list(card: ParsedMarkdown, key: re.Pattern[str]) -> tuple[list[str], int] | None:
+    """A list assigned to a name matching `key` in the card's code: a Python/YAML flow list
+    (`band_order = ["blue", …]`, `bands: [B02, B03]`) or a YAML block list (`bands:` then `- blue`)."""
+    for section in card.sections:
+        for block in section.code:
+            lines = block.content.splitlines()
+            for offset, raw in enumerate(lines):
+                number = block.line + 1 + offset
+                if (m := _CODE_LIST.match(raw)) and key.search(m.group(1)) and len(names := split_names(m.group(2))) > 1:
+                    return names, number
+                if (m := _YAML_KEY.match(raw)) and key.search(m.group(1)):
+                    items = []
+                    for follow in lines[offset + 1:offset + 200]:
+                        if (item := _YAML_ITEM.match(follow)) is None:
+                            break
+                        items.append(item.group(1).strip().strip("'\""))
+                    if len(items) > 1:
+                        return items, number
+    return None
+
+
+def _band_names_in_prose(card: ParsedMarkdown) -> tuple[list[str], int] | None:
+    """Band names listed in a sentence about bands: "requires bands B01, B02 and B04", "(red, green, blue)"."""
+    for number, line in card.prose_lines:
+        if not _BAND_WORD.search(line):
+            continue
+        for m in _NAME_RUN.finditer(line):
+            names = [n.strip() for n in re.split(r",|\band\b", m.group(0)) if n.strip()]
+            if len(names) >= 3 and all(_BAND_NAME.fullmatch(n) for n in names):
+                return names, number
+    return None
+
+
+def _class_mapping(card: ParsedMarkdown) -> tuple[list[str], int] | None:
+    """Classes as an index mapping in prose or a code comment: `# 0=clear, 1=cloud, 2=shadow`."""
+    for number, line in card.prose_lines + _code_lines(card):
+        pairs = [(int(m.group(1)), m.group(2).strip()) for m in _CLASS_PAIR.finditer(line)]
+        if len(pairs) >= 2 and pairs[0][0] in (0, 1) and all(b[0] == a[0] + 1 for a, b in zip(pairs, pairs[1:], strict=False)):
+            return [name for _, name in pairs], number
+    return None
+
+
+def _band_indices(card: ParsedMarkdown) -> Evidence | None:
+    """Band indices in the card's code (`MODEL_BAND_IDS = [0, 1, 3]`): the order, without names."""
+    listed = _code_list(card, _CHANNEL_KEY)
+    if listed is not None and all(n.lstrip("-").isdigit() for n in listed[0]):
+        return Evidence(listed[1], "indices " + ", ".join(listed[0]), "code")
+    return None
+
+
+# -- license --------------------------------------------------------------------------------------
+_LICENSE_PART = re.compile(r"^(?P<part>code|source code|software|weights|model weights|model|data|dataset|docs|documentation)"
+                           r"( licen[cs]e)?$", re.IGNORECASE)
+_PART_NAMES = {"source code": "code", "software": "code", "model weights": "weights", "model": "weights",
+               "dataset": "data", "documentation": "docs"}
+
+
+def _license(card: ParsedMarkdown, badges: list[LicenseBadge]) -> Evidence | None:
+    """The card's license: a field, a License section's first line naming it, a sentence ("released
+    under the MIT license"), or a license badge."""
+    entry = _first_field(card, "license")
+    if entry is not None:
+        return Evidence(entry.line, entry.value, "field")
+    for section in _matching_sections(card, ITEMS_BY_KEY["license"].headings):
+        lines = [line for line in section.text().splitlines() if line.strip() and not is_placeholder(line)]
+        naming = [line for line in lines if re.search(_LICENSE_PROSE + r"|creativecommons\.org|\blicen[cs]e\b", line, re.IGNORECASE)]
+        if lines:
+            return Evidence(section.line, (naming or lines)[0], "heading")
+    rx = re.compile(_LICENSE_PROSE, re.IGNORECASE)
+    for number, line in card.prose_lines:
+        if rx.search(line) and rx.search(text := plain(line, images=False)):  # a badge's alt text is read below
+            return Evidence(number, text, "text")
+    if badges:
+        return Evidence(badges[0].line, badges[0].alt or badges[0].shown, "badge")
+    return None
+
+
+def license_parts(card: ParsedMarkdown) -> list[tuple[str, Evidence]]:
+    """Separate licenses for parts of the package: `Code: Apache-2.0` / `Weights: CC-BY-4.0` under a
+    License heading, or `Weights license: …` anywhere."""
+    found: list[tuple[str, Evidence]] = []
+    sections = _matching_sections(card, ITEMS_BY_KEY["license"].headings)
+    for entry in card.fields:
+        m = _LICENSE_PART.match(entry.key.strip())
+        in_section = any(s.line < entry.line <= s.end_line for s in sections)
+        if m and (in_section or m.group(2)) and not is_placeholder(entry.value):
+            part = m.group("part").lower()
+            found.append((_PART_NAMES.get(part, part), Evidence(entry.line, entry.value, "field")))
+    return found
+
+
+_SHIELDS = re.compile(r"img\.shields\.io/badge/([^/?#\s]{1,300})", re.IGNORECASE)
+
+
+def license_badges(images: list[Image]) -> list[LicenseBadge]:
+    """Badges about the license: the alt text (`License: MIT`) and the shields.io label/message."""
+    found = []
+    for image in images:
+        alt = image.alt.strip()
+        alt_says = re.sub(r"^licen[cs]e\s{0,3}[:-]?\s{0,3}", "", alt, flags=re.IGNORECASE) if re.match(r"licen[cs]e\b", alt, re.IGNORECASE) else ""
+        label, message = _shields_text(image.src)
+        shown = message if label.lower().startswith(("license", "licence")) else ""
+        if alt_says.strip() or shown:
+            found.append(LicenseBadge(image.line, alt_says.strip(), shown, image.link))
+    return found
+
+
+def _shields_text(src: str) -> tuple[str, str]:
+    """(label, message) of a static shields.io badge URL: `/badge/License-CC%20BY--NC%204.0-lightgrey`."""
+    m = _SHIELDS.search(src)
+    if m is None:
+        return "", ""
+    path = re.sub(r"\.(svg|png)$", "", m.group(1), flags=re.IGNORECASE)
+    parts = [unquote(p).replace("--", "-").replace("__", "\0").replace("_", " ").replace("\0", "_")
+             for p in re.split(r"(?<!-)-(?!-)", path)]
+    if len(parts) >= 3:
+        return parts[0].strip(), parts[1].strip()
+    return "", ""
+
+
+# -- inference: a complete Python example ----------------------------------------------------------
+_PYTHON_INFO = frozenset({"python", "py", "python3", "ipython", "ipython3", "pycon"})
+_IMPORT = re.compile(r"^\s{0,8}(?:>>>\s{1,4})?(?:import|from)\s{1,8}[\w.]{1,80}")
+_MODEL_CALL = re.compile(r"\b(?:InferenceSession|from_pretrained|load_model|load_state_dict|load_file|load|predict\w{0,20}|infer\w{0,20}"
+                         r"|run|forward|segment\w{0,20}|classify\w{0,20}|detect\w{0,20})\s{0,3}\(|\bmodel\s{0,3}\(")
+
+
+def _python_example(sections: list[Section]) -> Evidence | None:
+    """A complete Python example (imports, a model loaded or called): the card's entry point too."""
+    for section in sections:
+        for block in section.code:
+            info = block.info.split()[0].lower() if block.info.split() else ""
+            lines = block.content.splitlines()
+            imports = [i for i, raw in enumerate(lines) if _IMPORT.match(raw)]
+            if info in _PYTHON_INFO and imports and any(_MODEL_CALL.search(raw) for raw in lines):
+                return Evidence(block.line + 1 + imports[0], lines[imports[0]].strip(), "code")
+    return None

@@ -1,7 +1,8 @@
 """What a file is by its first bytes, never by its name: zip, tar, compressed stream, NumPy, pickle.
 
 A `.bin` or even a `.safetensors` can be a pickle, and a `.pt` a zip: the security scans sniff
-content. Only a bounded head of each file is read here.
+content. Only a bounded head of each file is read here. Model formats too are told by content
+(`model_kind` from the first bytes, `zip_model_kind` from a zip's member names), whatever a file's name.
 """
 
 from __future__ import annotations
@@ -125,3 +126,47 @@ def read_decompressed(path: Path, kind: Kind, limit: int) -> tuple[bytes, bool]:
     with open_decompressed(path, kind) as stream:
         data = stream.read(limit + 1)
     return data[:limit], len(data) <= limit
+
+
+# -- model artefacts, by signature ------------------------------------------------------------
+TORCHSCRIPT = "TorchScript"
+TORCH_SAVE = "torch.save checkpoint"
+TORCHSCRIPT_FORM = "a TorchScript archive written by torch.jit.save"  # how the pickle scanner names it
+
+
+def zip_model_kind(names: list[str]) -> str | None:
+    """The model format a zip archive is, by its member names (never by its file name):
+
+    - Keras v3 `.keras`: `config.json`, `metadata.json` and `model.weights.h5` (or `.npz`) at the root;
+    - skops (scikit-learn): `schema.json` at the root;
+    - TorchScript (torch.jit.save): `<root>/code/__torch__/…` and `<root>/constants.pkl`;
+    - torch.save: `<root>/data.pkl` and no `code/` folder (a state dict or pickled module).
+    """
+    root = {name for name in names if "/" not in name.rstrip("/")}
+    if {"config.json", "metadata.json"} <= root and root & {"model.weights.h5", "model.weights.npz"}:
+        return "Keras v3 (.keras)"
+    if "schema.json" in root and not any(name.endswith(".pkl") for name in root):
+        return "scikit-learn (skops)"
+    folders = {name.split("/", 1)[0] for name in names if "/" in name}
+    for folder in sorted(folders):
+        inside = {name[len(folder) + 1:] for name in names if name.startswith(folder + "/")}
+        code = any(name.startswith("code/__torch__") for name in inside)
+        if code and ("constants.pkl" in inside or "data.pkl" in inside):
+            return TORCHSCRIPT
+        if "data.pkl" in inside and not any(name.startswith("code/") for name in inside):
+            return TORCH_SAVE
+    return None
+
+
+def model_kind(head: bytes) -> str | None:
+    """An open model format recognised from a file's first bytes (HEAD_BYTES), whatever its size or name:
+    TensorFlow Lite (flatbuffer identifier `TFL3` at bytes 4-8), XGBoost (JSON or UBJSON: a `learner`
+    with a `gradient_booster`), LightGBM (text: `tree` then `version=`)."""
+    if len(head) >= 8 and head[4:8] == b"TFL3":
+        return "TensorFlow Lite"
+    if head.lstrip().startswith(b"{") and b"learner" in head and b"gradient_booster" in head:
+        text_like = all(byte >= 0x09 for byte in head[:4096])
+        return "XGBoost (JSON)" if text_like and b'"learner"' in head else "XGBoost (UBJSON)"
+    if head.startswith((b"tree\nversion=", b"tree\r\nversion=")) or (head.startswith(b"tree") and b"\ntree_sizes=" in head):
+        return "LightGBM (text)"
+    return None

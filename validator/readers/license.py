@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from license_expression import ExpressionError, Licensing, get_spdx_licensing
 
 from validator.readers.card import is_placeholder
+from validator.readers.dist_metadata import read_dist_metadata
 from validator.readers.license_text import LicenseGuess, identify
 
 if TYPE_CHECKING:
@@ -42,13 +43,14 @@ class Statement:
     value: str  # as written
     spdx: str | None = None  # normalised SPDX expression, when it parses
     guess: LicenseGuess | None = None  # for a license text or a prose name
+    part: str | None = None  # "code", "weights", "data", "docs" when the package licenses its parts separately
 
     @property
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line else self.file
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "file": self.file, "line": self.line, "value": self.value,
+        return {"source": self.source, "file": self.file, "line": self.line, "value": self.value, "part": self.part,
                 "spdx": self.spdx or (sorted(self.guess.ids)[0] if self.guess and len(self.guess.ids) == 1 else None)}
 
 
@@ -83,9 +85,16 @@ class LicenseStatements:
         return [s for s in self.statements if s.source == LICENSE_TEXT]
 
     @property
+    def split(self) -> bool:
+        """True when the card licenses parts of the package separately (code, weights, data)."""
+        return any(s.part is not None and s.source == "model card" for s in self.statements)
+
+    @property
     def agreed(self) -> str | None:
         """The package's SPDX expression when every statement agrees; None when none or they differ."""
         declared, texts = self.declared, self.texts
+        if self.split:
+            declared = [s for s in declared if s.part is None]
         named = [s.spdx for s in declared if s.spdx is not None]
         if named:
             return named[0] if all(same_license(named[0], n) for n in named[1:]) else None
@@ -150,7 +159,7 @@ def read_statements(pkg: ModelPackage) -> LicenseStatements:
     problems: list[LicenseProblem] = []
     files = license_file_names(pkg)
     statements = (_card(pkg, problems) + _metadata(pkg, problems) + _citation_license(pkg, problems)
-                  + _license_files(pkg, files, problems))
+                  + _dist_metadata(pkg) + _badges(pkg) + _license_files(pkg, files, problems))
     return LicenseStatements(statements, problems, files)
 
 
@@ -159,25 +168,71 @@ def license_file_names(pkg: ModelPackage) -> list[str]:
 
 
 def _card(pkg: ModelPackage, problems: list[LicenseProblem]) -> list[Statement]:
+    """The card's license statement, or one per part (`Code: Apache-2.0`, `Weights: CC-BY-4.0`)."""
     facts = pkg.card_facts
     readme = pkg.find("README.md")
-    if facts is None or facts.license is None or readme is None:
+    if facts is None or readme is None:
         return []
-    value, line = facts.license.value.strip(), facts.license.line
+    if facts.license_parts:
+        return [_card_statement(readme, e.value.strip(), e.line, problems, part) for part, e in facts.license_parts]
+    if facts.license is None or facts.license.how == "badge":
+        return []  # a badge is read by _badges
+    return [_card_statement(readme, facts.license.value.strip(), facts.license.line, problems)]
+
+
+def _card_statement(readme: str, value: str, line: int, problems: list[LicenseProblem], part: str | None = None) -> Statement:
     for candidate in _card_candidates(value):
         parsed = parse_spdx(candidate)
         if parsed.spdx is not None:
             _deprecated(parsed, candidate, readme, line, problems)
-            return [Statement("model card", readme, line, value, parsed.spdx)]
+            return Statement("model card", readme, line, value, parsed.spdx, part=part)
     guess = identify(value)
     if " " not in _clean(value) and guess is None:
         problems.append(LicenseProblem("spdx-invalid", f"the README's license {value!r} is not an SPDX id: "
                                        f"{parse_spdx(_clean(value)).problem}", readme, line))
-        return [Statement("model card", readme, line, value)]
+        return Statement("model card", readme, line, value, part=part)
     hint = f"; it looks like {guess.name}: write {_preferred(guess)}" if guess else ""
     problems.append(LicenseProblem("not-spdx", f"the README names the license as {value!r}, which is not an SPDX "
                                    f"identifier{hint}", readme, line))
-    return [Statement("model card", readme, line, value, guess=guess)]
+    return Statement("model card", readme, line, value, guess=guess, part=part)
+
+
+def _named(source: str, rel: str, line: int | None, value: str, part: str | None = None) -> Statement | None:
+    """A license named where SPDX is not required (a badge, package metadata): its SPDX id, or the one
+    license its name looks like; None when it names none model-check knows."""
+    for candidate in _card_candidates(value):
+        parsed = parse_spdx(candidate)
+        if parsed.spdx is not None:
+            return Statement(source, rel, line, value, parsed.spdx, part=part)
+    guess = identify(value)
+    if guess is None:
+        return None
+    only = next(iter(guess.ids)) if len(guess.ids) == 1 else None
+    return Statement(source, rel, line, value, only, guess=guess, part=part)
+
+
+def _badges(pkg: ModelPackage) -> list[Statement]:
+    """License badges: what the alt text says and what the badge itself shows, each a statement."""
+    facts = pkg.card_facts
+    readme = pkg.find("README.md")
+    if facts is None or readme is None:
+        return []
+    found = []
+    for badge in facts.license_badges:
+        for value in dict.fromkeys(v for v in (badge.alt, badge.shown) if v):
+            statement = _named("license badge", readme, badge.line, value)
+            if statement is not None:
+                found.append(statement)
+    return found
+
+
+def _dist_metadata(pkg: ModelPackage) -> list[Statement]:
+    """`license = "MIT"` in pyproject.toml / setup.cfg / setup.py."""
+    stated = read_dist_metadata(pkg).license
+    if stated is None:
+        return []
+    statement = _named("package metadata", stated.file, stated.line, stated.value)
+    return [statement] if statement is not None else []
 
 
 def _metadata(pkg: ModelPackage, problems: list[LicenseProblem]) -> list[Statement]:
@@ -191,7 +246,8 @@ def _metadata(pkg: ModelPackage, problems: list[LicenseProblem]) -> list[Stateme
         value = metadata.get("license") if isinstance(metadata, dict) else None
         if not isinstance(value, str) or not value.strip():
             continue
-        statements.append(_declared("safetensors metadata", rel, None, value.strip(), problems, f"{rel}: metadata license"))
+        statements.append(_declared("safetensors metadata", rel, None, value.strip(), problems, f"{rel}: metadata license",
+                                    part="weights"))
     return statements
 
 
@@ -210,14 +266,14 @@ def _citation_license(pkg: ModelPackage, problems: list[LicenseProblem]) -> list
 
 
 def _declared(source: str, rel: str, line: int | None, value: str, problems: list[LicenseProblem],
-              label: str) -> Statement:
+              label: str, part: str | None = None) -> Statement:
     parsed = parse_spdx(value)
     if parsed.spdx is None:
         problems.append(LicenseProblem("spdx-invalid", f"{label} {value!r} is not a valid SPDX expression: {parsed.problem}",
                                        rel, line))
     else:
         _deprecated(parsed, value, rel, line, problems)
-    return Statement(source, rel, line, value, parsed.spdx)
+    return Statement(source, rel, line, value, parsed.spdx, part=part)
 
 
 def _deprecated(parsed: Parsed, written: str, rel: str, line: int | None, problems: list[LicenseProblem]) -> None:

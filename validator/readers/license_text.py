@@ -60,8 +60,25 @@ _SIGNATURES: tuple[tuple[tuple[str, ...], tuple[str, ...], LicenseGuess], ...] =
      LicenseGuess("the BSD 2-Clause License", _ids("BSD-2-Clause"))),
     # Names alone, as a model card writes them ("Apache License 2.0", "MIT License").
     (("apache license", "2.0"), (), LicenseGuess("the Apache License 2.0", _ids("Apache-2.0"))),
+    (("apache 2.0",), (), LicenseGuess("the Apache License 2.0", _ids("Apache-2.0"))),  # a badge's "Apache 2.0"
     (("mit license",), (), LicenseGuess("the MIT License", _ids("MIT"))),
 )
+
+
+# Creative Commons by its deed URL (`creativecommons.org/licenses/by-nc/4.0/`, the HTML snippet's link)
+# or its short name (`CC BY-NC 4.0`, a badge's text); bounded, so linear on any text.
+_CC_URL = re.compile(r"creativecommons\.org/(?:licenses/(by(?:-nc)?(?:-sa|-nd)?)/(\d\.\d)|publicdomain/zero/1\.0)")
+_CC_NAME = re.compile(r"\bcc[ -]?(by(?:[ -]nc)?(?:[ -]sa|[ -]nd)?)[ -]?v?(\d\.\d)\b|\bcc0(?:[ -]1\.0)?\b")
+
+
+def _creative_commons(head: str) -> LicenseGuess | None:
+    m = _CC_URL.search(head) or _CC_NAME.search(head)
+    if m is None:
+        return None
+    if m.group(1) is None:
+        return LicenseGuess("CC0 1.0", _ids("CC0-1.0"))
+    kind = re.sub(r"[ -]", "-", m.group(1)).upper()
+    return LicenseGuess(f"CC {kind} {m.group(2)}", _ids(f"CC-{kind}-{m.group(2)}"))
 
 
 def identify(text: str) -> LicenseGuess | None:
@@ -70,4 +87,4 @@ def identify(text: str) -> LicenseGuess | None:
     for wanted, unwanted, guess in _SIGNATURES:
         if all(p in head for p in wanted) and not any(p in head for p in unwanted):
             return guess
-    return None
+    return _creative_commons(head)

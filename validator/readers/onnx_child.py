@@ -1,21 +1,38 @@
-"""The child process that parses one untrusted ONNX file and prints a JSON summary.
+"""The child process that parses a package's untrusted ONNX files and prints one JSON answer per file.
 
-validator.readers.onnx starts it with `python -I -B -c BOOT ...`; it limits its own address space,
-CPU time, file writes and core dumps before importing onnx, so a protobuf bomb or a crash in the
-parser ends this process only. External data is never loaded: references are checked with lstat().
+validator.readers.onnx starts one such child for all of a package's graphs with `python -I -B -c BOOT
+code JOB`, JOB being a JSON file in its scratch folder: {"root": …, "cpu_s": …, "wall_s": …,
+"output_bytes": …, "graphs": [[path, memory_bytes], …]}. It forbids file writes and core dumps, then
+inspects the graphs one after the other, each under its own limits, as if it had a process of its
+own: its own address space (RLIMIT_AS soft limit: the memory a child for that file alone would get),
+its own CPU seconds (RLIMIT_CPU soft limit: the CPU time used so far plus `cpu_s`) and its own
+wall-clock time (an ITIMER_REAL alarm of `wall_s`, whose SIGALRM ends the process, also inside the
+parser's C++). A protobuf bomb or a crash in the parser therefore ends this process while that graph
+is being inspected; the parent knows which one from the progress lines and starts a new child for
+the graphs left. External data is never loaded: references are checked with lstat().
+
+Output, one JSON object per line on the original stdout (what libraries print goes to stderr):
+  {"start": i}                 graph i (its position in JOB) is being inspected now
+  {"index": i, "answer": …}    the Answer for graph i
+The child stops early, with status 0 and no answer for the graph it was on, when that graph ran short
+of memory after other graphs had run in this process (a fresh process tries it alone: what the ones
+before left behind may be the cause) or when its answer would push the output past `output_bytes` (a
+fresh process goes on from there).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import resource
+import signal
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import IO, Any, Literal, TypedDict
 
 from validator.readers.onnx_external import check_external
 
@@ -24,6 +41,7 @@ MAX_STRING = 500  # characters kept of any string taken from the model
 MAX_ITEMS = 200  # entries kept of metadata_props and of problem lists
 STANDARD_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training"}
 EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
+ANSWER_ROOM = 4096  # bytes of output kept free for the progress lines of one graph
 
 
 # The JSON answer printed for validator.readers.onnx (OnnxSummary is built from it there).
@@ -72,22 +90,104 @@ class Answer(_AnswerBase, total=False):
     runtime: RuntimeData
 
 
+class Job(TypedDict):
+    """What the parent asks for (written to a file in the child's scratch folder)."""
+
+    root: str
+    cpu_s: int  # CPU seconds per graph
+    wall_s: float  # wall-clock seconds per graph
+    output_bytes: int  # the most this child may print
+    graphs: list[tuple[str, int]]  # (path, address-space limit in bytes) per graph, in order
+
+
 def main(argv: list[str]) -> int:
-    path, root, memory_bytes, cpu_s = argv[0], argv[1], int(argv[2]), int(argv[3])
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 5))
+    job: Job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    graphs = [(Path(path), int(memory)) for path, memory in job["graphs"]]
+    ceiling = max((memory for _, memory in graphs), default=0)
+    resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))  # lowered to each graph's own limit below
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    result_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    output = _Output(os.fdopen(os.dup(1), "w", encoding="utf-8"), int(job["output_bytes"]))
     os.dup2(2, 1)  # anything a library prints goes to stderr, not into the JSON
-    result: Answer
+    root = Path(job["root"])
     try:
-        result = inspect(Path(path), Path(root))
-    except MemoryError:
-        result = {"problems": [_problem("crashed", f"parsing needed more than the {memory_bytes // 2**20:,} MiB allowed")]}
-    json.dump(result, result_stream)
-    result_stream.flush()
+        import onnx  # noqa: F401  # with numpy and ml_dtypes, most of the child's start: once, not per graph
+    except MemoryError:  # under the largest graph's limit: no graph gets further
+        for index, (_, memory) in enumerate(graphs):
+            output.answer(index, {"problems": [_too_much_memory(memory)]})
+        return 0
+    for index, (path, memory) in enumerate(graphs):
+        if not output.write({"start": index}):
+            break
+        _limit_graph(memory, int(job["cpu_s"]), float(job["wall_s"]))
+        result: Answer
+        try:
+            result = inspect(path, root)
+        except MemoryError:
+            if index > 0:  # memory left over from the graphs before may be the cause: a fresh process tries it
+                break
+            result = {"problems": [_too_much_memory(memory)]}
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        if index > 0 and _short_of_memory(result):  # the parser or checker reported it in its own words
+            break
+        if not output.answer(index, result):
+            break
+    output.stream.close()
     return 0
+
+
+_MEMORY_SIGNS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory")
+
+
+def _short_of_memory(result: Answer) -> bool:
+    """Whether an answer says the parser or the checker ran short of memory (not as a MemoryError)."""
+    texts = [p["message"] for p in result.get("problems", [])] + [result.get("checker_error") or ""]
+    return any(sign in text for text in texts for sign in _MEMORY_SIGNS)
+
+
+def _too_much_memory(memory_bytes: int) -> ProblemData:
+    return _problem("crashed", f"parsing needed more than the {memory_bytes // 2**20:,} MiB allowed")
+
+
+def _limit_graph(memory_bytes: int, cpu_s: int, wall_s: float) -> None:
+    """The limits a child of this graph alone would have: its address space, `cpu_s` more CPU seconds
+    than used so far (SIGXCPU ends the process) and `wall_s` of wall-clock time (SIGALRM, whose default
+    action ends the process even while the parser's C++ holds the interpreter)."""
+    _, ceiling = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (min(memory_bytes, ceiling), ceiling))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = math.ceil(usage.ru_utime + usage.ru_stime) + cpu_s
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.setitimer(signal.ITIMER_REAL, wall_s)
+
+
+class _Output:
+    """The progress and answer lines, flushed one by one, never more than `limit` bytes in all."""
+
+    def __init__(self, stream: IO[str], limit: int) -> None:
+        self.stream, self.limit, self.written = stream, limit, 0
+
+    def write(self, value: object) -> bool:
+        line = json.dumps(value) + "\n"  # ASCII: one character is one byte
+        if self.written + len(line) > self.limit:
+            return False
+        self.stream.write(line)
+        self.stream.flush()
+        self.written += len(line)
+        return True
+
+    def answer(self, index: int, result: Answer) -> bool:
+        line = json.dumps({"index": index, "answer": result})
+        if len(line) > self.limit - ANSWER_ROOM:  # would fit in no child's output
+            size = len(line)
+            result = {"problems": [_problem("crashed", f"the ONNX inspector gave no usable answer (its summary of the "
+                                            f"file is {size:,} bytes, more than the {self.limit:,} kept)")]}
+        return self.write({"index": index, "answer": result})
 
 
 def inspect(path: Path, root: Path) -> Answer:
@@ -107,7 +207,7 @@ def inspect(path: Path, root: Path) -> Answer:
         return {"problems": [_problem("unparseable", f"not a valid ONNX protobuf: {_cap(str(exc) or type(exc).__name__)}")]}
     result = _summarize(model, path.parent, root)
     del model  # the checker parses the file again: do not hold two copies
-    result["runtime"] = runtime_support()
+    result["runtime"] = _runtime_support_once()
     if not result["external_problems"]:
         result["checker_ran"] = True
         try:
@@ -161,6 +261,12 @@ def _summarize(model: Any, model_dir: Path, root: Path) -> Answer:
     result["problems"] += [_problem("external-data", m) for m in _first(external_problems)]
     result["external_problems"] = bool(external_problems)
     return result
+
+
+@functools.cache
+def _runtime_support_once() -> RuntimeData:
+    """runtime_support() read once per child: it lists every operator schema of onnxruntime."""
+    return runtime_support()
 
 
 def runtime_support() -> RuntimeData:

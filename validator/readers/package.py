@@ -226,10 +226,10 @@ class ModelPackage:
 
     @cached_property
     def onnx(self) -> dict[str, OnnxSummary]:
-        """Summary of every *.onnx graph, by path (parsed in a child process; pointers left out)."""
-        from validator.readers.onnx import inspect_onnx
+        """Summary of every *.onnx graph, by path (parsed in one child process for all of them; pointers left out)."""
+        from validator.readers.onnx import inspect_graphs
 
-        return {rel: inspect_onnx(self, rel) for rel in self.with_suffix(".onnx") if rel not in self.pointers}
+        return inspect_graphs(self, [rel for rel in self.with_suffix(".onnx") if rel not in self.pointers])
 
     @cached_property
     def pointers(self) -> dict[str, Pointer]:

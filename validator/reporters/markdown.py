@@ -6,11 +6,10 @@ carry HTML, @mentions or Markdown that must not render.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from validator.core.catalogue import get_rule
 from validator.core.escape import markdown_code, markdown_text
 from validator.core.findings import Area, CheckStatus, Severity
+from validator.core.records import ParityRecord, RunRecord
 from validator.core.report import Report
 
 ICON = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}
@@ -88,8 +87,47 @@ def _relaxations(report: Report) -> list[str]:
     return lines + [""]
 
 
-def _parity(parity: Mapping[str, object]) -> list[str]:
-    verdict = "✅ outputs agree" if parity.get("passed") else "❌ outputs differ"
-    lines = [f"**Parity** (native vs ONNX, rtol={parity.get('rtol')}, atol={parity.get('atol')}): {verdict}; "
-             f"max abs diff {parity.get('max_abs_diff')}, max rel diff {parity.get('max_rel_diff')}", ""]
-    return lines
+def _parity(parity: ParityRecord) -> list[str]:
+    """The parity verdict, then one line per model that ran: what it was given and what it returned."""
+    passed = parity.get("passed")
+    tolerance = f"rtol={parity.get('rtol')}, atol={parity.get('atol')}"
+    if passed is None:
+        head = f"**Parity** ({tolerance}): nothing was compared; the parity findings say why"
+    else:
+        verdict = "✅ outputs agree" if passed else "❌ outputs differ"
+        head = (f"**Parity** (native vs ONNX, {tolerance}): {verdict}; "
+                f"max abs diff {parity.get('max_abs_diff')}, max rel diff {parity.get('max_rel_diff')}")
+    lines = [head, ""]
+    load = parity.get("native_load")
+    if load is not None:
+        if load["strict"]:
+            how = f"loaded strictly ({load['tensors']:,} tensors)"
+        else:
+            counts = ", ".join(f"{load.get(key, 0)} {label}" for key, label in
+                               (("missing_count", "missing"), ("unexpected_count", "unexpected"),
+                                ("mismatched_count", "mismatched")) if load.get(key))
+            how = f"❌ not loaded strictly ({counts or 'see the findings'})"
+        lines.append(f"- native: {markdown_code(load['weights'])} into {markdown_code(load['model_class'])} "
+                     f"({markdown_text(load['built_by'], 120)}), {how}{_runs(load['runs'])}")
+    for session in parity.get("onnx_sessions") or []:
+        if not session["loaded"]:
+            lines.append(f"- ONNX Runtime: {markdown_code(session['file'])} not run: "
+                         f"{markdown_text(session.get('error', 'no session'), 200)}")
+            continue
+        providers = ", ".join(session["providers"]) or "default providers"
+        lines.append(f"- ONNX Runtime: {markdown_code(session['file'])} ({markdown_text(providers, 120)})"
+                     f"{_runs(session['runs']) or ': session created, not run (no test input)'}")
+    return lines + ([""] if len(lines) > 2 else [])
+
+
+def _runs(runs: list[RunRecord]) -> str:
+    """': batch 1, 2 → `logits` [1, 3]; [2, 3]': the batch sizes given and the output shapes returned."""
+    done = [run for run in runs if not run.get("error")]
+    if not runs:
+        return ""
+    batches = ", ".join(str(run["batch"]) for run in done if run["batch"] is not None) or "the test input"
+    names = {o["name"] for run in done for o in run["outputs"]}
+    shapes = "; ".join(", ".join(str(o["shape"]) for o in run["outputs"][:4]) for run in done[:4])
+    named = ", ".join(markdown_code(str(name)) for name in sorted(n for n in names if n))
+    failed = f" ({len(runs) - len(done)} input set(s) raised)" if len(done) < len(runs) else ""
+    return f": batch {batches} → {named + ' ' if named else ''}{shapes}{failed}"

@@ -41,6 +41,8 @@ def print_report(report: Report, console: Console, verbose: bool = False) -> Non
         console.print("\n[bold]rules relaxed by configuration[/bold] (a release refuses them)")
         for line in relaxation_lines(report):
             console.print(f"  [yellow]relaxed[/] {_shown(line)}", soft_wrap=True)
+    for line in evidence_lines(report):
+        console.print(f"[dim]ran: {_shown(line)}[/dim]", soft_wrap=True)
     for note in report.notes:
         console.print(f"[dim]note: {_shown(note)}[/dim]")
     s = report.summary
@@ -63,3 +65,26 @@ def _shown(text: str) -> str:
     """Package-derived text for a console or CI log: no control, escape or bidi characters, no line the
     Actions runner reads as a workflow command, no rich markup."""
     return escape(log_line(text))
+
+
+def evidence_lines(report: Report) -> list[str]:
+    """What ran, one line per model: the weights' strict load and each ONNX Runtime session."""
+    parity = report.parity
+    if parity is None:
+        return []
+    lines = []
+    load = parity.get("native_load")
+    if load is not None:
+        state = "loaded strictly" if load["strict"] else "did not load strictly"
+        batches = sorted({r["batch"] for r in load["runs"] if r["batch"] is not None and not r.get("error")})
+        lines.append(f"{load['weights']} {state} into {load['model_class']} ({load['built_by']})"
+                     + (f", ran at batch {', '.join(map(str, batches))}" if batches else ""))
+    for session in parity.get("onnx_sessions") or []:
+        if not session["loaded"]:
+            lines.append(f"{session['file']}: no ONNX Runtime session ({session.get('error', '')})")
+            continue
+        runs = [r for r in session["runs"] if not r.get("error")]
+        shapes = "; ".join(", ".join(f"{o['name'] or 'output'} {o['shape']}" for o in r["outputs"]) for r in runs[:4])
+        lines.append(f"{session['file']} in ONNX Runtime ({', '.join(session['providers'])})"
+                     + (f": batch {', '.join(str(r['batch']) for r in runs)} -> {shapes}" if runs else ": session created, not run"))
+    return lines

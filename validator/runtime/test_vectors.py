@@ -17,6 +17,7 @@ array costs nothing and a pickled object array is refused.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -105,6 +106,20 @@ def discover(pkg: ModelPackage, specs: list[InputSpec]) -> Inputs:
     return found
 
 
+def repeated_to_batch_2(input_set: InputSet) -> InputSet | None:
+    """A test case of batch 1 repeated to batch 2 (its expected outputs too): whether the graph's dynamic
+    batch really runs at 2 (a Reshape that kept the export's batch of 1 fails here). None when the case is
+    not a single input of batch 1."""
+    if len(input_set.inputs) != 1 or input_set.inputs[0].data.ndim < 1 or input_set.inputs[0].data.shape[0] != 1:
+        return None
+    given = input_set.inputs[0]
+    expected = [Array(a.name, np.concatenate([a.data, a.data]), f"{a.source}, repeated to batch 2")
+                for a in itertools.takewhile(lambda a: a.data.ndim >= 1 and a.data.shape[0] == 1, input_set.expected)]
+    return InputSet(f"{input_set.id}, repeated to batch 2",
+                    [Array(given.name, np.concatenate([given.data, given.data]), f"{given.source}, repeated to batch 2")],
+                    expected)
+
+
 def _case_order(rel: str) -> tuple[str, int]:
     match = NPY_INPUT.match(rel)
     return (str(PurePosixPath(rel).parent), int(match.group(1)) if match else 0)
@@ -189,7 +204,9 @@ def random_inputs(specs: list[InputSpec]) -> tuple[list[InputSet], str | None]:
         if spec.dtype == "unsupported":
             return [], f"{label} has a dtype model-check does not generate"
         if any(d is None for d in spec.dims[1:]):
-            return [], f"{label} has free dimensions besides the batch ({spec.dims}); ship test vectors"
+            shown = "[" + ", ".join("?" if d is None else str(d) for d in spec.dims) + "]"
+            return [], (f"{label} has free dimensions besides the batch ({shown}) and no declared shape fixes them "
+                        f"(ship test vectors)")
     dynamic = any(spec.dims and spec.dims[0] is None for spec in specs)
     batches = RANDOM_BATCHES if dynamic else (None,)
     sets = []

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from validator.readers.bounded_io import BoundedReader
-from validator.readers.file_kinds import COMPRESSED, Kind, kind_of, open_decompressed, read_decompressed
+from validator.readers.file_kinds import COMPRESSED, Kind, kind_of, open_decompressed, read_decompressed, zip_model_kind
 
 MAX_MEMBERS = 100_000
 READ_LIMIT = 2 * 1024**3  # bytes of a tar stream (decompressed) read while listing its members
@@ -55,6 +55,18 @@ def scan_archive(path: Path, rel: str, head: bytes, whole: bool) -> ArchiveRepor
     if kind is Kind.SEVEN_ZIP:
         return ArchiveReport(rel, kind.value, incomplete="model-check cannot list the entries of 7z archives")
     return None
+
+
+def zip_archive_kind(path: Path) -> str | None:
+    """The model format a zip file is (Keras v3, skops, TorchScript, torch.save), by its member names
+    (validator.readers.file_kinds.zip_model_kind); None for other zips and unreadable ones. Only the
+    central directory is read, and at most MAX_MEMBERS names."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [info.filename for info in archive.infolist()[:MAX_MEMBERS]]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+        return None
+    return zip_model_kind(names)
 
 
 def entry_problem(name: str) -> str | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import pickletools
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,17 @@ from picklescan import scanner
 from picklescan.torch import MAGIC_NUMBER, InvalidMagicError, get_magic_number
 
 from validator.readers.bounded_io import BoundedReader
-from validator.readers.file_kinds import COMPRESSED, HEAD_BYTES, Kind, kind_of, open_decompressed, read_decompressed
+from validator.readers.file_kinds import (
+    COMPRESSED,
+    HEAD_BYTES,
+    TORCHSCRIPT,
+    TORCHSCRIPT_FORM,
+    Kind,
+    kind_of,
+    open_decompressed,
+    read_decompressed,
+    zip_model_kind,
+)
 
 SCAN_LIMIT = 256 * 1024 * 1024  # bytes of one pickle stream (or zip member) that are scanned
 MAX_MEMBERS = 10_000  # zip members looked at for pickles
@@ -95,6 +106,7 @@ class PickleReport:
     imports: set[str] = field(default_factory=set)  # the allowlisted imports
     unscanned: list[str] = field(default_factory=list)  # what could not be scanned, and why
     holds_pickle: bool = True  # False for a zip in which no pickle was found (only unreadable members)
+    torchscript_classes: set[str] = field(default_factory=set)  # __torch__.* classes the archive's code/ defines
 
 
 def scan_pickles(path: Path, rel: str, head: bytes, whole: bool) -> PickleReport | None:
@@ -218,19 +230,73 @@ def _zip(path: Path, rel: str) -> PickleReport | None:
             report.unscanned.append(f"only the first {MAX_MEMBERS:,} of its {len(infos):,} members were looked at")
         for info in infos[:MAX_MEMBERS]:
             _zip_member(report, archive, info, rel)
-    if not report.members and not report.unscanned:
-        return None
-    names = [PurePosixPath(m).name for m in report.members]
-    report.holds_pickle = bool(names)
-    if not names:
-        return report  # only unreadable members: "a zip archive" that could not be scanned
-    if "data.pkl" in names:
-        report.form = "a zip checkpoint in torch.save format"
-    elif all(name.endswith(".npy") for name in names):
-        report.form = "a NumPy .npz archive with arrays of dtype=object (pickled elements)"
-    else:
-        report.form = "a zip archive holding pickles"
+        if not report.members and not report.unscanned:
+            return None
+        names = [PurePosixPath(m).name for m in report.members]
+        report.holds_pickle = bool(names)
+        if not names:
+            return report  # only unreadable members: "a zip archive" that could not be scanned
+        if zip_model_kind([info.filename for info in infos]) == TORCHSCRIPT:
+            report.form = TORCHSCRIPT_FORM
+            _torchscript_globals(report, archive, infos)
+        elif "data.pkl" in names:
+            report.form = "a zip checkpoint in torch.save format"
+        elif all(name.endswith(".npy") for name in names):
+            report.form = "a NumPy .npz archive with arrays of dtype=object (pickled elements)"
+        else:
+            report.form = "a zip archive holding pickles"
     return report
+
+
+# -- TorchScript archives (torch.jit.save) ---------------------------------------------------------
+# torch.jit._pickle's helpers, which TorchScript's own pickler writes: each returns its argument.
+TORCHSCRIPT_HELPERS = frozenset(("torch.jit._pickle", name) for name in (
+    "build_intlist", "build_tensorlist", "build_doublelist", "build_boollist", "build_tensor_from_id",
+    "restore_type_tag"))
+CODE_READ_LIMIT = 16 * 1024 * 1024  # bytes of one code/ file read to find a class definition
+_QUALIFIED = re.compile(r"__torch__(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _torchscript_globals(report: PickleReport, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
+    """In a TorchScript archive, a `__torch__.<module>.<Class>` import names a class compiled from the
+    archive's own `<root>/code/__torch__/<module>.py` (torch.jit.load resolves it there, never as a
+    Python import): one that the archive really defines (`class <Class>` at the start of a line of
+    that file) leaves the disallowed set for `torchscript_classes`, and torch.jit._pickle's helpers
+    are allowed. Everything else stays disallowed, and nothing is exempted in an archive with more
+    than one root folder or with files outside it."""
+    roots = {info.filename.split("/", 1)[0] for info in infos}
+    if len(roots) != 1 or any("/" not in info.filename for info in infos):
+        return
+    root = roots.pop()
+    members = {info.filename: info for info in infos}
+    code: dict[str, str | None] = {}
+    for name in sorted(report.disallowed):
+        module, _, cls = name.rpartition(".")
+        if tuple(name.rsplit(".", 1)) in TORCHSCRIPT_HELPERS:
+            report.disallowed.discard(name)
+            report.dangerous.discard(name)
+            report.imports.add(name)
+            continue
+        if not _QUALIFIED.fullmatch(name):
+            continue
+        member = f"{root}/code/{module.replace('.', '/')}.py"
+        if member not in code:
+            code[member] = _read_code(archive, members.get(member))
+        text = code[member]
+        if text is not None and re.search(rf"(?m)^class {re.escape(cls)}\b", text):
+            report.disallowed.discard(name)
+            report.dangerous.discard(name)
+            report.torchscript_classes.add(name)
+
+
+def _read_code(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None) -> str | None:
+    if info is None:
+        return None
+    try:
+        with archive.open(info) as member:
+            return member.read(CODE_READ_LIMIT).decode("utf-8")
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError, ValueError):
+        return None
 
 
 def _zip_member(report: PickleReport, archive: zipfile.ZipFile, info: zipfile.ZipInfo, rel: str) -> None:
@@ -284,4 +350,4 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-__all__ = ["ALLOWED_GLOBALS", "PickleReport", "SCAN_LIMIT", "scan_pickles"]
+__all__ = ["ALLOWED_GLOBALS", "PickleReport", "SCAN_LIMIT", "TORCHSCRIPT_HELPERS", "scan_pickles"]

@@ -83,6 +83,8 @@ def main() -> int:
         result["attempts"].append(attempt)
         if built is not None and model is None:
             model, result["native"] = built, how
+            result["model_class"] = attempt.get("model_class", "")
+            result["parameters"] = parameter_count(model)
             if plan.get("architecture") and not how.startswith("architecture"):
                 result["architecture_check"] = check_architecture(plan, state, torch)
             break
@@ -184,8 +186,17 @@ def try_candidate(how: str, build: Builder, state: dict[str, Any], torch: Module
         attempt["error"] = f"returned {type(model).__name__}, not a torch.nn.Module"
         return attempt, None
     attempt["built"] = True
+    attempt["model_class"] = f"{type(model).__module__}.{type(model).__qualname__}"
+    attempt["tensors"] = len(state)
     strict_load(model, state, attempt)
     return attempt, model if attempt["loaded"] else None
+
+
+def parameter_count(model: Any) -> int:
+    try:
+        return int(sum(p.numel() for p in model.parameters()))
+    except Exception:
+        return -1
 
 
 def strict_load(model: Any, state: dict[str, Any], attempt: LoadAttempt) -> None:

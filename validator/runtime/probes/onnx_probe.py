@@ -1,4 +1,4 @@
-"""ONNX probe: run an ONNX graph with ONNX Runtime's CPU provider on the given inputs.
+"""ONNX probe: run ONNX graphs with ONNX Runtime's CPU provider, each on its own inputs.
 
 Runs in a sandboxed child process, with the package environment's Python when that environment
 has onnxruntime, else with model-check's own:
@@ -6,11 +6,13 @@ has onnxruntime, else with model-check's own:
     python onnx_probe.py PLAN.json
 
 PLAN.json (written by validator.checks.parity):
-    onnx        path of the .onnx file, or null (only convert test vectors)
+    graphs      [{"onnx": path of the .onnx file, "input_sets": [{"id": str, "inputs": [{"name": str,
+                "file": str}]}]}]: each graph gets its own session (CPU provider) and runs on its
+                own input sets (none: the session is only created and described); [] to only
+                convert test vectors
     convert     ["test_data_set_0/input_0.pb", …]: ONNX-style TensorProto test vectors to
                 read into arrays (needs the onnx package); array "c<i>" of out_file is file i
-    input_sets  [{"id": str, "inputs": [{"name": str, "file": str}]}]
-    out_file    .npz written here: output k of input set i is the array "s<i>_o<k>"
+    out_file    .npz written here: output k of input set i of graph j is the array "g<j>_s<i>_o<k>"
     result      path of the JSON result written here
 
 Only the standard library, numpy, onnxruntime (and onnx for .pb files) are imported; the plan and
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # annotations only: nothing here is evaluated by the probe's Python
     from collections.abc import Sequence
 
-    from validator.runtime.probes.protocol import Converted, InputFile, OnnxPlan, OnnxResult, SetRecord
+    from validator.runtime.probes.protocol import Converted, GraphPlan, GraphResult, InputFile, OnnxPlan, OnnxResult, SetRecord
 
 
 def tail(limit: int = 25) -> str:
@@ -39,14 +41,14 @@ def tail(limit: int = 25) -> str:
 
 def main() -> int:
     plan: OnnxPlan = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
-    result: OnnxResult = {"status": "ok", "converted": [], "sets": []}
+    result: OnnxResult = {"status": "ok", "converted": [], "graphs": []}
     import numpy as np
 
     arrays: dict[str, Any] = {}
     if plan.get("convert"):
         result["converted"] = convert(plan["convert"], arrays, np)
-    if plan.get("onnx"):
-        run_graph(plan, result, arrays, np)
+    if plan.get("graphs"):
+        run_graphs(plan["graphs"], result, arrays, np)
     np.savez(plan["out_file"], **arrays)
     Path(plan["result"]).write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 0
@@ -72,37 +74,45 @@ def convert(files: list[str], arrays: dict[str, Any], np: ModuleType) -> list[Co
     return done
 
 
-def run_graph(plan: OnnxPlan, result: OnnxResult, arrays: dict[str, Any], np: ModuleType) -> None:
+def run_graphs(graphs: list[GraphPlan], result: OnnxResult, arrays: dict[str, Any], np: ModuleType) -> None:
     try:
         import onnxruntime as ort
     except Exception as exc:
         result["status"], result["reason"] = "unavailable", f"{type(exc).__name__}: {exc}"
         return
     result["onnxruntime"] = ort.__version__
+    for number, graph in enumerate(graphs):
+        result["graphs"].append(run_graph(ort, graph, f"g{number}", arrays, np))
+
+
+def run_graph(ort: ModuleType, graph: GraphPlan, prefix: str, arrays: dict[str, Any], np: ModuleType) -> GraphResult:
+    done: GraphResult = {"onnx": graph["onnx"], "status": "ok", "sets": []}
     try:
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only
-        session = ort.InferenceSession(plan["onnx"], sess_options=options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(graph["onnx"], sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        result["status"], result["reason"], result["traceback"] = "load-failed", f"{type(exc).__name__}: {exc}"[:4000], tail()
-        return
+        done["status"], done["reason"], done["traceback"] = "load-failed", f"{type(exc).__name__}: {exc}"[:4000], tail()
+        return done
+    done["providers"] = [str(p) for p in session.get_providers()]
     graph_inputs = session.get_inputs()
-    result["inputs"] = [{"name": i.name, "type": i.type, "shape": list(i.shape)} for i in graph_inputs]
-    result["outputs"] = [{"name": o.name, "type": o.type, "shape": list(o.shape)} for o in session.get_outputs()]
-    for index, input_set in enumerate(plan["input_sets"]):
+    done["inputs"] = [{"name": i.name, "type": i.type, "shape": list(i.shape)} for i in graph_inputs]
+    done["outputs"] = [{"name": o.name, "type": o.type, "shape": list(o.shape)} for o in session.get_outputs()]
+    for index, input_set in enumerate(graph["input_sets"]):
         record: SetRecord = {"id": input_set["id"], "outputs": []}
         try:
             feed = feed_for(graph_inputs, input_set["inputs"], np)
             produced = session.run(None, feed)
             for position, (spec, value) in enumerate(zip(session.get_outputs(), produced)):
                 array = np.asarray(value)
-                key = f"s{index}_o{position}"
+                key = f"{prefix}_s{index}_o{position}"
                 arrays[key] = array
                 record["outputs"].append({"name": spec.name, "key": key, "shape": list(array.shape),
                                           "dtype": str(array.dtype)})
         except Exception as exc:
             record["error"], record["traceback"] = f"{type(exc).__name__}: {exc}"[:4000], tail()
-        result["sets"].append(record)
+        done["sets"].append(record)
+    return done
 
 
 def feed_for(graph_inputs: Sequence[Any], given: list[InputFile], np: ModuleType) -> dict[str, Any]:

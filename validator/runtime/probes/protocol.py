@@ -37,10 +37,14 @@ class NativePlan(TypedDict):
     out_file: NotRequired[str]
 
 
+class GraphPlan(TypedDict):
+    onnx: str  # the .onnx file
+    input_sets: list[InputSetPlan]  # may be empty: the session is created and described, not run
+
+
 class OnnxPlan(TypedDict):
-    onnx: str | None  # the .onnx file; None: only convert test vectors
+    graphs: list[GraphPlan]  # empty: only convert test vectors
     convert: list[str]  # ONNX TensorProto .pb files to read into arrays
-    input_sets: list[InputSetPlan]
     result: NotRequired[str]
     out_file: NotRequired[str]
 
@@ -77,6 +81,8 @@ class LoadAttempt(TypedDict):
     how: str
     built: bool
     loaded: bool
+    model_class: NotRequired[str]  # module.QualName of the model built
+    tensors: NotRequired[int]  # tensors in the weights file
     error: NotRequired[str]
     traceback: NotRequired[str]
     state_dict_error: NotRequired[bool]  # the factory itself failed inside load_state_dict
@@ -99,6 +105,8 @@ class NativeResult(TypedDict):
     traceback: NotRequired[str]
     torch: NotRequired[str]  # torch.__version__
     native: NotRequired[str]  # the attempt that built the model
+    model_class: NotRequired[str]  # module.QualName of that model
+    parameters: NotRequired[int]  # its parameter count
     architecture_check: NotRequired[LoadAttempt]  # does the declared architecture alone load the weights?
 
 
@@ -117,18 +125,31 @@ class GraphValue(TypedDict):
     shape: list[int | str | None]
 
 
-OnnxStatus = Literal["ok", "unavailable", "load-failed"]
+GraphStatus = Literal["ok", "load-failed"]
+
+
+class GraphResult(TypedDict):
+    """One graph's ONNX Runtime session: how it was created and what each input set gave."""
+
+    onnx: str
+    status: GraphStatus
+    sets: list[SetRecord]
+    reason: NotRequired[str]  # why the session could not be created
+    traceback: NotRequired[str]
+    providers: NotRequired[list[str]]  # session.get_providers()
+    inputs: NotRequired[list[GraphValue]]
+    outputs: NotRequired[list[GraphValue]]
+
+
+OnnxStatus = Literal["ok", "unavailable"]
 
 
 class OnnxResult(TypedDict):
-    status: OnnxStatus
+    status: OnnxStatus  # unavailable: onnxruntime cannot be imported (graphs then empty)
     converted: list[Converted]
-    sets: list[SetRecord]
+    graphs: list[GraphResult]  # in the plan's order
     reason: NotRequired[str]
-    traceback: NotRequired[str]
     onnxruntime: NotRequired[str]
-    inputs: NotRequired[list[GraphValue]]
-    outputs: NotRequired[list[GraphValue]]
 
 
 NotebookStatus = Literal["ok", "unavailable", "unreadable", "unsupported-kernel", "timeout", "kernel-died", "cell-error",
