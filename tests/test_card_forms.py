@@ -111,6 +111,16 @@ def test_details_blocks_hold_items(tmp_path: Path) -> None:
     assert facts.classes is not None and facts.classes[0] == ["clear", "cloud", "shadow"]
 
 
+def test_headings_inside_details_belong_to_its_summary(tmp_path: Path) -> None:
+    """Seen on a real card: `<summary>🔍 <strong>More examples</strong></summary>` followed by `### Batch`
+    headings and code; the summary holds them, so it is not an empty section (MC230)."""
+    form = Form("details with headings", (
+        (INFERENCE, INFERENCE + "<details>\n<summary>🔍 <strong>More examples</strong></summary>\n\n### Batch processing\n\n"
+                                "```python\nbatch = [load(p) for p in paths]\n```\n\n### Export\n\nSee `inference.py`.\n\n</details>\n\n"),))
+    _, found = check(form, tmp_path)
+    assert rules(found) == []
+
+
 def test_div_wrapper_and_emoji_headings(tmp_path: Path) -> None:
     """Form 5: a `<div align="center">` around an emoji title; emoji, shortcodes and `<!-- omit in toc -->` in headings."""
     form = Form("div + emoji", (
@@ -400,6 +410,24 @@ def test_authors_only_in_citation_cff_are_implicit(tmp_path: Path) -> None:
     implicit = only(found, "MC232")
     assert "CITATION.cff" in implicit["message"] and "model-check contributors" in implicit["message"]
     assert "MC203" not in rules(found)
+
+
+def test_authors_in_the_cards_bibtex_entry_are_stated(tmp_path: Path) -> None:
+    """Seen on several real cards: no Authors field, the people named in the card's BibTeX entry."""
+    bibtex = "## BibTeX\n\n```bibtex\n@article{tiny2025,\n  title  = {Tiny Scene},\n  author = {Doe, Jane and Roe, Ann},\n}\n```\n\n"
+    root, found = check(Form("bibtex authors", (*without(AUTHORS_ROW), (INFERENCE, INFERENCE + bibtex))), tmp_path)
+    assert "MC203" not in rules(found) and "MC232" not in rules(found)
+    facts = facts_of(root)
+    assert facts.found["authors"].how == "citation" and facts.found["authors"].line == line_of(root / README, "author = {Doe")
+    slot = "## BibTeX\n\n```bibtex\n@article{tiny2025,\n  author = {insert_authors_here},\n}\n```\n\n"
+    _, found = check(Form("bibtex slot", (*without(AUTHORS_ROW), (INFERENCE, INFERENCE + slot))), tmp_path / "slot")
+    assert "MC203" in rules(found) or "MC232" in rules(found)
+
+
+def test_a_maintainer_line_names_the_authors(tmp_path: Path) -> None:
+    """Seen on a real card: `**Maintainer:** Jane Doe` and no Authors field."""
+    _, found = check(Form("maintainer", (*without(AUTHORS_ROW), (INFERENCE, INFERENCE + "**Maintainer:** Jane Doe\n\n"))), tmp_path)
+    assert "MC203" not in rules(found) and "MC232" not in rules(found)
 
 
 def test_license_only_in_license_file_is_implicit(tmp_path: Path) -> None:

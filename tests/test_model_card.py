@@ -451,6 +451,13 @@ def test_list_items_keep_expressions_and_drop_descriptions() -> None:
 
 
 # -- files the card's commands need ---------------------------------------------------------------
+def test_after_an_unpacked_archive_files_of_the_package_are_still_checked(pkg_copy: Path) -> None:
+    """Only folders the archive made are exempt: `python train.py` at the root is still the package's."""
+    append(pkg_copy, "## Training\n\n```bash\ntar -xf data.tar.gz\n./data/prepare.sh\npython train.py\n```\n")
+    found = [f for f in card_findings(pkg_copy) if f["rule"] == "MC231"]
+    assert [f["line"] for f in found] == [line_of(pkg_copy / README, "python train.py")]
+
+
 def test_commands_naming_files_the_package_lacks_are_warnings_at_their_line(pkg_copy: Path) -> None:
     append(pkg_copy, "## Training\n\n```bash\npip install -r requirements-train.txt\n$ python train.py --epochs 3\n"
                      "python inference.py\n```\n")
@@ -465,6 +472,8 @@ def test_commands_naming_files_the_package_lacks_are_warnings_at_their_line(pkg_
     "```python\nimport train\ntrain.main('data.csv')\n```",  # Python code, not a shell command
     "```bash\ngit clone https://example.org/org/model.git && cd model\npip install -r requirements.txt\n```",
     "```bash\nwget https://example.org/setup.sh && bash setup.sh\n```",  # downloaded by the block itself
+    # an archive the block unpacks: its folder is not the package's
+    "```bash\ncurl -O https://example.org/sdk-1.0-linux.tar.gz\ntar -xf sdk-1.0-linux.tar.gz\n./sdk/install.sh\n```",
     "```bash\npython -m venv .venv && source .venv/bin/activate\npython -m pip install -r requirements.txt\n```",
     "```bash\npython inference.py --input $DATA/scene.tif --out /tmp/out.tif\n```",
     "```sh\npython ${SCRIPT}\npython <your_script>.py\n```",

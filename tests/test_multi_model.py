@@ -343,6 +343,19 @@ def test_dockerfile_label_joins_the_package_versions(banded: Path) -> None:
     assert [f for f in _consistency(banded) if f["rule"] == "MC606"] == []
 
 
+def test_version_module_and_a_dockerfile_one_folder_down(banded: Path) -> None:
+    """Seen on a real package: pyproject's version is dynamic (attr of `pkg/__version__.py`, 1.7.1) and
+    `docker/Dockerfile` labels the image 1.1."""
+    (banded / "pyproject.toml").write_text('[project]\nname = "acme-mask"\ndynamic = ["version"]\n', encoding="utf-8")
+    (banded / "acme_mask").mkdir(exist_ok=True)
+    (banded / "acme_mask" / "__version__.py").write_text('__version__ = "1.7.1"\n', encoding="utf-8")
+    (banded / "docker").mkdir()
+    (banded / "docker" / "Dockerfile").write_text('FROM python:3.11-slim\nLABEL version="1.1"\n', encoding="utf-8")
+    found = [f for f in _consistency(banded) if f["rule"] == "MC606"]
+    assert [(f["file"], f["line"]) for f in found] == [("docker/Dockerfile", 2)], found
+    assert "acme_mask/__version__.py:1 says 1.7.1" in found[0]["message"]
+
+
 def test_dockerfile_label_from_a_build_argument_is_not_read(banded: Path) -> None:
     (banded / "pyproject.toml").write_text('[project]\nname = "acme-mask"\nversion = "1.7.1"\n', encoding="utf-8")
     (banded / "Dockerfile").write_text('FROM python:3.11-slim\nARG VERSION\nLABEL version=$VERSION\n', encoding="utf-8")

@@ -90,6 +90,19 @@ def test_import_names_that_differ_from_the_distribution_name(tmp_path: Path, mod
     assert import_findings(root) == []
 
 
+@pytest.mark.parametrize(("statement", "requirement"), [
+    ("from google.cloud import storage", "google-cloud-storage==2.18.2"),
+    ("from azure.storage import blob", "azure-storage-blob==12.23.1"),
+])
+def test_a_namespace_package_imported_with_from_is_provided_by_its_distribution(
+        tmp_path: Path, statement: str, requirement: str) -> None:
+    """Seen on a real package: `from google.cloud import storage` with google-cloud-storage pinned."""
+    root = make_package(tmp_path / "pkg", {"inference.py": statement + "\n", "requirements.txt": requirement + "\n"})
+    assert import_findings(root) == []
+    bare = make_package(tmp_path / "bare", {"inference.py": statement + "\n", "requirements.txt": "numpy==2.1.3\n"})
+    assert [f["rule"] for f in import_findings(bare)] == ["MC385"]
+
+
 def test_conda_names_count(tmp_path: Path) -> None:
     env = ("name: acme\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - pytorch=2.4.0\n"
            "  - conda-forge::rasterio=1.4.1\n  - gdal=3.9.2\n  - py-opencv=4.10.0\n  - pip:\n    - timm==1.0.9\n")

@@ -65,7 +65,7 @@ CARD_ITEMS: tuple[CardItem, ...] = (
     CardItem("version", "MC202", "model version", Severity.ERROR, r"^version", r"^(model )?version$|^release$|^model version$",
              r"\bversion\s*(?:[:=]\s*)?v?\d+\.\d+"),
     CardItem("authors", "MC203", "authors", Severity.ERROR, r"^(authors?|credits|contributors|team|creators?)\b",
-             r"^(authors?|creators?|developers?|developed by|created by|maintained by|contributors)$"),
+             r"^(authors?|creators?|developers?|developed by|created by|maintained by|maintainers?|contributors)$"),
     CardItem("project", "MC204", "project", Severity.ERROR, r"^project\b|^funding", r"^(project|project name|earthcode project|funding|programme|program)$"),
     CardItem("contact", "MC205", "contact information", Severity.ERROR, r"^contact|^support|^maintainers?|point of contact",
              r"^(contact|contacts|contact information|e-?mail|maintainers?|point of contact|support)$",
@@ -162,7 +162,7 @@ _COMMIT = re.compile(r"\b[0-9a-f]{7,40}\b")
 class Evidence:
     line: int
     value: str
-    how: str  # "field", "heading" or "text"
+    how: str  # "field", "heading", "text", "code" or "citation" (a BibTeX entry of the card)
 
 
 @dataclass(frozen=True)
@@ -218,6 +218,22 @@ def _matching_fields(card: ParsedMarkdown, pattern: str) -> list[Field]:
 def _matching_sections(card: ParsedMarkdown, pattern: str) -> list[Section]:
     rx = re.compile(pattern, re.IGNORECASE)
     return [s for s in card.sections if s.level and rx.search(_norm_heading(s.title))]
+
+
+_BIBTEX_AUTHOR = re.compile(r"^\s{0,12}author\s{0,4}=\s{0,4}[{\"]\s{0,4}([^{}\"\n]{3,400})", re.IGNORECASE)
+
+
+def _bibtex_authors(card: ParsedMarkdown) -> Evidence | None:
+    """The authors as the card's own BibTeX entry names them (`author = {Doe, Jane and Roe, Ann}`), a common
+    way real cards credit the people behind the model."""
+    for section in card.sections:
+        for block in section.code:
+            if not block.content.lstrip().startswith("@"):
+                continue
+            for offset, line in enumerate(block.content.splitlines()[:200], start=1):
+                if (m := _BIBTEX_AUTHOR.match(line)) and not is_placeholder(m.group(1)) and not _AUTHOR_SLOT.search(line):
+                    return Evidence(block.line + offset, m.group(1).strip(), "citation")
+    return None
 
 
 def _text_line(card: ParsedMarkdown, pattern: str) -> Evidence | None:
@@ -317,6 +333,8 @@ def read_card(card: ParsedMarkdown) -> CardFacts:
     placeholders: list[Placeholder] = []
     for item in CARD_ITEMS:
         evidence = _find_item(card, item, placeholders)
+        if evidence is None and item.key == "authors":
+            evidence = _bibtex_authors(card)
         if evidence is not None:
             found[item.key] = evidence
     facts = CardFacts(found, placeholders)

@@ -4,7 +4,8 @@ requirements.txt`, `bash run.sh`, `conda env create -f environment.yml`, a noteb
 Only shell-like code blocks (no language, or bash/sh/shell/console/zsh) are read, line by line: a
 Python block's text is code, not a command. Paths with variables, placeholders, URLs, absolute paths
 and `..` are left alone (the security check judges private paths), and so is a file an earlier line of
-the block names (downloads it, writes it); a `cd` into a folder of the package moves where the following
+the block names (downloads it, writes it), and a path in a folder the package lacks once the block has
+unpacked an archive or cloned a repository (`tar -xf sdk.tar.gz`, then `./sdk/install.sh`); a `cd` into a folder of the package moves where the following
 paths are looked up, a `cd` anywhere else (a clone's folder) leads back to the package root.
 """
 
@@ -45,6 +46,7 @@ def referenced_files(card: ParsedMarkdown, folders: frozenset[str]) -> list[File
                 continue
             folder = PurePosixPath(".")
             earlier = ""
+            unpacked = False  # an earlier line unpacked an archive or cloned: its folders are not the package's
             for offset, raw in enumerate(block.content.splitlines()[:MAX_LINES], start=1):
                 line = _PROMPT.sub("", raw).strip()
                 if not line or line.startswith("#"):
@@ -55,10 +57,26 @@ def referenced_files(card: ParsedMarkdown, folders: frozenset[str]) -> list[File
                         folder = _moved(folder, words[1], folders)
                         continue
                     for path in _files_named(words):
-                        if PurePosixPath(path).name not in earlier:
-                            found.append(FileReference((folder / path).as_posix(), block.line + offset, line[:200]))
+                        if PurePosixPath(path).name in earlier or (unpacked and _in_new_folder(folder / path, folders)):
+                            continue
+                        found.append(FileReference((folder / path).as_posix(), block.line + offset, line[:200]))
+                    unpacked = unpacked or _unpacks(words)
                     earlier += command + "\n"
     return found
+
+
+_UNPACKERS = frozenset({"tar", "unzip", "7z", "bsdtar", "unrar"})
+
+
+def _unpacks(words: list[str]) -> bool:
+    """`tar -xf x.tar.gz`, `unzip x.zip`, `git clone URL`: the command makes folders the package lacks."""
+    return bool(words) and (words[0] in _UNPACKERS or words[:2] == ["git", "clone"])
+
+
+def _in_new_folder(path: PurePosixPath, folders: frozenset[str]) -> bool:
+    """True when the path lies in a folder the package does not have (one an unpacked archive made)."""
+    parent = PurePosixPath(*[part for part in path.parent.parts if part != "."])
+    return parent.as_posix() != "." and parent.as_posix() not in folders
 
 
 def _words(command: str) -> list[str]:

@@ -462,7 +462,7 @@ def _from_setup(pkg: ModelPackage, table: DeclaredFacts) -> None:
             return
 
 
-VERSION_MODULES = frozenset({"__init__.py", "version.py", "_version.py", "__about__.py"})
+VERSION_MODULES = frozenset({"__init__.py", "version.py", "_version.py", "__version__.py", "__about__.py"})
 
 
 def _from_code_versions(pkg: ModelPackage, table: DeclaredFacts) -> None:

@@ -370,8 +370,13 @@ def import_candidates(module: str) -> set[str]:
 def provided_by(module: str, distributions: Iterable[str]) -> str | None:
     """The first of `distributions` that provides `module`, or None."""
     wanted = import_candidates(module)
+    # A namespace package (`from google.cloud import storage`, `azure.storage`): a distribution named
+    # after the namespace plus one more part (google-cloud-storage) provides it.
+    namespace = canonicalize_name(module.replace(".", "-")) + "-" if "." in module else None
     for dist in distributions:
         if canonicalize_name(dist) in wanted or distribution_forms(dist) & wanted:
+            return dist
+        if namespace is not None and canonicalize_name(dist).startswith(namespace):
             return dist
     return None
 

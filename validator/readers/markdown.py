@@ -282,7 +282,10 @@ class _Outline:
             self.first_heading = (text, line, setext)
         if level == 1 and self.title is None and text:
             self.title = (text, line)
-        while len(self.stack) > 1 and self.stack[-1].level >= level:
+        # Inside an open `<details>`, headings belong to its summary whatever their level.
+        inner = self.summaries[-1] if self.summaries else None
+        floor = self.stack.index(inner) + 1 if inner is not None and inner in self.stack else 1
+        while len(self.stack) > floor and self.stack[-1].level >= level:
             self.stack.pop()
         self.stack[-1].children.append(section)
         self.stack.append(section)
