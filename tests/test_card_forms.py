@@ -595,3 +595,47 @@ def test_numbers_after_a_slash_are_not_a_scaling(tmp_path: Path, line: str) -> N
     form = Form("no scaling", ((normalisation, line + "\n\n"), ("after normalization every", "afterwards every")))
     root, found = check(form, tmp_path)
     assert "MC214" in rules(found)
+
+
+# -- items stated in prose (seen on real cards without the item's heading) -------------------------
+PROJECT_ROW = "| Project | EarthCODE model-check rule examples |\n"
+INTENDED = "## Intended use\n\n- Testing model-check: every rule has a failing and a passing example built on this package.\n\n"
+NODATA = "### Nodata handling\n\nNodata is NaN in the raw input; after normalization every non-finite value is set to 0.\n\n"
+CAVEATS = ("## Caveats\n\n- Data caveats: the test input is random noise.\n- Uncertainty: the outputs carry no uncertainty "
+           "estimate; bias risks were not assessed.\n\n")
+
+
+@pytest.mark.parametrize(("rule", "removed", "prose"), [
+    ("MC204", (PROJECT_ROW,), "This work was funded by the Example Agency under contract No. 4000-1234."),
+    ("MC204", (PROJECT_ROW,), "See the project page at https://example.org/tiny for background."),
+    ("MC208", (INTENDED,), "The classifier is designed for screening 64-pixel tiles before a land-cover workflow."),
+    ("MC208", (INTENDED,), "It works with any multispectral imagery that has the four bands below."),
+    ("MC215", (NODATA,), "Pass `nodata_value=0` so that those pixels are skipped."),
+    ("MC227", (CAVEATS, "## Known limitations"),
+     "The classifier is known to make some errors where fields and meadows look alike."),
+    ("MC227", (CAVEATS, "## Known limitations"), "It may not generalise to scenes from other sensors."),
+])
+def test_items_stated_in_prose(tmp_path: Path, rule: str, removed: tuple[str, ...], prose: str) -> None:
+    """Without the item's heading or field, a sentence that states it counts; without it, the rule fires."""
+    edits = tuple((old, "## Notes" if old.startswith("## Known") else "") for old in removed)
+    _, bare = check(Form("removed", edits), tmp_path / "bare")
+    assert rule in rules(bare)
+    _, found = check(Form("prose", (*edits, (INFERENCE, INFERENCE + prose + "\n\n"))), tmp_path / "prose")
+    assert rule not in rules(found)
+
+
+def test_output_meaning_in_prose(tmp_path: Path) -> None:
+    """"estimates canopy height for every pixel" / "outputs a cloud mask" state what the output means;
+    "returns scores" alone does not."""
+    outputs = ("## Outputs\n\n| Field | Value |\n| --- | --- |\n| Output name (ONNX) | logits |\n| Output shape | `N,3` |\n"
+               "| Output meaning | logits over three scene classes (apply softmax for probabilities) |\n\n### Class names")
+    removed = ((outputs, "## Class names"), ("one of three scene classes and returns logits.", "one of three scene classes."))
+    _, bare = check(Form("no output", removed), tmp_path / "bare")
+    assert "MC217" in rules(bare)
+    for n, prose in enumerate(("The model estimates a scene class for every 64-pixel tile.",
+                               "The network outputs a cloud mask at the input resolution.")):
+        _, found = check(Form("prose", (*removed, (INFERENCE, INFERENCE + prose + "\n\n"))), tmp_path / f"p{n}")
+        assert "MC217" not in rules(found), prose
+    _, vague = check(Form("vague", (*removed, (INFERENCE, INFERENCE + "The network returns scores.\n\n"))), tmp_path / "vague")
+    assert "MC217" in rules(vague)
+

@@ -168,10 +168,11 @@ def test_dynamic_or_unknown_batch_passes(tmp_path: Path, batch: str | None) -> N
     assert by_rule(findings, "MC521") == []
 
 
-def make_recurrent_model(state_batch: int | str = "batch", output_batch: int | str = "batch") -> ModelProto:
+def make_recurrent_model(state_batch: int | str | None = "batch", output_batch: int | str | None = "batch",
+                         input_batch: int | str | None = "batch") -> ModelProto:
     """A voice-activity-style graph: input [batch, 64], state [2, batch, 8] and a scalar sample rate in;
     probability [batch, 1] and the next state out."""
-    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 64]),
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, [input_batch, 64]),
               helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, state_batch, 8]),
               helper.make_tensor_value_info("sr", TensorProto.INT64, [])]
     outputs = [helper.make_tensor_value_info("probability", TensorProto.FLOAT, [output_batch, 1]),
@@ -195,6 +196,20 @@ def test_a_tensor_left_at_a_batch_of_one_beside_a_dynamic_batch_warns(tmp_path: 
     [hit] = by_rule(findings, "MC521")
     assert hit.message.startswith("model.onnx: output 'probability' has a fixed batch dimension of 1")
     assert "e.g. 'batch'" in hit.message
+
+
+def test_unnamed_unknown_dimensions_may_carry_the_batch(tmp_path: Path) -> None:
+    """Graphs from non-torch builders leave dimensions unnamed ([?, 64], [2, ?, 8]): nothing is a fixed batch."""
+    findings, _ = run_check(write_package(tmp_path, make_recurrent_model(state_batch=None, output_batch=None, input_batch=None)))
+    assert by_rule(findings, "MC521") == []
+
+
+def test_a_fully_static_graph_flags_its_batch_tensors_not_its_state(tmp_path: Path) -> None:
+    """A fixed-shape export (input [1, 64], state [2, 1, 8]): the batch is 1; the state's dimension 0 is
+    its layers, not a batch of 2."""
+    findings, _ = run_check(write_package(tmp_path, make_recurrent_model(state_batch=1, output_batch=1, input_batch=1)))
+    hits = by_rule(findings, "MC521")
+    assert sorted(h.message.split(" has ")[0] for h in hits) == ["model.onnx: input 'input'", "model.onnx: output 'probability'"]
 
 
 def test_undefined_element_type_is_an_error(tmp_path: Path) -> None:

@@ -74,22 +74,37 @@ def _batch_names(summary: OnnxSummary) -> set[str]:
     return {name for name, count in users.items() if count >= 2}
 
 
-def _fixed_batch(spec: TensorSpec, batch_names: set[str]) -> bool:
+def _fixed_batch(spec: TensorSpec, batch_names: set[str], static_batch: int | None) -> bool:
     """Dimension 0 is fixed where the batch should be. With a shared batch axis, a tensor carrying it
     anywhere is batched, and one without it is flagged only when it looks like a batch of one (rank 2+,
-    dimension 0 of 1): scalars and state or parameter tensors such as [2, 1, 128] are not batches."""
+    dimension 0 of 1): scalars and state or parameter tensors such as [2, 1, 128] are not batches.
+    Without one, a tensor with an unknown or symbolic dimension may carry the batch there (graphs from
+    non-torch builders leave dimensions unnamed: [2, ?, 128]); in a fully static graph the batch is
+    the first input's dimension 0, and a tensor whose dimension 0 differs is a state, not a batch."""
     if not spec.shape or not isinstance(spec.shape[0], int):
         return False
-    if not batch_names:
-        return True
-    if any(d in batch_names for d in spec.shape):
+    if batch_names:
+        if any(d in batch_names for d in spec.shape):
+            return False
+        return len(spec.shape) >= 2 and spec.shape[0] == 1
+    if any(not isinstance(d, int) for d in spec.shape):
         return False
-    return len(spec.shape) >= 2 and spec.shape[0] == 1
+    return static_batch is None or spec.shape[0] == static_batch
+
+
+def _static_batch(summary: OnnxSummary) -> int | None:
+    """Dimension 0 of the first input with a fully fixed shape of rank 2 or more."""
+    for spec in summary.inputs:
+        if len(spec.shape) >= 2 and all(isinstance(d, int) for d in spec.shape):
+            first = spec.shape[0]
+            return first if isinstance(first, int) else None
+    return None
 
 
 def _io(summary: OnnxSummary) -> Iterable[Finding]:
     rel = summary.rel
     batch_names = _batch_names(summary)
+    static_batch = _static_batch(summary)
     for role, specs in (("input", summary.inputs), ("output", summary.outputs)):
         for spec in specs:
             if any(pattern.fullmatch(spec.name) for pattern in _GENERATED_NAMES):
@@ -97,7 +112,7 @@ def _io(summary: OnnxSummary) -> Iterable[Finding]:
                 yield rule("onnx-unstable-name").finding(
                     f"{rel}: {role} {_show(spec.name)} is an exporter-generated name; give it a stable name such as "
                     f"'{wanted}' (the guideline's names are 'input' and 'logits')", file=rel)
-            if _fixed_batch(spec, batch_names):
+            if _fixed_batch(spec, batch_names, static_batch):
                 yield rule("onnx-static-batch").finding(
                     f"{rel}: {role} {_show(spec.name)} has a fixed batch dimension of {spec.shape[0]} "
                     f"(shape {_shape(spec)}); make dimension 0 dynamic, e.g. "

@@ -66,7 +66,9 @@ CARD_ITEMS: tuple[CardItem, ...] = (
              r"\bversion\s*(?:[:=]\s*)?v?\d+\.\d+"),
     CardItem("authors", "MC203", "authors", Severity.ERROR, r"^(authors?|credits|contributors|team|creators?)\b",
              r"^(authors?|creators?|developers?|developed by|created by|maintained by|maintainers?|contributors)$"),
-    CardItem("project", "MC204", "project", Severity.ERROR, r"^project\b|^funding", r"^(project|project name|earthcode project|funding|programme|program)$"),
+    CardItem("project", "MC204", "project", Severity.ERROR, r"^project\b|^funding", r"^(project|project name|earthcode project|funding|programme|program)$",
+             # the project in prose: "funded by ESA under contract …", "see the project page"
+             r"\b(funded|supported|financed) by\b|\bproject (page|website|homepage)\b|\b(grant|contract) (no\.?|number|agreement)\s{0,3}\S"),
     CardItem("contact", "MC205", "contact information", Severity.ERROR, r"^contact|^support|^maintainers?|point of contact",
              r"^(contact|contacts|contact information|e-?mail|maintainers?|point of contact|support)$",
              r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.-]+"),
@@ -81,8 +83,12 @@ CARD_ITEMS: tuple[CardItem, ...] = (
              r"use[ -]?cases?|scientific|^applications?|^motivation|^background",
              r"^(use[ -]?case|scientific (use|use case|purpose|context)|application|applications|motivation)$",
              r"\b(use case|scientific|research)\b"),
-    CardItem("intended_use", "MC208", "intended use", Severity.ERROR, r"intended (use|uses|purpose|users)|^(direct |primary )?uses?$",
-             r"^(intended (use|uses|purpose|users)|primary use|uses)$"),
+    CardItem("intended_use", "MC208", "intended use", Severity.ERROR,
+             r"intended (use|uses|purpose|users)|^(direct |primary )?uses?$|^typical uses?|^(typical |example )?use[ -]?cases?$|^when to use",
+             r"^(intended (use|uses|purpose|users)|primary use|uses)$",
+             # in prose: "intended for …", "designed for …", "works with any imagery that …"
+             r"\b(intended|designed|built|meant|suitable|suited) (for|to be used)\b|\bworks? (with|on) (any |all )?(\w+[ -]){0,3}"
+             r"(imagery|images|scenes|products|data)\b"),
     CardItem("out_of_scope", "MC209", "out-of-scope use", Severity.ERROR, r"out[ -]of[ -]scope|misuse|not intended|inappropriate",
              r"^(out[ -]of[ -]scope( use| uses)?|misuse|not intended for)$", r"\bout[ -]of[ -]scope\b|\bnot (intended|suitable) for\b"),
     CardItem("limitations", "MC210", "known limitations", Severity.ERROR, r"limitations?|known (issues|problems)|shortcomings|failure modes",
@@ -105,14 +111,19 @@ CARD_ITEMS: tuple[CardItem, ...] = (
              r"|\bclip(s|ped|ping)?\s{1,3}(?:[\w-]{1,30}\s{1,3}){0,2}to\b|\bmin[- ]max\b"
              r"|(?<![-\w])scal(e|ed|es|ing)\s{1,3}(?:[\w-]{1,30}\s{1,3}){0,3}(to|by|into)\s{1,3}[\[(\d-]"),
     CardItem("nodata", "MC215", "nodata handling", Severity.ERROR, r"no[ -]?data|missing (data|values)|fill values?",
-             r"^(no[ -]?data|nodata handling|missing values|fill value)$", r"\bno[ -]?data\b|\bmissing (values|data|pixels)\b|\bfill value\b|\bNaNs?\b"),
+             r"^(no[ -]?data|nodata handling|missing values|fill value)$", r"\bno[ -]?data\b|\bno_?data_?value\b|\bmissing (values|data|pixels)\b|\binvalid (pixels|values|data)\b|\bfill value\b|\bNaNs?\b"),
     CardItem("spatial_temporal", "MC216", "spatial or temporal assumptions", Severity.ERROR,
              r"spatial|temporal|geospatial|resolution|projection|coverage|domain",
              r"^(spatial|temporal|spatial resolution|temporal resolution|projection|crs|coverage|region|spatial/temporal assumptions)$",
              r"\b(spatial|temporal|resolution|projection|CRS|pixel size|footprint|geographic(al)? (domain|coverage|region)|grid|daytime|night-?time|"
              r"season(al)?|time (range|period|window)|latitudes?|longitudes?)\b|\b\d+(\.\d+)?\s?(km|m|°)\b"),
     CardItem("output", "MC217", "output meaning", Severity.ERROR, r"^outputs?\b|output (meaning|description|format|tensor)|^predictions?$",
-             r"^(outputs?|output meaning|output (tensor|description|format)|returns)$", r"\b(logits|probabilit(y|ies)|output (is|are|tensor))\b"),
+             r"^(outputs?|output meaning|output (tensor|description|format)|returns)$",
+             r"\b(logits|probabilit(y|ies)|output (is|are|tensor))\b"
+             # what comes out, in prose: "outputs a cloud mask", "estimates canopy height for every pixel"
+             r"|\b(outputs?|returns?|produces?|generates?|computes?)\s{1,3}(?:[\w-]{1,30}\s{1,3}){0,4}(masks?|maps?"
+             r"|bounding boxes|boxes|embeddings?|feature maps?|heights?|rasters?)\b"
+             r"|\b(estimates?|predicts?)\s{1,3}(?:[\w-]{1,30}\s{1,3}){1,5}(for|per|at|of) (each|every)\b"),
     CardItem("classes", "MC218", "class names or output variables in order", Severity.ERROR,
              r"class(es| names| labels| order)?\b|^labels?\b|categor(y|ies)|output (classes|variables|names)|target variables",
              r"^(class(es| names| labels| order)?|labels|categories|output (variables|names)|class_names|target variables)$"),
@@ -141,7 +152,10 @@ CARD_ITEMS: tuple[CardItem, ...] = (
     CardItem("caveats", "MC227", "data caveats, domain limits, uncertainty notes or bias risks", Severity.ERROR,
              r"caveats?|domain limits?|uncertaint|bias|risks?|ethic|disclaimer|limitations?",
              r"^(caveats?|data caveats|bias|risks|uncertainty|disclaimer)$",
-             r"\b(caveats?|uncertaint(y|ies)|bias(es|ed)?|domain (limits?|shift)|out[ -]of[ -]distribution)\b"),
+             r"\b(caveats?|uncertaint(y|ies)|bias(es|ed)?|domain (limits?|shift)|out[ -]of[ -]distribution)\b"
+             # a limit in prose: "known to make errors where …", "may not generalise to …", "performs poorly on …"
+             r"|\bknown to (make|produce|give|have) (some )?(errors|mistakes|false)|\b(may|might|can|will) (fail|not (work|generali[sz]e|perform|transfer))\b"
+             r"|\bperforms? (poorly|worse)\b|\bnot (been )?(validated|tested|evaluated) (on|for|outside|in)\b"),
 )
 ITEMS_BY_KEY = {item.key: item for item in CARD_ITEMS}
 
