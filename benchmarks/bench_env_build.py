@@ -1,7 +1,8 @@
 """Cold environment build: model-check's uv builder vs `python -m venv` + `pip install -r`.
 
-Both install the same requirements (default: the example package's, torch 2.14.1 and friends,
-about 5.5 GB installed) in the same run, each with fresh caches: a new UV_CACHE_DIR and
+Both install the same requirements (default: the example package's, CPU torch 2.13.0, onnx,
+onnxruntime and friends, about 1 GB installed; tests/probe_packages.py's TIMM_RUNTIME is the heavy
+5.5 GB one, with CUDA libraries) in the same run, each with fresh caches: a new UV_CACHE_DIR and
 environment cache for uv, a new PIP_CACHE_DIR for pip. Both read the same local wheels through the
 machine's pip configuration, so neither downloads much; uv runs first, so it also pays for the
 colder page cache. Prints both times and the ratio (target: uv at least 5x faster), plus a warm

@@ -9,7 +9,7 @@ process, like model-check, never imports torch).
 Environments come from model-check's own venv builder (uv, cached across runs):
 - LIGHT: torch 2.13.0 (the CPU wheel on this machine), numpy, onnx, onnxruntime, safetensors;
 - NUMPY_ONLY: numpy alone (no onnxruntime, no torch), for the "model-check's onnxruntime" path;
-- the example package's own runtime (torch 2.14.1, torchvision, timm), for the GOES layout.
+- TIMM_RUNTIME: torch 2.14.1, torchvision 0.29.1, timm (about 5.5 GB), for the GOES layout.
 """
 
 from __future__ import annotations
@@ -31,6 +31,61 @@ from validator.runtime.environments.venv import VenvBuilder, VenvEnv
 
 LIGHT = "torch==2.13.0\nnumpy==2.4.6\nonnx==1.23.2\nonnxruntime==1.32.0\nsafetensors==0.8.0\n"
 NUMPY_ONLY = "numpy==2.4.6\n"
+# timm's runtime for the GOES layout: on this machine timm needs torch 2.14.1 with torchvision 0.29.1
+# (PyPI's torchvision does not import beside the local CPU torch 2.13.0). A `pip freeze` of a clean
+# venv holding them, the CUDA libraries included: about 5.5 GB installed.
+TIMM_RUNTIME = """\
+anyio==4.16.0
+click==8.5.1
+cuda-bindings==13.5.0
+cuda-pathfinder==1.9.0
+cuda-toolkit==13.0.3.0
+filelock==4.2.12
+flatbuffers==25.12.19
+fsspec==2026.9.0
+h11==0.16.0
+hf-xet==1.8.0
+httpcore2==2.16.2
+httpx2==2.16.2
+huggingface_hub==2.4.0
+idna==3.20
+Jinja2==3.1.6
+MarkupSafe==3.0.4
+ml_dtypes==0.6.0
+mpmath==1.3.0
+networkx==3.6.1
+numpy==2.4.6
+nvidia-cublas==13.1.1.3
+nvidia-cuda-cupti==13.0.85
+nvidia-cuda-nvrtc==13.0.88
+nvidia-cuda-runtime==13.0.96
+nvidia-cudnn-cu13==9.24.0.43
+nvidia-cufft==12.0.0.61
+nvidia-cufile==1.15.1.6
+nvidia-curand==10.4.0.35
+nvidia-cusolver==12.0.4.66
+nvidia-cusparse==12.6.3.3
+nvidia-cusparselt-cu13==0.8.1
+nvidia-nccl-cu13==2.30.7
+nvidia-nvjitlink==13.5.37
+nvidia-nvshmem-cu13==3.4.5
+nvidia-nvtx==13.0.85
+onnx==1.23.2
+onnxruntime==1.32.0
+packaging==26.3
+pillow==13.0.0
+protobuf==7.36.2
+PyYAML==6.0.3
+safetensors==0.8.0
+sympy==1.14.0
+timm==1.0.31
+torch==2.14.1
+torchvision==0.29.1
+tqdm==4.70.1
+triton==3.8.0
+truststore==0.10.5
+typing_extensions==4.16.0
+"""
 
 # The tiny network, as source, shared by the generator and the package's inference.py.
 TINY_NET = '''

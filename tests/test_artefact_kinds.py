@@ -64,7 +64,7 @@ def layout_findings(root: Path) -> list[dict[str, Any]]:
 
 
 def make_non_pytorch(root: Path) -> None:
-    for name in ("model.safetensors", "model.onnx", "inference.py", "make_weights.py", "example_inference.ipynb"):
+    for name in ("model.safetensors", "model.onnx", "inference.py", "model.py", "make_weights.py", "example_inference.ipynb"):
         (root / name).unlink()
     (root / "requirements.txt").write_text("numpy==2.4.6\n", encoding="utf-8")
 

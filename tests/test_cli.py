@@ -131,6 +131,7 @@ def test_default_path_is_the_current_directory(run_cli: RunCli, pkg_copy: Path, 
 def test_json_and_markdown_written_together(run_cli: RunCli, pkg_copy: Path, tmp_path: Path, core_only: None) -> None:
     (pkg_copy / "requirements.txt").write_text("numpy\n", encoding="utf-8")
     json_path, md_path = tmp_path / "out" / "report.json", tmp_path / "out" / "nested" / "report.md"
+    md_path.parent.mkdir(parents=True)  # report folders must exist (tests/test_cli_usage.py)
     code, _, _ = run_cli(["check", pkg_copy, "--env", "none", "--json", json_path, "--markdown", md_path])
     assert code == 1
     report = check_report(json_path)

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import findings, rules_fired, run_configured
+from helpers import _run, findings, rules_fired, run_configured
 
 from validator.core.findings import Severity
 from validator.core.options import Options
-from validator.pipeline.config import merge, read_package_config
+from validator.pipeline.config import configure, merge, read_package_config
 
 CORE = ["layout", "model-card", "runtime"]
 
@@ -85,6 +85,17 @@ def test_pyproject_tool_table_is_read(pkg_copy: Path) -> None:
     report = configured(pkg_copy, '[project]\nname = "demo"\n\n[tool.model-check]\ndisable = ["MC104"]\n', name="pyproject.toml")
     assert "MC104" not in rules_fired(report)
     assert "configuration read from pyproject.toml" in report["notes"]
+
+
+def test_the_callers_configuration_file_is_a_note_about_the_machine(pkg_copy: Path, tmp_path: Path) -> None:
+    """--config names a file of the machine that runs model-check: the note stays out of the PR comment."""
+    caller = tmp_path / "ci-settings" / "model-check.toml"
+    caller.parent.mkdir()
+    caller.write_text('fail-on = "error"\n', encoding="utf-8")
+    loaded = read_package_config(pkg_copy, explicit=caller)
+    report = _run(pkg_copy, configure(loaded, {"env": "none"}, False), loaded, CORE)
+    assert any(note.startswith("configuration read from") and "ci-settings" in note for note in report["machine_notes"])
+    assert not any("configuration read from" in note for note in report["notes"])
 
 
 def test_pyproject_without_the_table_is_ignored(pkg_copy: Path) -> None:

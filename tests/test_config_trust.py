@@ -230,7 +230,7 @@ def test_values_that_reach_builders_are_checked(pkg_copy: Path, toml: str, rule:
     (pkg_copy / "model-check.toml").write_text(toml, encoding="utf-8")
     loaded = read_package_config(pkg_copy)
     options = configure(loaded, {})
-    assert (options.base_image, options.torch_backend) == (None, None)
+    assert (options.base_image, options.torch_backend) == (None, "auto")  # the defaults
     problems = [p.message for p in (loaded.problems if rule == "MC002" else options.refused)]
     assert len(problems) == 1 and words in problems[0]
 

@@ -65,7 +65,7 @@ def _write_onnx(path: Path, in_shape: list[str | int], out_shape: list[str | int
 
 def _metadata(**overrides: str) -> dict[str, str]:
     base = {
-        "model_id": "earthcode-goes-cloud-regime-classifier-demo", "version": "v0.1.0", "architecture": "timm.test_resnet",
+        "model_id": "earthcode-goes-cloud-regime-classifier-demo", "version": "v0.1.0", "architecture": "CloudRegimeCNN",
         "input_shape": "N,4,128,128", "channel_names": ",".join(CHANNELS), "channel_units": "K,K,K,1",
         "class_names": ",".join(CLASSES), "license": "Apache-2.0",
         "source_repository": "https://github.com/earthcode-examples/goes-cloud-regime-demo",

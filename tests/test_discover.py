@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import REPO, RunCli
+import pytest
+from helpers import REPO, RunCli, check_report
 
 from validator.cli.discover import discover
+from validator.readers.discovery import repository_packages
 
 
 def _package(folder: Path, weights: str = "model.onnx") -> Path:
@@ -57,3 +59,67 @@ def test_cli_prints_one_line_of_ascii_json(run_cli: RunCli, tmp_path: Path) -> N
     assert json.loads(out) == {"package": ["a", "b", "c"]}
     code, _, err = run_cli(["discover", str(tmp_path / "nowhere")])
     assert code == 2 and "not a directory" in err
+
+
+# -- a repository root given to `check` (MC011) ------------------------------------------------------
+def _repository(root: Path) -> Path:
+    """A repository as users lay one out: its own README and CI files, two packages in sub-folders."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "README.md").write_text("# Our models\n\nTODO: {insert_description_here}\n", encoding="utf-8")
+    (root / ".github" / "workflows").mkdir(parents=True)
+    (root / ".github" / "workflows" / "ci.yml").write_text("on: push\n", encoding="utf-8")
+    (root / "scripts").mkdir()
+    (root / "scripts" / "train.py").write_text("print('train')\n", encoding="utf-8")
+    _package(root / "models" / "a")
+    (root / "models" / "b").mkdir(parents=True)
+    (root / "models" / "b" / "model-check.toml").write_text('env = "none"\n', encoding="utf-8")
+    _package(root / "tests" / "fixtures" / "tiny")  # test data of the repository: not listed
+    return root
+
+
+def test_repository_packages_lists_the_packages_of_a_repository_root(tmp_path: Path) -> None:
+    assert repository_packages(_repository(tmp_path / "repo")) == ["models/a", "models/b"]
+
+
+@pytest.mark.parametrize("own", ["model.safetensors", "inference.py", "weights/model.pt"])
+def test_a_root_with_a_model_or_inference_script_of_its_own_is_a_package(tmp_path: Path, own: str) -> None:
+    root = _repository(tmp_path / "repo")
+    (root / own).parent.mkdir(parents=True, exist_ok=True)
+    (root / own).write_bytes(b"\0")
+    assert repository_packages(root) == []
+
+
+def test_a_package_and_a_folder_without_packages_are_not_repositories(tmp_path: Path) -> None:
+    assert repository_packages(_package(tmp_path / "pkg")) == []
+    (tmp_path / "empty").mkdir()
+    assert repository_packages(tmp_path / "empty") == []
+    only_fixtures = tmp_path / "tool"
+    _package(only_fixtures / "tests" / "fixtures" / "tiny")
+    (only_fixtures / "README.md").write_text("# a tool\n", encoding="utf-8")
+    assert repository_packages(only_fixtures) == []
+
+
+def test_check_on_a_repository_root_reports_mc011_and_runs_nothing_else(run_cli: RunCli, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _repository(tmp_path / "repo")
+    monkeypatch.chdir(root)
+    code, out, _ = run_cli(["check", ".", "--env", "none", "--json", tmp_path / "r.json"])
+    report = check_report(tmp_path / "r.json")
+    assert code == 1 and report["status"] == "failed"
+    assert [f["rule"] for f in report["findings"]] == ["MC011"]  # nothing about the repository's own README
+    message = report["findings"][0]["message"]
+    assert "2 package(s) under it: models/a/, models/b/" in message
+    assert "Run `model-check check models/a/`" in message and "tiny" not in message
+    assert {c["status"] for c in report["checks"]} == {"skipped"} and report["artefacts"] == []
+    assert "MC011" in out and "models/a/" in out
+    code, out, _ = run_cli(["check", "models/a", "--env", "none", "-q"])  # what the message says to run
+    assert "MC011" not in out
+
+
+def test_mc011_can_be_disabled_by_the_caller(run_cli: RunCli, tmp_path: Path) -> None:
+    root = _repository(tmp_path / "repo")
+    config = tmp_path / "caller.toml"
+    config.write_text('disable = ["MC011"]\n', encoding="utf-8")
+    code, _, _ = run_cli(["check", root, "--env", "none", "--config", config, "--json", tmp_path / "r.json"])
+    rules = {f["rule"] for f in check_report(tmp_path / "r.json")["findings"]}
+    assert "MC011" not in rules and "MC101" not in rules and rules  # checked as a package: its README is the card

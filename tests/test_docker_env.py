@@ -344,7 +344,7 @@ def test_no_engine_under_auto_falls_back_to_venv_with_a_note(tmp_path: Path, mon
     report = runner.run(pkg, Options(env="auto", cache_dir=str(tmp_path / "cache")))
     check_report(report)
     assert report.environment is not None and report.environment.get("kind") == "venv"
-    assert any("includes a Dockerfile, but no Docker engine answers" in note for note in report.notes), report.notes
+    assert any("includes a Dockerfile, but no Docker engine answers" in note for note in report.machine_notes), report.notes
     assert not found(report, "MC381")
 
 

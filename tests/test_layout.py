@@ -28,7 +28,7 @@ def layout_rules(root: Path) -> set[str]:
 
 def make_non_pytorch(root: Path) -> None:
     """Turn the example copy into a scikit-learn style package: ONNX, no torch anywhere."""
-    for name in ("model.safetensors", "inference.py", "make_weights.py", "example_inference.ipynb"):
+    for name in ("model.safetensors", "inference.py", "model.py", "make_weights.py", "example_inference.ipynb"):
         (root / name).unlink()
     (root / "requirements.txt").write_text("scikit-learn==1.5.2\nskl2onnx==1.17.0\nonnxruntime==1.20.1\n", encoding="utf-8")
 
@@ -151,7 +151,7 @@ def test_pytorch_package_with_open_artefact_still_wants_safetensors(pkg_copy: Pa
 
 # -- MC106 / MC107 opaque checkpoints ---------------------------------------------------------
 def test_only_an_opaque_checkpoint_is_mc106(pkg_copy: Path) -> None:
-    for name in ("model.safetensors", "model.onnx", "inference.py", "make_weights.py", "example_inference.ipynb"):
+    for name in ("model.safetensors", "model.onnx", "inference.py", "model.py", "make_weights.py", "example_inference.ipynb"):
         (pkg_copy / name).unlink()
     (pkg_copy / "model.pt").write_bytes(b"\x80\x02}q\x00.")
     found = findings(layout_report(pkg_copy), rule="MC106")

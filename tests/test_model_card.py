@@ -19,7 +19,8 @@ from helpers import (
     run_static,
 )
 
-from validator.readers.card import CARD_ITEMS, CardFacts
+from validator.readers.card import CARD_EXAMPLES, CARD_ITEMS, CardFacts, CardItem, card_example, read_card
+from validator.readers.markdown import parse_markdown
 from validator.readers.package import ModelPackage
 
 README = "README.md"
@@ -385,6 +386,39 @@ def test_placeholder_words_inside_code_blocks_are_not_placeholders(pkg_copy: Pat
     assert card_findings(pkg_copy) == []
 
 
+GITHUB_ACTIONS_SECTION = """## Continuous integration
+
+The workflow passes the token as `${{ secrets.TOKEN }}` and tests on Python ${{ matrix.python }}.
+
+Python version: ${{ matrix.python }}
+
+```yaml
+    steps:
+      - uses: actions/setup-python@v5
+        with:
+          python-version: ${{ matrix.python }}
+      - run: model-check check . --json r.json
+        env:
+          GITHUB_TOKEN: ${{ secrets.TOKEN }}
+          ENABLED: ${{ github.event_name == 'push' && 'yes' || 'no' }}
+```
+"""
+
+
+def test_github_actions_expressions_are_not_placeholders(pkg_copy: Path) -> None:
+    """`${{ … }}` in prose, a field value and a workflow snippet is a GitHub Actions expression."""
+    append(pkg_copy, GITHUB_ACTIONS_SECTION)
+    assert card_findings(pkg_copy) == []
+
+
+@pytest.mark.parametrize("slot", ["{insert_dataset_doi_here}", "{{ model_name }}"])
+def test_real_slots_beside_github_actions_expressions_are_still_found(pkg_copy: Path, slot: str) -> None:
+    append(pkg_copy, GITHUB_ACTIONS_SECTION + f"\n## Data\n\nTrained on {slot} with ${{{{ matrix.python }}}}.\n")
+    found = card_findings(pkg_copy)
+    assert [(f["rule"], f["line"]) for f in found] == [("MC230", len(card_lines(pkg_copy / README)))]
+    assert slot in found[0]["message"]
+
+
 # -- README that cannot be read (MC200) -----------------------------------------------------------
 @pytest.mark.parametrize(("content", "reason"), [
     ("Mod\u00e8le".encode("latin-1") + b"\n", "not UTF-8"),
@@ -481,3 +515,23 @@ def test_commands_naming_files_the_package_lacks_are_warnings_at_their_line(pkg_
 def test_commands_whose_files_exist_or_cannot_be_judged_pass(pkg_copy: Path, block: str) -> None:
     append(pkg_copy, f"## Usage\n\n{block}\n")
     assert [f for f in card_findings(pkg_copy) if f["rule"] == "MC231"] == []
+
+
+# -- the example each missing-item finding shows (validator.readers.card.CARD_EXAMPLES) ---------
+def test_every_card_item_has_one_example_and_its_rule_finds_it() -> None:
+    assert set(CARD_EXAMPLES) == {item.key for item in CARD_ITEMS}
+    for item in CARD_ITEMS:
+        assert card_example(item.rule_id) == CARD_EXAMPLES[item.key]
+        assert "\n" not in CARD_EXAMPLES[item.key] and len(CARD_EXAMPLES[item.key]) <= 100
+    assert card_example("MC101") is None and card_example("MC230") is None
+
+
+@pytest.mark.parametrize("item", CARD_ITEMS, ids=lambda item: item.rule_id)
+def test_each_card_example_pasted_alone_is_read_as_its_item(item: CardItem) -> None:
+    """A user who pastes the example the report shows gets the finding fixed: the card reader finds the item,
+    with its value (no placeholder)."""
+    facts = read_card(parse_markdown(f"# A model\n\n{CARD_EXAMPLES[item.key]}\n", README))
+    assert item.key in facts.found, CARD_EXAMPLES[item.key]
+    assert not facts.placeholders
+    value = CARD_EXAMPLES[item.key].split(": ", 1)[1]
+    assert facts.found[item.key].value == value

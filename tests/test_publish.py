@@ -76,9 +76,9 @@ def test_example_item_states_the_package_facts(published: Path) -> None:
         {"type": "z-score", "mean": 285.0, "stddev": 10.0}, {"type": "z-score", "mean": 8.0, "stddev": 10.0}]
     assert props["mlm:tasks"] == ["classification"]
     assert props["mlm:name"] == ITEM_ID == item["id"]
-    assert props["mlm:architecture"] == "timm.test_resnet"
-    assert (props["mlm:framework"], props["mlm:framework_version"]) == ("PyTorch", "2.14.1")
-    assert props["mlm:total_parameters"] == 375_509  # every tensor of the safetensors header
+    assert props["mlm:architecture"] == "CloudRegimeCNN"
+    assert (props["mlm:framework"], props["mlm:framework_version"]) == ("PyTorch", "2.13.0")
+    assert props["mlm:total_parameters"] == 61_578  # every tensor of the safetensors header
     assert "mlm:pretrained" not in props  # no source says so: left out, not defaulted
     assert props["license"] == "Apache-2.0" and props["version"] == "v0.1.0"
     assert props["datetime"] == "2026-11-24T00:00:00Z"  # CITATION.cff date-released
@@ -122,7 +122,7 @@ def test_provenance_names_a_source_for_every_value_and_lists_what_was_left_out(p
     assert sources["/properties/mlm:input/0/input/shape"]["source"] == "ONNX graph"
     assert sources["/properties/mlm:total_parameters"]["file"] == "model.safetensors"
     assert sources["/properties/mlm:framework_version"] == {"source": "runtime pin", "file": "requirements.txt",
-                                                            "line": 49, "detail": "torch==2.14.1"}
+                                                            "line": 25, "detail": "torch==2.13.0"}
     assert sources["/properties/mlm:input/0/value_scaling"]["line"] == _line(EXAMPLE / "README.md", "| Channel | Unit | Mean | Std |")
     item = load(published / f"{ITEM_ID}.json")
     for key in item["properties"]:
@@ -134,7 +134,7 @@ def test_provenance_names_a_source_for_every_value_and_lists_what_was_left_out(p
 
 def test_values_without_a_source_are_left_out_and_reported(pkg_copy: Path, tmp_path: Path, run_cli: RunCli) -> None:
     remove_section(pkg_copy / "README.md", "### Normalization")
-    replace_in(pkg_copy / "requirements.txt", "torch==2.14.1\n", "torch\n")
+    replace_in(pkg_copy / "requirements.txt", "torch==2.13.0\n", "torch\n")
     code, stdout, stderr = publish(run_cli, pkg_copy, tmp_path / "out", "--allow-failing")
     assert code == 0, stderr
     props = load(tmp_path / "out" / f"{ITEM_ID}.json")["properties"]

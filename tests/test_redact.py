@@ -60,7 +60,7 @@ def test_ordinary_output_is_left_alone() -> None:
 def test_every_text_of_a_report_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     """Result files of probes (tracebacks, notebook errors) reach the report without passing the sandbox's
     output redaction: the runner redacts the whole report as it is made."""
-    from validator.core.findings import Area, CheckRecord, CheckStatus, Finding, Severity
+    from validator.core.findings import Area, CheckRecord, CheckStatus, Finding, Note, Severity
     from validator.core.records import EnvironmentRecord, ParityRecord
     from validator.core.report import Report
     from validator.pipeline.runner import _redact_report
@@ -70,7 +70,7 @@ def test_every_text_of_a_report_is_redacted(monkeypatch: pytest.MonkeyPatch) -> 
     report = Report("pkg", None, None, Severity.ERROR)
     report.findings = [Finding("MC960", Area.INFERENCE, Severity.ERROR, f"cell 1 raises RuntimeError: {secret}", f"{secret}.ipynb")]
     report.checks = [CheckRecord(Area.INFERENCE, "notebook", CheckStatus.FAILED, f"why: {secret}")]
-    report.notes = [f"note {secret}"]
+    report.notes = [Note.package(f"note {secret}"), Note.machine(f"cache {secret}")]
     # partial records: only the texts the redaction must reach
     report.parity = cast("ParityRecord", {"outputs": [{"name": secret, "error": f"load failed: {secret}"}]})
     report.environment = cast("EnvironmentRecord", {"output_tail": f"tail {secret} ghp_{'a' * 36}"})

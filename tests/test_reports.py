@@ -1,5 +1,7 @@
-"""Reports: golden JSON and Markdown for the example package, the JSON Schema, the status rule,
-and escaping of package-derived text in the Markdown and terminal reports.
+"""Reports: golden JSON and Markdown for the example package (Markdown and terminal for a folder with
+only a README), the JSON Schema, the status rule, escaping of package-derived text in the Markdown and
+terminal reports, how to fix (one line per group of findings, linked to docs/rules.md; card items'
+examples), and which notes reach the Markdown.
 
 Regenerate the golden files with `pytest tests/test_reports.py --update-golden` after a change
 that is meant to alter the reports, and review the diff of tests/golden/ before committing."""
@@ -18,11 +20,14 @@ from helpers import REPO, RunCli, check_report
 from rich.console import Console
 
 from validator import __version__
+from validator.core.catalogue import DOCS_URL, all_rules, get_rule
 from validator.core.escape import markdown_code, markdown_text
-from validator.core.findings import Area, Artefact, CheckRecord, CheckStatus, Finding, Severity
+from validator.core.findings import Area, Artefact, CheckRecord, CheckStatus, Finding, Note, Severity
 from validator.core.report import Report, validate_report
+from validator.readers.card import CARD_EXAMPLES, CARD_ITEM_FIX
 from validator.reporters import REPORTERS, render
-from validator.reporters.markdown import render_markdown
+from validator.reporters.fixes import FIX_LIMIT, group_findings, one_line
+from validator.reporters.markdown import help_markdown, render_markdown
 from validator.reporters.terminal import print_report
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -123,7 +128,7 @@ def full_report() -> Report:
         checks=[CheckRecord(Area.LAYOUT, "package layout", CheckStatus.FAILED, "", 0.25),
                 CheckRecord(Area.PARITY, "parity", CheckStatus.SKIPPED, "--env none", 0.0)],
         artefacts=[Artefact("README.md", 10, "0" * 64)],
-        notes=["a note"],
+        notes=[Note.package("a note"), Note.machine("pip configuration honoured by uv (read from /home/ci/.config/pip/pip.conf)")],
     )
 
 
@@ -200,7 +205,7 @@ def test_markdown_report_escapes_package_derived_text() -> None:
     report = Report("pkg <b>", "Name @someone", None, Severity.ERROR,
                     findings=[finding(Severity.ERROR, "MC106", f"{name} is opaque; {HOSTILE}", name, 2)],
                     checks=[CheckRecord(Area.LAYOUT, "package layout", CheckStatus.SKIPPED, HOSTILE)],
-                    artefacts=[Artefact(name, 1, "0" * 64)], notes=[HOSTILE])
+                    artefacts=[Artefact(name, 1, "0" * 64)], notes=[Note.package(HOSTILE)])
     text = render_markdown(report)
     outside_code = re.sub(r"``.*?``|`[^`]*`", "", text)  # inline code is shown literally by renderers
     assert_inert(outside_code)
@@ -235,3 +240,170 @@ def test_terminal_shows_package_text_literally_and_hides_info_unless_verbose() -
     console = Console(record=True, width=200, color_system=None)
     print_report(report, console, verbose=True)
     assert "an info finding" in console.export_text()
+
+
+# -- how to fix: one line per group of findings, with the rule's documentation ----------------
+README_ONLY = "# My model\n\nSome text about a model.\n"
+
+
+@pytest.fixture()
+def readme_only_reports(run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], str]:
+    """The issue's case: a folder with only a README (26 missing card items, no runtime, no weights)."""
+    (tmp_path / "readme-only").mkdir()
+    (tmp_path / "readme-only" / "README.md").write_text(README_ONLY, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["check", "readme-only", "--env", "none", "--json", tmp_path / "r.json", "--markdown", tmp_path / "r.md"])
+    assert code == 1, err
+    return check_report(tmp_path / "r.json"), (tmp_path / "r.md").read_text(encoding="utf-8")
+
+
+def terminal_text(report: Report, verbose: bool = False) -> str:
+    console = Console(record=True, width=120, color_system=None)
+    print_report(report, console, verbose=verbose)
+    return console.export_text()
+
+
+def test_golden_markdown_of_a_folder_with_only_a_readme(readme_only_reports: tuple[dict[str, Any], str], update_golden: bool) -> None:
+    compare_with_golden("readme-only.md", normalise_text(readme_only_reports[1]), update_golden)
+
+
+def test_golden_terminal_of_a_folder_with_only_a_readme(readme_only_reports: tuple[dict[str, Any], str], update_golden: bool) -> None:
+    data = readme_only_reports[0]
+    for check in data["checks"]:
+        check["duration_s"] = 0.0
+    compare_with_golden("readme-only.txt", terminal_text(Report.from_dict(data)), update_golden)
+
+
+def unpinned(n: int) -> list[Finding]:
+    rule = get_rule("MC301")
+    assert rule is not None
+    return [rule.finding(f"pkg{i} is not pinned", "requirements.txt", i + 1) for i in range(n)]
+
+
+def fix_report() -> Report:
+    layout = get_rule("MC102")
+    assert layout is not None
+    findings = [*unpinned(3), layout.finding("no runtime file")]
+    return Report("pkg", None, None, Severity.ERROR, findings=findings)
+
+
+def test_terminal_shows_each_fix_once_under_its_findings_with_the_rules_documentation() -> None:
+    text = terminal_text(fix_report())
+    lines = text.splitlines()
+    pin = [i for i, line in enumerate(lines) if "fix: Pin it with ==" in line]
+    assert len(pin) == 1  # three MC301 findings, one fix line
+    assert "(docs/rules.md#mc301)" in lines[pin[0]]
+    assert max(i for i, line in enumerate(lines) if " MC301 " in line) == pin[0] - 1  # right under the group
+    assert sum("fix: Add a requirements.txt" in line for line in lines) == 1 and "(docs/rules.md#mc102)" in text
+    assert f"every rule and its fix in full: {DOCS_URL}" in text
+
+
+def test_markdown_shows_each_fix_once_with_an_absolute_link() -> None:
+    text = render_markdown(fix_report())
+    assert text.count("**How to fix**") == 2  # under the findings of each area: runtime, layout
+    assert text.count(f"- [MC301]({DOCS_URL}#mc301): Pin it with == to the version you used") == 1
+    assert f"- [MC102]({DOCS_URL}#mc102): Add a requirements.txt" in text
+    assert DOCS_URL.startswith("https://") and DOCS_URL.endswith("/docs/rules.md")  # works from a PR comment
+
+
+def test_errors_come_before_warnings_and_info_gets_no_fix() -> None:
+    onnx, info = get_rule("MC104"), get_rule("MC523")
+    assert onnx is not None and info is not None
+    report = Report("pkg", None, None, Severity.ERROR,
+                    findings=[info.finding("a summary"), onnx.finding("no model.onnx"), *unpinned(1)])
+    groups = group_findings(report.findings)
+    assert [g.findings[0].rule for g in groups] == ["MC301", "MC104", "MC523"]
+    assert groups[-1].fix is None
+    assert terminal_text(report, verbose=True).count("fix:") == 2
+    assert render_markdown(report).count(f"]({DOCS_URL}#mc523):") == 0
+
+
+def card_findings() -> list[Finding]:
+    found = []
+    for rule_id in ("MC211", "MC223", "MC225"):
+        rule = get_rule(rule_id)
+        assert rule is not None
+        found.append(rule.finding(f"the model card is missing: {rule.title.rsplit(': ', 1)[-1]}", "README.md"))
+    return found
+
+
+def test_card_items_share_one_fix_and_each_shows_its_example() -> None:
+    report = Report("pkg", None, None, Severity.ERROR, findings=card_findings())
+    text = terminal_text(report)
+    assert "the model card is missing: expected input shape  e.g. `Input shape: N,4,128,128`" in text
+    assert "e.g. `License: Apache-2.0`" in text and "e.g. `Release tag: v1.2.0`" in text
+    assert text.count("fix:") == 1 and "fix: State each item in README.md" in text and "(docs/rules.md#mc211)" in text
+    markdown = render_markdown(report)
+    assert "— e.g. `Input shape: N,4,128,128` |" in markdown
+    assert markdown.count(f"- [MC211–MC225]({DOCS_URL}#mc211): State each item in README.md") == 1
+
+
+def test_a_card_example_with_a_pipe_stays_in_its_table_cell(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(CARD_EXAMPLES, "input_shape", "| Input shape | N,4,128,128 |")
+    report = Report("pkg", None, None, Severity.ERROR, findings=card_findings()[:1])
+    row = next(line for line in render_markdown(report).splitlines() if "MC211" in line and line.startswith("| "))
+    assert len(re.findall(r"(?<!\\)\|", row)) == 5 and "`\\| Input shape \\| N,4,128,128 \\|`" in row
+
+
+def test_the_readme_only_folder_gets_one_card_fix_and_all_its_examples(readme_only_reports: tuple[dict[str, Any], str]) -> None:
+    data, markdown = readme_only_reports
+    card = [f for f in data["findings"] if f["area"] == "model-card"]
+    assert len(card) >= 20
+    assert markdown.count("State each item in README.md") == 1
+    assert all(f"`{CARD_EXAMPLES[key]}`" in markdown for key in ("input_shape", "license", "version"))
+    assert markdown.count("**How to fix**") == len({f["area"] for f in data["findings"] if f["severity"] != "info"})
+
+
+def test_every_fix_line_is_one_short_line_with_whole_code_spans() -> None:
+    for rule in all_rules():
+        line = one_line(rule.help)
+        assert "\n" not in line and len(line) <= FIX_LIMIT + 2, rule.id
+        assert line.count("`") % 2 == 0, (rule.id, line)
+    assert len(CARD_ITEM_FIX) <= FIX_LIMIT
+
+
+def test_a_long_help_is_cut_at_a_sentence_or_clause_not_inside_brackets() -> None:
+    assert one_line("First sentence is here and long enough to keep. " + "x " * 200) == "First sentence is here and long enough to keep."
+    cut = one_line("Ship the weights in the package (model.safetensors, model.onnx; both) and load them from there; or, "
+                   "if they must stay outside, " + "pin " * 60)
+    assert cut == "Ship the weights in the package (model.safetensors, model.onnx; both) and load them from there …"
+    assert one_line("Short help (e.g. this). Second.") == "Short help (e.g. this). Second."
+    assert one_line("Use one version everywhere (" + "a, " * 60 + "b), and one per model.") == \
+        "Use one version everywhere, and one per model."
+
+
+def test_help_markdown_keeps_code_and_urls_and_escapes_markup() -> None:
+    text = help_markdown("Read __version__ or <name> ['input'] from `a|b_c` at https://spdx.org/licenses/.")
+    assert "\\_\\_version\\_\\_" in text and "&lt;name&gt;" in text and "\\['input'\\]" in text
+    assert "`a|b_c`" in text and "https://spdx.org/licenses/" in text
+    assert "`a\\|b_c`" in help_markdown("`a|b_c`", table=True)
+
+
+# -- run notes: the machine's stay out of the Markdown ----------------------------------------
+MACHINE = "environment: pip configuration honoured by uv (read from /home/runner/.config/pip/pip.conf): index-url"
+
+
+def noted_report() -> Report:
+    return Report("pkg", None, None, Severity.ERROR,
+                  notes=[Note.package("static run (--env none): no package code was executed"), Note.machine(MACHINE)])
+
+
+def test_machine_notes_are_in_the_terminal_and_json_but_not_the_markdown() -> None:
+    report = noted_report()
+    markdown = render_markdown(report)
+    assert "static run" in markdown and "pip.conf" not in markdown and "/home/runner" not in markdown
+    text = terminal_text(report)
+    assert "note: static run (--env none)" in text and f"note (this machine): {MACHINE}" in text
+    data = check_report(report)
+    assert data["notes"] == ["static run (--env none): no package code was executed"] and data["machine_notes"] == [MACHINE]
+
+
+def test_note_scopes_survive_the_json_report() -> None:
+    again = Report.from_dict(json.loads(noted_report().to_json()))
+    assert again.notes == noted_report().notes
+    assert "pip.conf" not in render_markdown(again)  # the PR comment is rendered from the JSON report
+
+
+def test_a_markdown_without_package_notes_has_no_notes_section() -> None:
+    report = Report("pkg", None, None, Severity.ERROR, notes=[Note.machine(MACHINE)])
+    assert "<summary>Notes</summary>" not in render_markdown(report)

@@ -57,7 +57,9 @@ def test_example_runtime_is_pinned(example_pkg: Path) -> None:
     assert findings(runtime_report(example_pkg), area=RUNTIME) == []
     spec = spec_of(example_pkg)
     assert spec.python == ("3.11", ".python-version", 1)
-    assert {"torch", "torchvision", "timm", "onnxruntime", "numpy"} <= spec.pinned_names()
+    assert {"torch", "safetensors", "onnx", "onnxruntime", "numpy"} <= spec.pinned_names()
+    assert not {"torchvision", "timm"} & spec.pinned_names()  # the network is plain torch (model.py)
+    assert not [name for name in spec.pinned_names() if name.startswith(("nvidia-", "cuda-", "triton"))]  # CPU torch
     assert all(pin.pinned for pin in spec.pins)
 
 

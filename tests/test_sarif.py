@@ -10,8 +10,8 @@ import jsonschema
 import pytest
 from helpers import EXAMPLE, RunCli
 
-from validator.core.catalogue import all_rules
 from validator.core.findings import Area, Artefact, Finding, Severity
+from validator.core.options import Relaxation
 from validator.core.report import Report
 from validator.reporters import REPORTERS
 from validator.reporters.sarif import sarif_log
@@ -45,7 +45,7 @@ def test_valid_against_the_schema(validator: jsonschema.Draft4Validator) -> None
 def test_rule_metadata(validator: jsonschema.Draft4Validator) -> None:
     run = sarif_log([_report()])["runs"][0]
     rules = run["tool"]["driver"]["rules"]
-    assert [r["id"] for r in rules[: len(all_rules())]] == [r.id for r in all_rules()]
+    assert [r["id"] for r in rules] == ["MC101", "MC201", "MC202", "MC9999"]  # the results' rules, the catalogue's order
     mc202 = next(r for r in rules if r["id"] == "MC202")
     assert set(mc202) >= {"id", "name", "shortDescription", "fullDescription", "help", "helpUri", "defaultConfiguration"}
     assert mc202["defaultConfiguration"]["level"] == "error" and mc202["helpUri"].endswith("#mc202")
@@ -80,7 +80,31 @@ def test_cli_writes_sarif_for_the_example(run_cli: RunCli, tmp_path: Path, valid
     assert code == 0
     log = json.loads(target.read_text(encoding="utf-8"))
     assert not list(validator.iter_errors(log))
-    assert log["runs"][0]["tool"]["driver"]["name"] == "model-check"
+    run = log["runs"][0]
+    assert run["tool"]["driver"]["name"] == "model-check"
+    assert len(run["tool"]["driver"]["rules"]) == len({r["ruleId"] for r in run["results"]})
+    assert target.stat().st_size < 30_000  # every rule of the catalogue made it 240 KB
+
+
+def test_only_the_rules_of_the_results_are_embedded_and_indexed(validator: jsonschema.Draft4Validator) -> None:
+    report = _report()
+    report.findings.append(Finding("MC202", Area.MODEL_CARD, Severity.ERROR, "again", "README.md", 9))
+    run = sarif_log([report])["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert len(rules) == len({r["ruleId"] for r in run["results"]}) == 4
+    assert all(rules[r["ruleIndex"]]["id"] == r["ruleId"] for r in run["results"])
+    assert not list(validator.iter_errors(sarif_log([report])))
+
+
+def test_a_relaxed_rule_without_results_is_embedded_for_its_override(validator: jsonschema.Draft4Validator) -> None:
+    report = _report()
+    report.relaxations = [Relaxation("MC104", "disabled", "model-check.toml", 2, "package")]
+    run = sarif_log([report])["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    (override,) = run["invocations"][0]["ruleConfigurationOverrides"]
+    assert rules[override["descriptor"]["index"]]["id"] == "MC104" and rules[override["descriptor"]["index"]]["name"] == "onnx-missing"
+    assert all(rules[r["ruleIndex"]]["id"] == r["ruleId"] for r in run["results"])
+    assert not list(validator.iter_errors(sarif_log([report])))
 
 
 def test_the_schema_check_is_not_vacuous(validator: jsonschema.Draft4Validator) -> None:

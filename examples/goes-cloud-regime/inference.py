@@ -10,8 +10,9 @@ Pipeline
    channel order ``CHANNEL_NAMES`` -> per-channel ``(x - MEAN) / STD`` -> every
    non-finite value (NaN = nodata, +/-inf) set to 0.0 *after* normalisation
    (i.e. to the channel mean) -> float32, C-contiguous.
-2. ``load_model`` (PyTorch, ``model.safetensors``) or ``load_onnx_session``
-   (ONNX Runtime, ``model.onnx``): the same network, logits over six classes.
+2. ``load_model`` (PyTorch, ``model.safetensors`` loaded into ``model.CloudRegimeCNN``)
+   or ``load_onnx_session`` (ONNX Runtime, ``model.onnx``): the same network, logits
+   over six classes.
 3. ``postprocess``: softmax over the class axis -> probabilities, predicted
    class names from ``labels.json``.
 
@@ -36,8 +37,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # ---------------------------------------------------------------------------
 MODEL_ID = "earthcode-goes-cloud-regime-classifier-demo"
 VERSION = "v0.1.0"
-ARCHITECTURE = "timm.test_resnet"
-TIMM_MODEL_NAME = "test_resnet"
+ARCHITECTURE = "CloudRegimeCNN"  # class of model.py; plain PyTorch, no timm or torchvision
 
 CHANNEL_NAMES = ("BT15_minus_BT14", "BT14_minus_BT11", "BT14", "COD")
 CHANNEL_UNITS = ("K", "K", "K", "1")
@@ -114,15 +114,13 @@ def synthetic_scene(seed: int = 0, batch: int = 1) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------
-# PyTorch path (needs torch, timm, safetensors)
+# PyTorch path (needs torch and safetensors)
 # ---------------------------------------------------------------------------
 def build_model():
-    """The architecture, with random (not loaded) weights."""
-    import timm
+    """The architecture (``model.CloudRegimeCNN``), with random (not loaded) weights."""
+    from model import CloudRegimeCNN
 
-    return timm.create_model(
-        TIMM_MODEL_NAME, pretrained=False, in_chans=NUM_CHANNELS, num_classes=NUM_CLASSES
-    )
+    return CloudRegimeCNN(in_chans=NUM_CHANNELS, num_classes=NUM_CLASSES)
 
 
 def load_model(weights_path: str | Path = WEIGHTS_FILE):

@@ -3,7 +3,7 @@
     python make_weights.py
 
 writes, in this folder:
-  model.safetensors      state dict of timm ``test_resnet`` (4 input channels, 6 classes)
+  model.safetensors      state dict of ``model.CloudRegimeCNN`` (4 input channels, 6 classes)
                          with the guideline's metadata; UNTRAINED deterministic weights
   model.onnx             the same network, exported as the guideline shows (opset 17)
   test_data/raw_0.npy    deterministic raw test scene, physical units, NaN nodata patch
@@ -13,6 +13,7 @@ writes, in this folder:
 and then checks that the weights load strictly and that ONNX Runtime matches PyTorch
 (rtol = atol = 1e-4) for batch sizes 1 and 2.
 
+It needs the environment of requirements.txt (torch's ONNX exporter needs ``onnx``).
 Running it twice gives a byte-identical model.safetensors. safetensors (0.8.0) writes
 the ``__metadata__`` entries in a random order on every run (a Rust hash map), so after
 ``save_file`` the header is rewritten with its metadata keys sorted; the tensors, their
@@ -96,6 +97,7 @@ def main() -> None:
     state_dict = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(state_dict, str(weights_path), metadata=METADATA)
     canonicalise_safetensors_header(weights_path)
+    weights_path.chmod(0o644)  # safetensors creates the file readable by its owner only
     with safe_open(str(weights_path), framework="pt") as f:
         assert f.metadata() == METADATA, "metadata did not round-trip"
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from validator.core.findings import Area, Finding
+from validator.core.findings import Area, Finding, Note
 from validator.core.options import Options
 from validator.core.records import ParityRecord
 from validator.readers.package import ModelPackage
@@ -27,7 +27,7 @@ class Outcome:
 
     findings: list[Finding] = field(default_factory=list)
     skipped: str = ""  # a part that did not run, and why; with no findings the check is recorded as skipped
-    notes: list[str] = field(default_factory=list)  # run-level remarks for the report
+    notes: list[Note] = field(default_factory=list)  # run-level remarks for the report, each for its audience
     record: ParityRecord | None = None  # the report's parity object
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from validator.checks.base import DynamicCheck, Outcome, Skip
 from validator.core.catalogue import rule
-from validator.core.findings import Area, Finding, Severity
+from validator.core.findings import Area, Finding, Note, Severity
 from validator.core.options import Options
 from validator.core.records import NativeLoadRecord, OnnxSessionRecord, ParityRecord, ProducedRecord, RunRecord, TensorRecord
 from validator.readers.declared import CHANNEL_COUNT, CHANNELS, CLASS_COUNT, CLASSES, INPUT_SHAPE
@@ -119,7 +119,7 @@ class Tally:
 
     findings: list[Finding] = field(default_factory=list)
     comparisons: list[tuple[str, str, Comparison]] = field(default_factory=list)  # (kind, input id, result)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
 
 @dataclass
@@ -164,7 +164,7 @@ class ParityCheck(DynamicCheck):
         outcome = Tally()
         graph_count = sum(1 for rel in ctx.pkg.with_suffix(".onnx") if rel not in ctx.pkg.pointers)
         if graph_count > len(graph_files):
-            outcome.notes.append(f"parity: {len(graph_files)} of the {graph_count} .onnx files were run (the first in name order)")
+            outcome.notes.append(Note.package(f"parity: {len(graph_files)} of the {graph_count} .onnx files were run (the first in name order)"))
         inputs = discover(ctx.pkg, declared_specs(ctx.pkg, onnx_rel))
         outcome.findings += [rule("test-vector-invalid").finding(f"{rel} {problem}", file=rel) for rel, problem in inputs.problems]
         limits = Limits(wall_s=ctx.options.timeout_s, memory_mb=ctx.options.memory_mb, network=False)
@@ -417,15 +417,15 @@ def _onnx_outcome(run: Run, result: OnnxResult | None, job: list[Graph], where: 
     runner = f"{where} (onnxruntime {version})" if version else where
     if record.onnx_runtime is None:
         record.onnx_runtime = runner
-        if where.startswith("model-check"):
-            outcome.notes.append(f"parity: {runner}")
+        if where.startswith("model-check"):  # the package's runtime pins no onnxruntime: the reviewer should know
+            outcome.notes.append(Note.package(f"parity: {runner}"))
     if result.get("status") == "unavailable":
         reason = f"onnxruntime cannot be imported: {result.get('reason')}"
         if record.onnx_skipped is not None:  # said once, for the first probe
             return None
         record.onnx_skipped = reason
         if where.startswith("model-check"):  # model-check's own installation: not the package's fault
-            outcome.notes.append(f"parity: the ONNX graphs were not run: {reason}")
+            outcome.notes.append(Note.machine(f"parity: the ONNX graphs were not run: {reason}"))
         else:
             outcome.findings.append(rule("parity-probe-failed").finding(
                 f"the runtime lists onnxruntime, yet importing it fails, so no .onnx file was run: {result.get('reason')}",

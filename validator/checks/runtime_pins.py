@@ -7,6 +7,8 @@
 - MC392: one distribution listed twice in one install (different exact pins: an error).
 - MC393: two runtime files pinning one distribution to different versions; what only one of
   requirements.txt / environment.yml installs, at info level.
+- MC394: GPU-only builds (nvidia-*, +cuXXX, a PyTorch CUDA index) pinned in a runtime file or lock
+  file (validator.checks.runtime_gpu).
 Everything is read from `pkg.runtime_spec` and the lock files as data; nothing is installed or run.
 """
 
@@ -19,6 +21,7 @@ from collections.abc import Iterable
 from packaging.version import InvalidVersion, Version
 
 from validator.checks.base import Skip, StaticCheck
+from validator.checks.runtime_gpu import gpu_only_findings
 from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding, Severity
 from validator.core.options import Options
@@ -64,9 +67,9 @@ class RuntimePinsCheck(StaticCheck):
             locks = [lock for lock in read_lock_files(pkg) if lock.accepted]
             if not locks:
                 return Skip("there is no runtime definition (see MC102)")
-            return [_lock_finding(pkg, locks)]
+            return [_lock_finding(pkg, locks), *gpu_only_findings(pkg, None)]
         spec = pkg.runtime_spec
-        return [*_stdlib(spec), *_duplicates(spec, pkg), *_disagreements(spec, pkg)]
+        return [*_stdlib(spec), *_duplicates(spec, pkg), *_disagreements(spec, pkg), *gpu_only_findings(pkg, spec)]
 
 
 def _lock_finding(pkg: ModelPackage, locks: list[LockedRuntime]) -> Finding:

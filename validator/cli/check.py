@@ -6,14 +6,24 @@ import argparse
 
 from rich.console import Console
 
-from validator.cli.common import EXIT_FINDINGS, EXIT_OK, add_check_options, options_from_args, resolve_package
+from validator.cli.common import (
+    EXIT_CODES_EPILOG,
+    EXIT_FINDINGS,
+    EXIT_OK,
+    add_check_options,
+    check_report_paths,
+    options_from_args,
+    resolve_package,
+)
 from validator.pipeline import runner
 from validator.reporters.files import write_reports
 from validator.reporters.terminal import print_report
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    check = subparsers.add_parser("check", help="check a model package")
+    check = subparsers.add_parser("check", help="check a model package", description="Check a model package against "
+                                  "EarthCODE's FAIR ML Model Packaging guideline and write the reports asked for.",
+                                  epilog=EXIT_CODES_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("path", nargs="?", default=".", help="the package folder (default: .)")
     add_check_options(check)
     check.set_defaults(handler=cmd_check)
@@ -21,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def cmd_check(args: argparse.Namespace) -> int:
     root = resolve_package(args.path)
+    check_report_paths(args)
     options, loaded = options_from_args(args, root)
     console = Console(stderr=False, highlight=False)
     err = Console(stderr=True, highlight=False)

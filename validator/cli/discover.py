@@ -1,5 +1,6 @@
 """Find the model packages under a repository: `model-check discover [ROOT]` prints them as JSON,
-ready for a CI matrix (`strategy.matrix.package: ${{ fromJSON(...) }}`).
+ready for a CI matrix (`strategy.matrix.package: ${{ fromJSON(...) }}`). The search itself is
+validator.readers.discovery (`check` uses it to tell a repository root from a package, MC011).
 
 A folder is a package when it holds a model-check configuration (model-check.toml, or
 [tool.model-check] in pyproject.toml), or a model card (README.md) beside model weights. The
@@ -11,51 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
-from validator.core.package_paths import SKIPPED_DIRS
+from validator.readers.discovery import discover
 
-WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".pt", ".pth", ".ckpt", ".bin", ".h5", ".keras", ".tflite", ".pb", ".gguf")
-MAX_DEPTH = 12
-
-
-def _has_tool_table(pyproject: Path) -> bool:
-    try:
-        return "[tool.model-check]" in pyproject.read_text(encoding="utf-8", errors="replace")[:1_000_000]
-    except OSError:
-        return False
-
-
-def is_package(folder: Path, names: set[str]) -> bool:
-    if "model-check.toml" in names:
-        return True
-    if "pyproject.toml" in names and _has_tool_table(folder / "pyproject.toml"):
-        return True
-    has_card = any(n.lower() == "readme.md" for n in names)
-    return has_card and any(n.lower().endswith(WEIGHT_SUFFIXES) for n in names)
-
-
-def discover(root: Path) -> list[str]:
-    """Package folders under `root`, relative to it (POSIX, '.' for root itself), sorted."""
-    found: list[str] = []
-    stack: list[tuple[Path, int]] = [(root, 0)]
-    while stack:
-        folder, depth = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        files = {e.name for e in entries if e.is_file(follow_symlinks=False)}
-        if is_package(folder, files):
-            found.append(folder.relative_to(root).as_posix() if folder != root else ".")
-            continue
-        if depth >= MAX_DEPTH:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".") and entry.name not in SKIPPED_DIRS:
-                stack.append((Path(entry.path), depth + 1))
-    return sorted(found)
+__all__ = ["cmd_discover", "discover", "register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

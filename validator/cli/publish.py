@@ -28,16 +28,20 @@ from validator.readers.stac_schemas import SchemaError, SchemaSet, load_schemas
 OSC_STATUSES = ("planned", "ongoing", "completed")
 MAX_REPORT_BYTES = 16 * 1024 * 1024
 MAX_LISTED = 10
+PUBLISH_ENV = "none"  # --env of publish when none is given: the static checks
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from validator.cli.common import add_check_options
+    from validator.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, add_check_options
 
     parser = subparsers.add_parser(
         "publish", help="write a STAC MLM item (and an OSC product) for a package that passes the checks",
         description="Check the package (static by default), refuse it when it fails, and write a STAC Item with the "
                     "Machine Learning Model extension, its provenance, the validation report and optionally an Open "
-                    "Science Catalog product Collection. Every value comes from the package; nothing is guessed.")
+                    "Science Catalog product Collection. Every value comes from the package; nothing is guessed.",
+        epilog=f"exit codes:\n  {EXIT_OK}  the records were written\n  {EXIT_FINDINGS}  refused: the package fails the checks, the "
+               f"report is stale, or a record fails its schema\n  {EXIT_USAGE}  usage error or a failure of model-check itself",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("path", help="the package folder")
     parser.add_argument("--base-url", required=True, help="URL the package files are published under (asset hrefs = URL/path)")
     parser.add_argument("--out", default="publish", metavar="DIR", help="folder to write the records to (default: ./publish)")
@@ -54,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     osc.add_argument("--mission", action="append", default=[], help="osc:missions entry (repeatable)")
     osc.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"),
                      help="region the model is meant for (default: no geometry)")
-    add_check_options(parser)
+    add_check_options(parser, env_default=PUBLISH_ENV)
     parser.set_defaults(handler=cmd_publish)
 
 
@@ -70,11 +74,12 @@ class Outcome:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from validator.cli.common import EXIT_FINDINGS, EXIT_OK, UsageError, options_from_args, resolve_package
+    from validator.cli.common import EXIT_FINDINGS, EXIT_OK, UsageError, check_report_paths, options_from_args, resolve_package
     from validator.pipeline.runner import run
     from validator.reporters.files import write_reports
 
     root = resolve_package(args.path)
+    check_report_paths(args)
     base_url = _base_url(args.base_url, UsageError)
     if (args.variable or args.mission) and not args.project:
         raise UsageError("--variable and --mission are OSC fields: give --project too")
@@ -86,7 +91,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         report = _read_report(Path(args.report), UsageError)
     else:
         if args.env is None:
-            args.env = "none"  # publishing needs the static verdict; --env builds and runs as `check` does
+            args.env = PUBLISH_ENV  # publishing needs the static verdict; --env builds and runs as `check` does
         options, loaded = options_from_args(args, root)
         report = run(root, options, loaded, display_path=args.path)
         write_reports(report, json_path=args.json, markdown_path=args.markdown, sarif_path=args.sarif)

@@ -10,6 +10,8 @@ from rich.markup import escape
 
 from validator.cli.common import EXIT_OK
 from validator.core.catalogue import all_rules
+from validator.readers.card import card_example
+from validator.reporters.markdown import help_markdown
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,8 +36,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 
 def rules_markdown() -> str:
-    lines = ["| Rule | Name | Area | Severity | What it finds | Why (guideline) | Security |", "|---|---|---|---|---|---|---|"]
+    """docs/rules.md's table: one row per rule, anchored by its id (reports link `#mc301`)."""
+    lines = ["| Rule | Name | Area | Severity | What it finds | Why (guideline) | How to fix | Security |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in all_rules():
+        example = card_example(r.id)
+        fix = help_markdown(r.help, table=True) + (f" Example: `{example}`" if example else "")
         lines.append(f"| <a id=\"{r.id.lower()}\"></a>{r.id} | {r.name} | {r.area.value} | {r.severity.value} | {r.title} | "
-                     f"{r.rationale} | {'security' if r.security else ''} |")
+                     f"{r.rationale} | {fix} | {'security' if r.security else ''} |")
     return "\n".join(lines)

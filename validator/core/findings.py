@@ -124,3 +124,27 @@ class Artefact:
 
     def to_dict(self) -> ArtefactDict:
         return {"path": self.path, "bytes": self.bytes, "sha256": self.sha256}
+
+
+class NoteScope(str, enum.Enum):
+    """Who a run note is for: every note is in the terminal and the JSON report; only package notes reach
+    the Markdown report (the PR comment and job summary, read by reviewers)."""
+
+    PACKAGE = "package"  # about the package or what was checked of it: "static run (--env none): ...", "parity: 1 of the 2 .onnx files was run"
+    MACHINE = "machine"  # about the machine that ran model-check: installer and pip settings, caches and their paths, the torch backend, the engine
+
+
+@dataclass(frozen=True)
+class Note:
+    """A run-level remark for the report (not a finding), with the audience its scope gives it."""
+
+    text: str
+    scope: NoteScope
+
+    @classmethod
+    def package(cls, text: str) -> Note:
+        return cls(text, NoteScope.PACKAGE)
+
+    @classmethod
+    def machine(cls, text: str) -> Note:
+        return cls(text, NoteScope.MACHINE)

@@ -28,7 +28,9 @@ class Options:
     timeout_s: float = 600.0  # wall-clock limit of one sandboxed step
     memory_mb: int = 8192
     cache_dir: str | None = None
-    torch_backend: str | None = None  # e.g. "cpu": install CPU-only torch wheels
+    # torch wheels of rebuilt environments: "auto" (cpu unless an NVIDIA GPU is visible), "default" (the package
+    # indexes' own build) or a backend name ("cpu", "cu126"); validator.runtime.environments.torch_backend
+    torch_backend: str | None = "auto"
     python: str | None = None  # Python version to build the environment for
     base_image: str | None = None
     build_network: str | None = None  # network of docker image builds; None: the engine's bridge, else "host"

@@ -9,7 +9,7 @@ from importlib import resources
 from typing import Any
 
 from validator import __version__
-from validator.core.findings import Area, Artefact, CheckRecord, CheckStatus, Finding, Severity
+from validator.core.findings import Area, Artefact, CheckRecord, CheckStatus, Finding, Note, NoteScope, Severity
 from validator.core.options import Relaxation
 from validator.core.records import EnvironmentRecord, ParityRecord
 
@@ -27,7 +27,7 @@ class Report:
     artefacts: list[Artefact] = field(default_factory=list)
     parity: ParityRecord | None = None
     environment: EnvironmentRecord | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)  # run-level remarks; machine ones stay out of the Markdown
     relaxations: list[Relaxation] = field(default_factory=list)  # rules a configuration disabled or lowered
 
     @property
@@ -44,6 +44,16 @@ class Report:
         for finding in self.findings:
             counts[finding.severity.value] += 1
         return counts
+
+    @property
+    def package_notes(self) -> list[str]:
+        """The notes about the package (the Markdown report shows these only)."""
+        return [n.text for n in self.notes if n.scope is NoteScope.PACKAGE]
+
+    @property
+    def machine_notes(self) -> list[str]:
+        """The notes about the machine that ran model-check (terminal and JSON only)."""
+        return [n.text for n in self.notes if n.scope is NoteScope.MACHINE]
 
     def by_area(self) -> dict[Area, list[Finding]]:
         grouped: dict[Area, list[Finding]] = {}
@@ -67,8 +77,10 @@ class Report:
         }
         if self.environment is not None:
             data["environment"] = self.environment
-        if self.notes:
-            data["notes"] = self.notes
+        if self.package_notes:
+            data["notes"] = self.package_notes
+        if self.machine_notes:
+            data["machine_notes"] = self.machine_notes
         return data
 
     def to_json(self) -> str:
@@ -85,7 +97,8 @@ class Report:
             fail_on=Severity(data.get("fail_on", "error")),
             parity=data.get("parity"),
             environment=data.get("environment"),
-            notes=list(data.get("notes", [])),
+            # notes of a report written before machine_notes existed are read as package notes, as they were shown
+            notes=[Note.package(n) for n in data.get("notes", [])] + [Note.machine(n) for n in data.get("machine_notes", [])],
             relaxations=[Relaxation.from_dict(r) for r in data.get("relaxations", [])],
         )
         report.findings = [

@@ -35,7 +35,7 @@ _PYTHON_VERSION = re.compile(r"\d+\.\d+(\.\d+)?")
 # Values that become one word of a command line or a Dockerfile line: one token, no option syntax.
 SHAPES = {
     "base-image": (re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}"), "an image reference such as \"python:3.11-slim\""),
-    "torch-backend": (re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"), "a torch backend name such as \"cpu\" or \"cu126\""),
+    "torch-backend": (re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"), "a torch backend name such as \"cpu\" or \"cu126\", or \"auto\" / \"default\""),
 }
 
 

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 from validator.checks.runtime_files import redact
 from validator.core.catalogue import get_rule, rule
-from validator.core.findings import Area, Finding, Severity
+from validator.core.findings import Area, Finding, Note, Severity
 from validator.core.options import Options
 from validator.core.records import EnvironmentRecord
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import RuntimeSpec
 from validator.runtime.environments.builder import BuildFailure, BuildInfo
 from validator.runtime.environments.select import docker_builder, select_builder
+from validator.runtime.environments.torch_backend import torch_build
 from validator.sandbox.base import Env
 from validator.sandbox.bubblewrap import sandbox_support
 from validator.scanners.package_sources import Refused, describe, refused_sources
@@ -39,7 +40,8 @@ class EnvironmentStep:
 
     env: Env | None = None  # None: not built (the dynamic checks are skipped)
     findings: list[Finding] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # run-level remarks for the report
+    # run-level remarks for the report: all about this machine (its engine, installer settings, caches, build time)
+    notes: list[Note] = field(default_factory=list)
     record: EnvironmentRecord | None = None  # the report's environment object
     skipped: str = ""  # why it was not built, when that is no fault of the package's
 
@@ -69,7 +71,7 @@ def build_environment(pkg: ModelPackage, options: Options) -> EnvironmentStep:
     if options.env == "auto" and pkg.find("Dockerfile") and builder.kind != "docker":
         reason = docker_builder()
         if isinstance(reason, str):
-            step.notes.append(f"environment: the runtime includes a Dockerfile, but {reason}; rebuilt with {builder.kind} instead")
+            step.notes.append(Note.machine(f"environment: the runtime includes a Dockerfile, but {reason}; rebuilt with {builder.kind} instead"))
     if builder.kind in ("venv", "conda"):
         support = sandbox_support()
         if support.weaknesses():
@@ -83,7 +85,7 @@ def build_environment(pkg: ModelPackage, options: Options) -> EnvironmentStep:
             "build_s": round(time.monotonic() - started, 3), "installed": {},
             "torch_backend": options.torch_backend, "notes": list(built.notes), "error": built.reason,
         }
-        step.notes.extend(f"environment: {note}" for note in built.notes)
+        step.notes.extend(Note.machine(f"environment: {note}") for note in built.notes)
         source = "Build log" if builder.kind == "docker" else "Installer output"
         tail = f"\n{source} (last lines):\n{built.output_tail}" if built.output_tail else ""
         failed = (get_rule(built.rule) if built.rule else None) or rule("environment-build-failed")
@@ -92,9 +94,11 @@ def build_environment(pkg: ModelPackage, options: Options) -> EnvironmentStep:
     info: BuildInfo = built.info
     step.env = built
     installed = built.installed()
-    step.record = _environment_record(built.description, info, installed)
-    step.notes.append(f"environment: {built.description}, {'reused from the cache' if info.cached else f'built in {info.build_s:.1f} s'}")
-    step.notes.extend(f"environment: {note}" for note in info.notes)
+    notes = [*info.notes, *torch_notes(info, installed)]
+    step.record = _environment_record(built.description, info, installed, notes)
+    how = "reused from the cache" if info.cached else f"built in {info.build_s:.1f} s"
+    step.notes.append(Note.machine(f"environment: {built.description}, {how}"))
+    step.notes.extend(Note.machine(f"environment: {note}") for note in notes)
     if info.python_problem:
         step.findings.append(_python_finding(info, spec, options.python))
     unpinned = {name: version for name, version in installed.items() if name not in spec.pinned_names()}
@@ -121,7 +125,14 @@ def _source_finding(refused: Refused, allowed: bool) -> Finding:
     return rule("package-source-refused").finding(redact(message), file=source.file, line=source.line)
 
 
-def _environment_record(description: str, info: BuildInfo, installed: dict[str, str]) -> EnvironmentRecord:
+def torch_notes(info: BuildInfo, installed: dict[str, str]) -> list[str]:
+    """When the environment holds torch: the build chosen (and any fallback), and the build it holds, read
+    from its distributions. Machine facts: terminal and JSON report only."""
+    verified = torch_build(installed)
+    return [*info.torch_notes, verified] if verified else []
+
+
+def _environment_record(description: str, info: BuildInfo, installed: dict[str, str], notes: list[str]) -> EnvironmentRecord:
     support = sandbox_support()
     record: EnvironmentRecord = {
         "kind": info.kind,
@@ -134,7 +145,7 @@ def _environment_record(description: str, info: BuildInfo, installed: dict[str, 
         "build_s": round(info.build_s, 3),
         "installed": dict(sorted(installed.items())),
         "torch_backend": info.torch_backend,
-        "notes": list(info.notes),
+        "notes": notes,
     }
     if info.kind in ("venv", "conda"):
         record["sandbox"] = {"network_isolated": support.network_cut, "processes_bounded": support.processes_bounded}

@@ -2,6 +2,8 @@
 
 Phases (Plan): read the package; the static checks; the environment rebuild (validator.pipeline.environment,
 recorded in the report's checks like a check); the dynamic checks, which run package code in that environment.
+A folder that is a repository holding packages rather than a package (MC011) is not read at all: its
+report names the packages to check, and every check is recorded as not run.
 
 The static checks share a time budget (STATIC_BUDGET_S; a caller may lower it, never raise it). Each
 runs in a worker thread the runner waits for until the budget's deadline. Python cannot stop a
@@ -15,6 +17,8 @@ expressions above all) must itself be short: see the linear expressions of valid
 
 from __future__ import annotations
 
+import posixpath
+import shlex
 import threading
 import time
 import traceback
@@ -24,13 +28,14 @@ from pathlib import Path
 
 from validator.checks import DYNAMIC_CHECKS, STATIC_CHECKS, DynamicCheck, Outcome, Skip, StaticCheck
 from validator.core.catalogue import get_rule, rule
-from validator.core.findings import Area, CheckRecord, CheckStatus, Finding, Severity
+from validator.core.findings import Area, CheckRecord, CheckStatus, Finding, Note, Severity
 from validator.core.options import Options
 from validator.core.redact import redact, redact_data
 from validator.core.report import Report
 from validator.pipeline import environment
 from validator.pipeline.config import LoadedConfig
 from validator.readers.declared import DeclaredFacts
+from validator.readers.discovery import repository_packages
 from validator.readers.package import ModelPackage
 from validator.sandbox.base import Env
 
@@ -38,6 +43,8 @@ Progress = Callable[[str], None]
 STATIC_BUDGET_S = 120.0  # wall time of all static checks together (a normal package needs a few seconds)
 ENV_NONE = "--env none: no package code is executed"
 NOT_REBUILT = "the package environment was not rebuilt (see the runtime area)"
+REPOSITORY_RULE = rule("repository-not-package").name  # MC011
+MAX_PACKAGES_LISTED = 20
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,9 @@ PLAN = Plan()
 
 def run(root: Path, options: Options, config: LoadedConfig | None = None, progress: Progress | None = None,
         display_path: str | None = None, static_budget: float = STATIC_BUDGET_S) -> Report:
+    packages = _repository_packages(root, options)
+    if packages:  # before the package is read: a repository's files are not hashed
+        return _repository_report(packages, options, config, display_path or str(root))
     pkg = ModelPackage(root)
     report = Report(display_path or str(root), None, None, options.fail_on)
     plan = PLAN
@@ -66,14 +76,15 @@ def run(root: Path, options: Options, config: LoadedConfig | None = None, progre
         if config is not None:
             for problem in config.problems:
                 report.findings.append(rule("config-invalid").finding(problem.message, file=problem.file, line=problem.line))
-            if config.source:
-                report.notes.append(f"configuration read from {config.source}")
+            if config.source:  # the package's own file is part of what was checked; --config is the caller's path
+                read = f"configuration read from {config.source}"
+                report.notes.append(Note.machine(read) if config.explicit else Note.package(read))
         for problem in options.refused:  # the package's requests the caller's settings did not grant
             report.findings.append(rule("config-request-refused").finding(problem.message, file=problem.file, line=problem.line))
         report.relaxations = list(options.relaxations)
         if options.env == "none":
-            report.notes.append("static run (--env none): no package code was executed")
-        notes: list[str] = []
+            report.notes.append(Note.package("static run (--env none): no package code was executed"))
+        notes: list[Note] = []
         abandoned = _static_phase(plan, pkg, options, report, min(static_budget, STATIC_BUDGET_S), progress)
         if abandoned:  # the abandoned check may still hold the package's shared parsed data
             later = [(environment.AREA, environment.NAME)] if plan.rebuild else []
@@ -90,6 +101,39 @@ def run(root: Path, options: Options, config: LoadedConfig | None = None, progre
         report.artefacts = pkg.manifest
     finally:
         pkg.close()
+    _redact_report(report)
+    return report
+
+
+def _repository_packages(root: Path, options: Options) -> list[str]:
+    """The packages under `root` when it is a repository holding them rather than a package (MC011)."""
+    if {rule(REPOSITORY_RULE).id, REPOSITORY_RULE} & options.disable:
+        return []
+    return repository_packages(root)
+
+
+def _repository_report(packages: list[str], options: Options, config: LoadedConfig | None, shown: str) -> Report:
+    """MC011 and nothing else: no check runs on a repository root (its README is no model card)."""
+    report = Report(shown, None, None, options.fail_on)
+    for problem in config.problems if config is not None else []:
+        report.findings.append(rule("config-invalid").finding(problem.message, file=problem.file, line=problem.line))
+    for problem in options.refused:
+        report.findings.append(rule("config-request-refused").finding(problem.message, file=problem.file, line=problem.line))
+    report.relaxations = list(options.relaxations)
+    listed = ", ".join(f"{rel}/" for rel in packages[:MAX_PACKAGES_LISTED])
+    if len(packages) > MAX_PACKAGES_LISTED:
+        listed += f" … and {len(packages) - MAX_PACKAGES_LISTED} more (model-check discover lists them all)"
+    first = shlex.quote(posixpath.normpath(posixpath.join(shown, packages[0])) + "/")
+    others = " (and the same for each of the others)" if len(packages) > 1 else ""
+    message = (f"{shown} looks like a repository, not a model package: it has no model artefact and no inference script "
+               f"of its own, and {len(packages)} package(s) under it: {listed}. Run `model-check check {first}`{others}; "
+               "no other check was run on this folder")
+    report.findings += _apply_options([rule(REPOSITORY_RULE).finding(message)], options)
+    reason = "not run: a repository, not a package (MC011)"
+    plan = PLAN
+    later = [(environment.AREA, environment.NAME)] if plan.rebuild else []
+    report.checks = [CheckRecord(area, name, CheckStatus.SKIPPED, reason)
+                     for area, name in [*((c.area, c.name) for c in plan.static), *later, *((c.area, c.name) for c in plan.dynamic)]]
     _redact_report(report)
     return report
 
@@ -114,7 +158,7 @@ def _static_phase(plan: Plan, pkg: ModelPackage, options: Options, report: Repor
     return abandoned
 
 
-def _environment_phase(plan: Plan, pkg: ModelPackage, options: Options, report: Report, notes: list[str],
+def _environment_phase(plan: Plan, pkg: ModelPackage, options: Options, report: Report, notes: list[Note],
                        progress: Progress | None) -> Env | None:
     """Rebuild the package's environment, recorded like a check; the environment, or None when there is none."""
     if not plan.rebuild:
@@ -137,7 +181,7 @@ def _environment_phase(plan: Plan, pkg: ModelPackage, options: Options, report: 
     return step.env
 
 
-def _dynamic_phase(plan: Plan, pkg: ModelPackage, options: Options, env: Env | None, report: Report, notes: list[str],
+def _dynamic_phase(plan: Plan, pkg: ModelPackage, options: Options, env: Env | None, report: Report, notes: list[Note],
                    progress: Progress | None) -> None:
     for check_class in plan.dynamic:
         check = check_class()
@@ -197,7 +241,7 @@ def _redact_report(report: Report) -> None:
     report.findings = [replace(f, message=_capped(redact(f.message)), file=redact(f.file) if f.file else f.file)
                        for f in report.findings]
     report.checks = [replace(c, reason=redact(c.reason)) for c in report.checks]
-    report.notes = [redact(note) for note in report.notes]
+    report.notes = [replace(note, text=redact(note.text)) for note in report.notes]
     report.parity = redact_data(report.parity)
     report.environment = redact_data(report.environment)
 

@@ -2,8 +2,9 @@
 package declares: the card, the safetensors header, the ONNX graph, the runtime pins and the
 artefact manifest. A value no source states is left out and listed in the provenance, never guessed.
 
-pystac assembles the Item (and the file and version extensions); stac-model's pydantic models
-shape and check the MLM input and output objects.
+pystac assembles the Item (and the file and version extensions). The MLM fields are plain typed
+dicts holding only what a source states, checked against the bundled MLM v1.5.2 JSON schema
+(validator/schemas/stac) before the item is returned.
 """
 
 from __future__ import annotations
@@ -15,16 +16,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, TypeVar
+from typing import Any, Literal, Required, TypedDict, TypeVar
 from urllib.parse import quote
 
-import pydantic
 import pystac
 from pystac.extensions.file import FileExtension
 from pystac.extensions.version import VersionExtension
-from stac_model.input import InputStructure, ModelInput, ValueScalingZScore
-from stac_model.output import MLMClassification, ModelOutput, ModelResult
-from stac_model.schema import MLModelProperties
 
 from validator.core.findings import Artefact
 from validator.publish.provenance import Provenance, Source, from_fact, pointer
@@ -49,6 +46,8 @@ from validator.readers.onnx import OnnxSummary
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import read_runtime
 from validator.readers.safetensors import SafetensorsHeader
+from validator.readers.stac_assets import MLM_SCHEMA
+from validator.readers.stac_schemas import SchemaError, load_schemas
 
 T = TypeVar("T")
 
@@ -59,6 +58,49 @@ _MLM_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.\-\s]+[a-zA-Z0-9]$")  # the MLM sc
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 _ENTRYPOINTS = ("main", "predict", "infer", "run_inference", "inference")
 _STD_HEADERS = {"std", "stddev", "std dev", "standard deviation", "sd", "sigma"}
+
+
+# The MLM objects written, as the MLM v1.5.2 schema names them. Only keys a source states are set:
+# a default no source claims (mlm:pretrained = true, mlm:accelerator = null, empty `bands`…) is never
+# written. Key order is the order written to the item.
+class InputStructure(TypedDict):
+    shape: list[int]
+    dim_order: list[str]
+    data_type: str
+
+
+class ValueScalingZScore(TypedDict):
+    type: Literal["z-score"]
+    mean: float
+    stddev: float
+
+
+class ModelInput(TypedDict, total=False):
+    bands: list[str]
+    name: Required[str]
+    input: Required[InputStructure]
+    value_scaling: list[ValueScalingZScore]
+
+
+class ResultStructure(TypedDict):
+    shape: list[int]
+    dim_order: list[str]
+    data_type: str
+
+
+class ClassObject(TypedDict):  # the classification extension's class object
+    value: int
+    name: str
+    description: str
+
+
+ModelOutput = TypedDict("ModelOutput", {
+    "name": Required[str],
+    "tasks": Required[list[str]],
+    "result": Required[ResultStructure],
+    "classification:classes": list[ClassObject],
+    "description": str,
+}, total=False)
 
 
 @dataclass(frozen=True)
@@ -342,14 +384,14 @@ class _ItemBuilder:
             return None
         self.prov.add(pointer(*base, "input", "dim_order"), Source(
             "model-check publish", detail=f"batch first, channel axis where the shape holds the {count} declared channels"))
-        fields: dict[str, Any] = {"name": name, "input": InputStructure(shape=shape, dim_order=dim_order, data_type=data_type)}
+        model_input: ModelInput = {"name": name, "input": {"shape": shape, "dim_order": dim_order, "data_type": data_type}}
         if channels:
-            fields["bands"] = list(channels.value)
+            model_input = {"bands": [str(b) for b in channels.value], **model_input}  # MLM lists the bands first
             self.prov.add(pointer(*base, "bands"), from_fact(channels))
         scaling = self._value_scaling(list(channels.value) if channels else [])
         if scaling is not None:
-            fields["value_scaling"] = [ValueScalingZScore(mean=m, stddev=s) for m, s in scaling]
-        return ModelInput(**fields)
+            model_input["value_scaling"] = [{"type": "z-score", "mean": m, "stddev": s} for m, s in scaling]
+        return model_input
 
     def _value_scaling(self, channels: list[str]) -> list[tuple[float, float]] | None:
         """Per-channel z-score from a card table with channel, mean and std columns, under a
@@ -411,15 +453,15 @@ class _ItemBuilder:
         self.prov.add(pointer(*base, "tasks"), from_fact(classes, f"{tasks[0]}: class names are declared"))
         self.prov.add(pointer(*base, "classification:classes"), from_fact(
             classes, "value = position in the list; description repeats the name (the card gives none, the classification extension needs one)"))
-        fields: dict[str, Any] = {
-            "name": name, "tasks": set(tasks), "result": ModelResult(shape=shape, dim_order=dim_order, data_type=data_type),
-            "classes": [MLMClassification(value=i, name=n) for i, n in enumerate(names)],
+        model_output: ModelOutput = {
+            "name": name, "tasks": sorted(set(tasks)), "result": {"shape": shape, "dim_order": dim_order, "data_type": data_type},
+            "classification:classes": [{"value": i, "name": str(n), "description": str(n)} for i, n in enumerate(names)],
         }
         meaning = self._card_field(r"^output (meaning|description)$")
         if meaning is not None:
-            fields["description"] = meaning[0]
+            model_output["description"] = meaning[0]
             self.prov.add(pointer(*base, "description"), Source("model card", self.readme, meaning[1]))
-        return ModelOutput(**fields), tasks
+        return model_output, tasks
 
     def _framework(self) -> tuple[str, str] | None:
         where = pointer("properties", "mlm:framework")
@@ -662,29 +704,38 @@ def _output_dim_order(shape: list[int], class_count: int) -> tuple[list[str], li
 
 
 def _mlm_dump(props: dict[str, Any]) -> dict[str, Any]:
-    """The MLM fields, checked by stac-model's MLModelProperties when the required ones are all there.
-    Only the fields set here are written: stac-model's defaults (mlm:pretrained = true,
-    mlm:accelerator = null…) would be claims no source made."""
-    if all(k in props for k in ("name", "architecture", "tasks", "input", "output")):
-        try:
-            MLModelProperties(**props)
-        except pydantic.ValidationError as exc:
-            raise PublishError(f"stac-model rejects the MLM fields built from the package: {exc}") from None
-    result: dict[str, Any] = {}
-    for key, value in props.items():
-        if key in ("input", "output"):
-            value = [_set_only(obj) for obj in value]
-        elif key == "tasks":
-            value = sorted(value)
-        result[f"mlm:{key}"] = value
+    """The MLM fields (`mlm:` prefixed), checked before they are written. Only the fields set here are
+    written: a default no source states would be a claim no source made."""
+    result = {f"mlm:{key}": sorted(value) if key == "tasks" else value for key, value in props.items()}
+    problems = _mlm_problems(result)
+    if problems:
+        raise PublishError("the MLM fields built from the package are not valid MLM v1.5.2:\n"
+                           + "\n".join(f"  {p.where}: {p.message}" for p in problems))
     return result
 
 
-def _set_only(model: pydantic.BaseModel) -> dict[str, Any]:
-    dumped = model.model_dump(mode="json", by_alias=True)
-    declared = type(model).model_fields
-    kept = {(declared[name].alias if name in declared else None) or name for name in model.model_fields_set}
-    return {key: value for key, value in dumped.items() if key in kept}
+def _mlm_problems(fields: dict[str, Any]) -> list[SchemaError]:
+    """Each MLM field checked against its definition in the bundled MLM v1.5.2 schema, plus what the
+    schema cannot say: an axis name per dimension, a non-empty architecture and class names. A
+    missing required field is left to the whole-item validation of `publish`, which lists the
+    values left out for lack of a source."""
+    schemas = load_schemas()  # the bundled copies, whatever --schema-dir says: the builder's own contract
+    problems: list[SchemaError] = []
+    for key, value in fields.items():
+        problems += schemas.validate_definition(value, MLM_SCHEMA, key, at=("properties", key))
+    if fields.get("mlm:architecture", "x") == "":
+        problems.append(SchemaError(MLM_SCHEMA, ("properties", "mlm:architecture"), "the architecture is empty"))
+    for kind, structure in (("input", "input"), ("output", "result")):
+        for index, obj in enumerate(fields.get(f"mlm:{kind}", [])):
+            inner = obj.get(structure, {})
+            if len(inner.get("shape", [])) != len(inner.get("dim_order", [])):
+                problems.append(SchemaError(MLM_SCHEMA, ("properties", f"mlm:{kind}", index, structure),
+                                            "shape and dim_order differ in length"))
+            for number, cls in enumerate(obj.get("classification:classes", [])):
+                if not str(cls.get("name", "")).strip():
+                    problems.append(SchemaError(MLM_SCHEMA, ("properties", f"mlm:{kind}", index, "classification:classes", number),
+                                                "a class has no name"))
+    return problems
 
 
 def _slug(text: str) -> str:

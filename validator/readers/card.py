@@ -30,7 +30,8 @@ _PLACEHOLDER = re.compile(
     r"|\{\{.*\}\}|\[[a-z _-]+\])\s*(?:[.!]\s*)?$",
     re.IGNORECASE,
 )
-_PLACEHOLDER_ANYWHERE = re.compile(r"\[More Information Needed\]|\bTODO\b|\bTBD\b|\bFIXME\b|\{\{[^}]{0,200}\}\}")
+# `{{ name }}` is a template slot left in; `${{ matrix.python }}` is a GitHub Actions expression, not one.
+_PLACEHOLDER_ANYWHERE = re.compile(r"\[More Information Needed\]|\bTODO\b|\bTBD\b|\bFIXME\b|(?<!\$)\{\{[^}]{0,200}\}\}")
 # Slots the author left unfilled, in code and citations as much as in prose: `{insert_doi_here}`.
 _AUTHOR_SLOT = re.compile(r"\{\s{0,3}[Ii]nsert[^{}\n]{0,60}\}|\{[\w-]{0,40}_here\}")
 # Slots for the *user* of a command (`--input <PATH_TO_DATA>`, `YOUR-AWS-REGION`): usage documentation,
@@ -158,6 +159,47 @@ CARD_ITEMS: tuple[CardItem, ...] = (
              r"|\bperforms? (poorly|worse)\b|\bnot (been )?(validated|tested|evaluated) (on|for|outside|in)\b"),
 )
 ITEMS_BY_KEY = {item.key: item for item in CARD_ITEMS}
+
+# One example per item of the form the card is read in, shown with the item's missing-item finding
+# (reports) and in docs/rules.md. A `Field: value` line works anywhere in the card, pasted as is;
+# tests/test_model_card.py checks that each is read back as its item, value included.
+CARD_EXAMPLES: dict[str, str] = {
+    "name": "Model name: GOES cloud-regime classifier",
+    "version": "Version: v1.2.0",
+    "authors": "Authors: Jane Doe (ESA), John Roe (DLR)",
+    "project": "Project: EarthCODE cloud regimes (ESA contract 4000123456)",
+    "contact": "Contact: jane.doe@example.org",
+    "predicts": "Task: classifies the cloud regime of a 128 × 128 GOES ABI tile",
+    "use_case": "Use case: relating marine low-cloud regimes to EarthCARE observations",
+    "intended_use": "Intended use: research on ocean low-cloud regimes from GOES-East/West imagery",
+    "out_of_scope": "Out-of-scope use: land scenes, high clouds, operational decisions",
+    "limitations": "Limitations: daytime only; no class for scenes that fit none of the regimes",
+    "input_shape": "Input shape: N,4,128,128",
+    "channels": "Channel order: BT15_minus_BT14, BT14_minus_BT11, BT14, COD",
+    "units": "Units: K, K, K, 1 (in channel order)",
+    "normalization": "Normalization: (x - mean) / std per channel, with the means and stds listed",
+    "nodata": "Nodata: NaN in the input; set to 0 after normalization",
+    "spatial_temporal": "Spatial resolution: 2 km ABI grid, 128 × 128 pixel tiles, one time step",
+    "output": "Output: logits, one per class in class order (softmax gives probabilities)",
+    "classes": "Class names: Solid stratus, Closed MCC, Open MCC",
+    "training_data": "Training data: GOES-16 ABI L1b and L2 COD, 2019-2021, 40,000 labelled tiles",
+    "validation_data": "Validation data: 5,000 held-out tiles from 2022",
+    "earthcode": "EarthCODE products: earthcare-marine-stratocumulus-transitions",
+    "repository": "Source repository: https://github.com/example-org/cloud-regimes",
+    "release_tag": "Release tag: v1.2.0",
+    "commit": "Commit: 5d1c2a9e8b7f4306a1c2e3d4f5b6a7980c1d2e3f",
+    "license": "License: Apache-2.0",
+    "inference_command": "Inference command: python inference.py --input tiles.npy",
+    "caveats": "Caveats: trained on ocean scenes only; biased towards closed MCC",
+}
+CARD_ITEM_FIX = ("State each item in README.md, in place of any placeholder: a `Field: value` line as in the example, "
+                 "a two-column table row, or a section named after it.")
+
+
+def card_example(rule_id: str) -> str | None:
+    """The example of the card item this rule reports missing (MC211: `Input shape: N,4,128,128`), or None."""
+    item = next((i for i in CARD_ITEMS if i.rule_id == rule_id), None)
+    return CARD_EXAMPLES.get(item.key) if item else None
 
 # Items whose evidence must carry a structured value (a heading alone is not enough).
 _NEEDS_VALUE = {"input_shape", "classes", "channels", "inference_command"}

@@ -69,6 +69,24 @@ class SchemaSet:
                 break
         return errors
 
+    def validate_definition(self, value: Any, url: str, name: str, at: tuple[str | int, ...] = ()) -> list[SchemaError]:
+        """`value` checked against the definition `name` of the schema `url` ($defs or definitions; none: no
+        errors); the errors' paths start with `at`, where the value sits in its record."""
+        schema = self.schemas[url]
+        section = next((key for key in ("$defs", "definitions") if name in (schema.get(key) or {})), None)
+        if section is None:
+            return []
+        ref = {"$ref": f"{url}#/{section}/{name.replace('~', '~0').replace('/', '~1')}"}
+        validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+        validator = validator_class(ref, registry=self.registry)
+        errors: list[SchemaError] = []
+        for error in validator.iter_errors(value):
+            leaf = best_match([error]) or error
+            errors.append(SchemaError(url, at + tuple(leaf.absolute_path), _message(leaf)))
+            if len(errors) >= MAX_ERRORS:
+                break
+        return errors
+
     def validate_declared(self, record: Any) -> tuple[list[SchemaError], list[str]]:
         """Validate against every declared extension found here; also return the declared URLs not found."""
         declared = record.get("stac_extensions") if isinstance(record, dict) else None

@@ -1,4 +1,5 @@
-"""Write the requested report files."""
+"""Write the requested report files (into folders that exist: the command line checked them
+before the run, and no folder is created here)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,4 @@ from validator.reporters import render
 def write_reports(report: Report, json_path: str | None = None, markdown_path: str | None = None, sarif_path: str | None = None) -> None:
     for name, target in (("json", json_path), ("markdown", markdown_path), ("sarif", sarif_path)):
         if target:
-            path = Path(target)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render(name, report), encoding="utf-8")
+            Path(target).write_text(render(name, report), encoding="utf-8")

@@ -1,16 +1,25 @@
 """The Markdown report: what becomes the PR comment and the job summary.
 
+Per area, a table of findings (those that share a fix together) and under it how to fix them: one
+line per fix, linked to the rule's row in docs/rules.md (validator.reporters.fixes). Only the notes
+about the package are shown: the machine's (installer settings, cache paths, the engine) stay in the
+terminal and the JSON report.
+
 All package-derived text goes through validator.core.escape: file names, messages and card text can
 carry HTML, @mentions or Markdown that must not render.
 """
 
 from __future__ import annotations
 
+import html
+import re
+
 from validator.core.catalogue import get_rule
 from validator.core.escape import markdown_code, markdown_text
-from validator.core.findings import Area, CheckStatus, Severity
+from validator.core.findings import Area, CheckStatus, Finding, Severity
 from validator.core.records import ParityRecord, RunRecord
 from validator.core.report import Report
+from validator.reporters.fixes import Fix, example, group_findings
 
 ICON = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}
 STATUS_ICON = {CheckStatus.PASSED: "✅", CheckStatus.FAILED: "❌", CheckStatus.SKIPPED: "⏭️"}
@@ -36,28 +45,29 @@ def render_markdown(report: Report, *, max_findings: int | None = None) -> str:
         findings = grouped.get(area)
         if not findings:
             continue
-        findings = sorted(findings, key=lambda f: -f.severity.rank)
-        counts = {sev: sum(1 for f in findings if f.severity is sev) for sev in Severity}
+        counts = {sev: sum(1 for f in findings if f.severity is sev) for sev in sorted(Severity, key=lambda s: -s.rank)}
         summary = ", ".join(f"{n} {sev.value}" for sev, n in counts.items() if n)
         open_attr = " open" if any(f.severity is Severity.ERROR for f in findings) else ""
         lines += [f"<details{open_attr}><summary><b>{area.value}</b> — {summary}</summary>", "",
                   "| | Rule | Where | Message |", "|---|---|---|---|"]
-        for finding in findings:
-            if max_findings is not None and shown >= max_findings:
-                break
-            shown += 1
-            rule = get_rule(finding.rule)
-            rule_cell = f"[{finding.rule}]({rule.help_uri})" if rule else finding.rule
-            where = markdown_code(f"{finding.file}:{finding.line}" if finding.line else finding.file) if finding.file else ""
-            lines.append(f"| {ICON[finding.severity]} | {rule_cell} | {where} | {markdown_text(finding.message, 600)} |")
+        fixes: list[Fix] = []
+        for group in group_findings(findings):
+            rows = group.findings if max_findings is None else group.findings[:max(max_findings - shown, 0)]
+            lines += [_finding_row(finding) for finding in rows]
+            shown += len(rows)
+            if rows and group.fix is not None:
+                fixes.append(group.fix)
+        if fixes:
+            lines += ["", "**How to fix**", ""] + [f"- {_fix_item(fix)}" for fix in fixes]
         lines += ["", "</details>", ""]
     if max_findings is not None and shown < len(report.findings):
         lines.append(f"_{len(report.findings) - shown} more finding(s) are in the full report._")
         lines.append("")
     if report.parity:
         lines += _parity(report.parity)
-    if report.notes:
-        lines += ["<details><summary>Notes</summary>", ""] + [f"- {markdown_text(n, 500)}" for n in report.notes] + ["", "</details>", ""]
+    if report.package_notes:  # the machine's notes are for whoever ran model-check, not for reviewers
+        lines += ["<details><summary>Notes</summary>", ""] + [f"- {markdown_text(n, 500)}" for n in report.package_notes]
+        lines += ["", "</details>", ""]
     if report.artefacts:
         lines += ["<details><summary>Artefacts (sha256)</summary>", "", "| File | Bytes | sha256 |", "|---|---:|---|"]
         lines += [f"| {markdown_code(a.path)} | {a.bytes:,} | `{a.sha256}` |" for a in report.artefacts[:200]]
@@ -65,6 +75,33 @@ def render_markdown(report: Report, *, max_findings: int | None = None) -> str:
             lines.append(f"| … {len(report.artefacts) - 200} more | | |")
         lines += ["", "</details>", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _finding_row(finding: Finding) -> str:
+    rule = get_rule(finding.rule)
+    rule_cell = f"[{finding.rule}]({rule.help_uri})" if rule else markdown_text(finding.rule, 20)
+    where = markdown_code(f"{finding.file}:{finding.line}" if finding.line else finding.file) if finding.file else ""
+    shown = example(finding)
+    tail = f" — e.g. {markdown_code(shown)}" if shown and finding.severity is not Severity.INFO else ""
+    return f"| {ICON[finding.severity]} | {rule_cell} | {where} | {markdown_text(finding.message, 600)}{tail} |"
+
+
+def _fix_item(fix: Fix) -> str:
+    """`[MC301](…/docs/rules.md#mc301): Pin it with == …`: the rules linked to their documentation, the fix on one line."""
+    label = f"[{fix.label}]({fix.url})" if fix.url else markdown_text(fix.label, 40)
+    return f"{label}: {help_markdown(fix.text)}"
+
+
+_CODE_SPAN = re.compile(r"(`[^`\n]*`)")
+_HELP_MARKUP = re.compile(r"([\\*_\[\]|~])")
+
+
+def help_markdown(text: str, table: bool = False) -> str:
+    """Help text of the rule catalogue (model-check's own text, not the package's) as Markdown: its `code`
+    spans as code, the rest with what would render as markup escaped (`__version__`, `<name>`, `['input']`),
+    its URLs left whole so that they link and copy. In a table cell (`table`) no `|` ends the cell."""
+    return "".join((part.replace("|", "\\|") if table else part) if _CODE_SPAN.fullmatch(part)
+                   else _HELP_MARKUP.sub(r"\\\1", html.escape(part, quote=False)) for part in _CODE_SPAN.split(text))
 
 
 def _checks_table(report: Report) -> list[str]:

@@ -1,4 +1,6 @@
-"""SARIF 2.1.0: one run per package report, every rule of the catalogue as rule metadata.
+"""SARIF 2.1.0: one run per package report, with the metadata of the rules it reports (those of its results,
+and those a configuration relaxed), as code-scanning tools write it: the whole catalogue in every run
+made a 240 KB file of a report with three results.
 
 Locations are relative to the repository root (the package path joined with the finding's file),
 based on %SRCROOT%, so code-scanning tools can place them; `automationDetails.id` gives each
@@ -15,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from validator import __version__
-from validator.core.catalogue import Rule, all_rules
+from validator.core.catalogue import Rule, get_rule
 from validator.core.findings import Finding, Severity
 from validator.core.options import Relaxation
 from validator.core.report import Report
@@ -40,11 +42,7 @@ def sarif_log(reports: Iterable[Report]) -> dict[str, Any]:
 
 
 def sarif_run(report: Report) -> dict[str, Any]:
-    rules = all_rules()
-    known = {rule.id for rule in rules}
-    descriptors = [_descriptor(rule) for rule in rules]
-    for rule_id in sorted({f.rule for f in report.findings} - known):  # reports read back may name rules unknown here
-        descriptors.append({"id": rule_id, "shortDescription": {"text": rule_id}})
+    descriptors = [_descriptor(rule_id) for rule_id in _rules_reported(report)]
     index = {d["id"]: i for i, d in enumerate(descriptors)}
     readme = next((a.path for a in report.artefacts if a.path.lower() == "readme.md"), None)
     run: dict[str, Any] = {
@@ -62,9 +60,6 @@ def sarif_run(report: Report) -> dict[str, Any]:
         "columnKind": "unicodeCodePoints",
     }
     if report.relaxations:  # rules a configuration disabled or lowered, as SARIF's configuration overrides
-        for rule_id in sorted({r.rule for r in report.relaxations} - set(index)):
-            descriptors.append({"id": rule_id, "shortDescription": {"text": rule_id}})
-            index[rule_id] = len(descriptors) - 1
         run["invocations"] = [{"executionSuccessful": True, "ruleConfigurationOverrides": [
             _override(r, index[r.rule]) for r in report.relaxations]}]
     return run
@@ -76,7 +71,20 @@ def category(package_path: str) -> str:
     return _CONTROL.sub("", path).strip("/") or "."
 
 
-def _descriptor(rule: Rule) -> dict[str, Any]:
+def _rules_reported(report: Report) -> list[str]:
+    """The rules of the run's results and of its relaxations: the catalogue's in its order, then rules this
+    model-check does not know (a report read back may come from a newer one)."""
+    ids = {f.rule for f in report.findings} | {r.rule for r in report.relaxations}
+    known = sorted((rule_id for rule_id in ids if get_rule(rule_id)), key=lambda rule_id: int(rule_id[2:]))
+    return known + sorted(ids - set(known))
+
+
+def _descriptor(rule_id: str) -> dict[str, Any]:
+    rule = get_rule(rule_id)
+    return _known_descriptor(rule) if rule else {"id": rule_id, "shortDescription": {"text": rule_id}}
+
+
+def _known_descriptor(rule: Rule) -> dict[str, Any]:
     return {
         "id": rule.id,
         "name": rule.name,

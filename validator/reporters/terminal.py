@@ -1,4 +1,5 @@
-"""The terminal summary, grouped by area (rich)."""
+"""The terminal summary, grouped by area (rich): each finding on a line, and under the findings that share a fix,
+the fix on one line with its rule's row in docs/rules.md (validator.reporters.fixes)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from validator.core.catalogue import get_rule
+from validator.core.catalogue import DOCS_URL, get_rule
 from validator.core.escape import log_line
-from validator.core.findings import Area, CheckStatus, Severity
+from validator.core.findings import Area, CheckStatus, Finding, NoteScope, Severity
 from validator.core.report import Report
+from validator.reporters.fixes import Group, example, group_findings
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 CHECK_STYLE = {CheckStatus.PASSED: "green", CheckStatus.FAILED: "red", CheckStatus.SKIPPED: "dim"}
@@ -28,27 +30,49 @@ def print_report(report: Report, console: Console, verbose: bool = False) -> Non
                        f"{record.duration_s:.2f}s", _shown(record.reason))
     console.print(checks)
     grouped = report.by_area()
+    fixes = 0
     for area in Area:
         findings = [f for f in grouped.get(area, []) if verbose or f.severity is not Severity.INFO]
         if not findings:
             continue
         console.print(f"\n[bold]{area.value}[/bold]")
-        for finding in sorted(findings, key=lambda f: -f.severity.rank):
-            where = f"{finding.file}:{finding.line}" if finding.line else (finding.file or "")
-            console.print(f"  [{STYLE[finding.severity]}]{finding.severity.value:<7}[/] {finding.rule} "
-                          f"{_shown(where)}{'  ' if where else ''}{_shown(finding.message)}", soft_wrap=True)
+        for group in group_findings(findings):
+            for finding in group.findings:
+                console.print(finding_line(finding), soft_wrap=True)
+            if group.fix is not None:
+                console.print(fix_line(group), soft_wrap=True)
+                fixes += 1
+    if fixes:
+        console.print(f"\n[dim]every rule and its fix in full: {DOCS_URL}[/dim]", soft_wrap=True)
     if report.relaxations:
         console.print("\n[bold]rules relaxed by configuration[/bold] (a release refuses them)")
         for line in relaxation_lines(report):
             console.print(f"  [yellow]relaxed[/] {_shown(line)}", soft_wrap=True)
     for line in evidence_lines(report):
         console.print(f"[dim]ran: {_shown(line)}[/dim]", soft_wrap=True)
-    for note in report.notes:
-        console.print(f"[dim]note: {_shown(note)}[/dim]")
+    for note in report.notes:  # every note, the machine's too (the Markdown report leaves those out)
+        label = "note" if note.scope is NoteScope.PACKAGE else "note (this machine)"
+        console.print(f"[dim]{label}: {_shown(note.text)}[/dim]", soft_wrap=True)
     s = report.summary
     hidden = "" if verbose or not s["info"] else " (info hidden, use --verbose)"
     verdict = "[bold green]passed[/]" if report.status == "passed" else "[bold red]failed[/]"
     console.print(f"\n{verdict}: {s['error']} error(s), {s['warning']} warning(s), {s['info']} info{hidden}; fail-on {report.fail_on.value}")
+
+
+def finding_line(finding: Finding) -> str:
+    """`  error   MC211 README.md  the model card is missing: expected input shape  e.g. `Input shape: N,4,128,128``"""
+    where = f"{finding.file}:{finding.line}" if finding.line else (finding.file or "")
+    shown = example(finding)
+    tail = f"  [dim]e.g.[/dim] `{_shown(shown)}`" if shown and finding.severity is not Severity.INFO else ""
+    return (f"  [{STYLE[finding.severity]}]{finding.severity.value:<7}[/] {finding.rule} "
+            f"{_shown(where)}{'  ' if where else ''}{_shown(finding.message)}{tail}")
+
+
+def fix_line(group: Group) -> str:
+    """`          fix: Pin it with == to the version you used (…).  (docs/rules.md#mc301)`, under the group's findings."""
+    assert group.fix is not None
+    see = f"  [dim]({group.fix.ref})[/dim]" if group.fix.ref else ""
+    return f"          [green]fix:[/] {_shown(group.fix.text)}{see}"
 
 
 def relaxation_lines(report: Report) -> list[str]:

@@ -31,8 +31,9 @@ class BuildInfo:
     cache_key: str | None = None
     cached: bool = False  # reused from the cache, not built in this run
     build_s: float = 0.0
-    torch_backend: str | None = None
+    torch_backend: str | None = None  # the backend the installer applied (None: the indexes' default build)
     notes: tuple[str, ...] = ()  # what the user should know: honoured configuration, substitutions
+    torch_notes: tuple[str, ...] = ()  # the torch build chosen and why, any fallback: shown when torch is installed
 
 
 @dataclass(frozen=True)

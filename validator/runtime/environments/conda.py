@@ -33,6 +33,16 @@ from validator.runtime.environments.host_env import HostEnv
 from validator.runtime.environments.installed import distributions
 from validator.runtime.environments.installer import strip_userinfo
 from validator.runtime.environments.manifest import difference, record
+from validator.runtime.environments.torch_backend import (
+    GpuProbe,
+    TorchChoice,
+    backend_notes,
+    choose,
+    fallback_note,
+    index_reachable,
+    index_url,
+    machine_gpu,
+)
 from validator.runtime.environments.venv import (
     MARKER,
     NETWORK_NOTE,
@@ -48,6 +58,8 @@ TOOLS = ("micromamba", "mamba", "conda")
 CONDA_FORMAT = "model-check-conda-2"  # 2: the prefix at env/, recorded with a manifest
 META_MAX_BYTES = 64 * 1024 * 1024
 _PIP_SECTION = re.compile(r"^[^\S\n]*(?:-[^\S\n]*)?pip[^\S\n]*:", re.M)  # within a line: linear on any text
+# torch, torchvision or torchaudio named in a pip section's list ("- torch==2.4.0"), within a line
+_PIP_TORCH = re.compile(r"^[^\S\n]*-[^\S\n]*(?:torch|torchvision|torchaudio)(?![\w.-])", re.M | re.I)
 
 
 def find_conda() -> str | None:
@@ -92,8 +104,9 @@ def conda_packages(prefix: Path) -> dict[str, str]:
 class CondaBuilder:
     kind = "conda"
 
-    def __init__(self, tool: str | None = None) -> None:
+    def __init__(self, tool: str | None = None, gpu: GpuProbe = machine_gpu) -> None:
         self.tool = tool or find_conda()
+        self.gpu = gpu  # what shows an NVIDIA GPU here (for --torch-backend auto)
 
     def unavailable(self) -> str | None:
         if self.tool:
@@ -108,8 +121,12 @@ class CondaBuilder:
         if env_file is None or self.tool is None:
             return BuildFailure("the conda builder needs environment.yml and micromamba, mamba or conda")
         text = pkg.path(env_file).read_bytes()
+        choice = choose(options.torch_backend, self.gpu)
+        torch_index, torch_notes = pip_torch_index(text.decode("utf-8", "replace"), choice, options.ca_bundle)
         digest = hashlib.sha256(text)
         digest.update(f"{platform.machine()} {platform.system()} {Path(self.tool).name}".encode())
+        if torch_index:
+            digest.update(f" {torch_index}".encode())
         key = "conda-" + digest.hexdigest()[:32]
         cache = Path(options.cache_dir).expanduser() if options.cache_dir else default_cache_dir()
         private = bool(_PIP_SECTION.search(text.decode("utf-8", "replace"))) or any(
@@ -129,7 +146,7 @@ class CondaBuilder:
             holder.mkdir(parents=True, exist_ok=True)
             if progress:
                 progress(f"environment: {Path(self.tool).name} create")
-            failure = self._create(holder, pkg, env_file, options)
+            failure = self._create(holder, pkg, env_file, options, torch_index)
             if failure is not None:
                 remove_tree(holder)
                 return failure
@@ -139,13 +156,14 @@ class CondaBuilder:
         prefix = holder / "env"
         requested = spec.python[0] if spec.python else None
         info = BuildInfo("conda", env_file, conda_packages(prefix).get("python"), requested, "",
-                         None if private else key, cached, time.monotonic() - started, options.torch_backend,
-                         tuple(notes))
+                         None if private else key, cached, time.monotonic() - started,
+                         choice.backend if torch_index else None, tuple(notes), torch_notes)
         env = CondaEnv(prefix, info, self.tool)
         env.also_readable = (cache / TOOL_LAYERS,)
         return env
 
-    def _create(self, holder: Path, pkg: ModelPackage, env_file: str, options: Options) -> BuildFailure | None:
+    def _create(self, holder: Path, pkg: ModelPackage, env_file: str, options: Options,
+                torch_index: str | None = None) -> BuildFailure | None:
         assert self.tool is not None
         prefix = holder / "env"
         if Path(self.tool).name == "micromamba":
@@ -158,6 +176,8 @@ class CondaBuilder:
         passed.update({"CONDA_ALWAYS_YES": "true", "CONDA_PKGS_DIRS": str(holder / "pkgs")})  # a private package cache
         if options.ca_bundle:
             passed.update({"SSL_CERT_FILE": options.ca_bundle, "REQUESTS_CA_BUNDLE": options.ca_bundle})
+        if torch_index:  # the pip section's torch from the PyTorch index of the chosen backend
+            passed["PIP_EXTRA_INDEX_URL"] = torch_index
         workdir = scratch_copy(pkg.root)
         try:
             done = run_sandboxed(argv, workdir, install_limits(options), passed, [holder])
@@ -168,6 +188,22 @@ class CondaBuilder:
             return BuildFailure(f"{env_file} does not build with {Path(self.tool).name} (status {done.returncode})",
                                 output_tail(done), env_file)
         return None
+
+
+def pip_torch_index(text: str, choice: TorchChoice, ca_bundle: str | None = None) -> tuple[str | None, tuple[str, ...]]:
+    """The PyTorch index the pip section of environment.yml gets (PIP_EXTRA_INDEX_URL), and the torch notes.
+
+    Only a pip section naming torch gets one, and only when the index answers from this machine: pip would
+    retry an unreachable extra index for every project. conda packages of torch are left to the solver
+    (conda-forge picks a CUDA build only where the __cuda virtual package shows a GPU driver)."""
+    solver = "conda packages of torch are the solver's choice (CUDA builds only where a GPU driver is present)"
+    if not choice.backend or not _PIP_SECTION.search(text) or not _PIP_TORCH.search(text):
+        return None, (choice.reason, solver)
+    unreachable = index_reachable(choice.backend, ca_bundle)
+    if unreachable:
+        return None, (choice.reason, fallback_note(choice, unreachable, tool="pip without the PyTorch index"))
+    return index_url(choice.backend), (*backend_notes(choice, True), f"the pip section got the PyTorch "
+                                       f"{choice.backend} index (PIP_EXTRA_INDEX_URL)")
 
 
 def verify(holder: Path) -> str | None:

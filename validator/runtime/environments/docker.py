@@ -64,6 +64,7 @@ from validator.runtime.environments.docker_sandbox import (
     wait_for,
 )
 from validator.runtime.environments.dockerfile_gen import CA_FILE, DOWNLOADED_DIR, KEY_ARG, WHEELHOUSE_DIR
+from validator.runtime.environments.torch_backend import choose, fallback_note
 from validator.runtime.environments.venv import install_limits
 from validator.sandbox.base import Limits
 from validator.sandbox.bubblewrap import MIB
@@ -85,16 +86,38 @@ WATCH_INTERVAL_S = 1.0  # how often the watcher measures the running build step
 DOWNLOAD_ROOT = "/workspace"
 # pip download in the download container: the base image's pip (the one that installs later), or a
 # venv's where the image has none, saving wheels only into DOWNLOAD_ROOT/wheels. argv: pip download's arguments.
+# The PyTorch index among them is asked first, once: pip would retry an unreachable extra index for every
+# project (about 8 s each); unreachable, it is left out and the last line of output says why (TORCH_UNREACHABLE).
+TORCH_UNREACHABLE = "model-check: PyTorch index unreachable: "
 DOWNLOAD_SCRIPT = """
-import importlib.util, os, subprocess, sys, venv
+import importlib.util, os, ssl, subprocess, sys, urllib.request, venv
 os.chdir("/workspace/in")
+args = sys.argv[1:]
 python = sys.executable
 if importlib.util.find_spec("pip") is None:
     venv.create("/workspace/venv", with_pip=True)
     python = "/workspace/venv/bin/python"
-sys.exit(subprocess.call([python, "-m", "pip", "download", "--dest", "/workspace/wheels", "--progress-bar", "off",
-                          *sys.argv[1:]]))
-"""
+unreachable = ""
+for i, arg in enumerate(args[:-1]):
+    if arg == "--extra-index-url" and args[i + 1].startswith("https://download.pytorch.org/"):
+        cafile = os.environ.get("PIP_CERT")
+        if not cafile:
+            found = subprocess.run([python, "-c", "from pip._vendor import certifi; print(certifi.where())"],
+                                   capture_output=True, text=True)
+            cafile = found.stdout.strip() or None
+        try:
+            context = ssl.create_default_context(cafile=cafile)
+            urllib.request.urlopen(args[i + 1] + "/torch/", timeout=15, context=context).close()
+        except Exception as exc:
+            unreachable = args[i + 1] + ": " + " ".join(str(getattr(exc, "reason", exc)).split())[:300]
+            del args[i:i + 2]
+        break
+code = subprocess.call([python, "-m", "pip", "download", "--dest", "/workspace/wheels", "--progress-bar", "off", *args])
+if unreachable:
+    print("%s%s" % (TORCH_UNREACHABLE, unreachable), flush=True)
+sys.exit(code)
+""".replace("TORCH_UNREACHABLE", repr(TORCH_UNREACHABLE))
+TORCH_LABEL = "model-check.torch-fallback"  # on an image built without the unreachable PyTorch index: the note
 
 
 class RawApi(Protocol):
@@ -166,11 +189,16 @@ class DockerBuilder:
         """The image of `recipe`, from the cache or built now, as an environment."""
         bridge = has_bridge(client)
         notes = list(recipe.notes)
+        torch_backend, torch_notes = recipe.torch_backend, list(recipe.torch_notes)
+        fallback = ""  # the note, when the download left the unreachable PyTorch index out
         key = cache_key(recipe, base_image_ids(client, recipe.base_images))
         tag = f"{IMAGE_REPOSITORY}:{key}"
         cached = _image_exists(client, tag)
         if cached:
             say(f"environment: cached image {tag}")
+            recorded = _image_label(client, tag, TORCH_LABEL)
+            if recorded and torch_backend:
+                torch_backend, fallback = None, f"when this cached image was built, {recorded}"
         else:
             if recipe.generated and (problem := ensure_image(client, recipe.base_images[0])):
                 return BuildFailure(f"the base image {recipe.base_images[0]} is not on this engine and cannot be "
@@ -184,16 +212,21 @@ class DockerBuilder:
                     notes.append("pip downloaded the wheels on the host's network (this engine has no bridge network); "
                                  "no package code runs there")
                 say(f"environment: downloading wheels for {recipe.runtime_file}")
-                downloaded = self._download(client, recipe, network, options, deadline)
+                unreachable: list[str] = []
+                downloaded = self._download(client, recipe, network, options, deadline, unreachable)
+                if unreachable and torch_backend:
+                    fallback = fallback_note(choose(options.torch_backend, containers=True), unreachable[0],
+                                             tool="pip download without the PyTorch index")
+                    torch_backend = None
                 if isinstance(downloaded, BuildFailure):
-                    return BuildFailure(downloaded.reason, downloaded.output_tail, downloaded.file, tuple(notes),
-                                        downloaded.rule)
+                    return BuildFailure(downloaded.reason, downloaded.output_tail, downloaded.file,
+                                        (*notes, *([fallback] if fallback else [])), downloaded.rule)
                 context = downloaded
             network, network_notes = build_network(recipe, options, bridge)
             notes += network_notes
             say(f"environment: docker build ({recipe.describe()})")
             try:
-                failure = self._build_image(client, recipe, context, tag, key, network, options, deadline)
+                failure = self._build_image(client, recipe, context, tag, key, network, options, deadline, fallback)
             finally:
                 if context is not recipe.context:
                     context.close()
@@ -218,16 +251,19 @@ class DockerBuilder:
         notes.append("package code runs in containers of the image: no network, read-only root, all capabilities "
                      f"dropped, no-new-privileges, user {USER}, memory/pids/CPU limits, a bounded scratch area, the "
                      "image's entrypoint, command, user and healthcheck ignored, no host variables or mounts")
+        if fallback:
+            torch_notes = [recipe.torch_notes[0], fallback] if recipe.torch_notes else [fallback]
         env.info = BuildInfo("docker", recipe.runtime_file, facts.version, requested, problem, tag, cached,
-                             time.monotonic() - started, recipe.torch_backend, tuple(notes))
+                             time.monotonic() - started, torch_backend, tuple(notes), tuple(torch_notes))
         env.description = f"docker image {tag} ({recipe.describe()}; Python {facts.version} at {facts.interpreter})"
         return env
 
     # -- step 1 of a requirements image: the wheels --------------------------------------------------
     def _download(self, client: DockerClient, recipe: Recipe, network: str, options: Options,
-                  deadline: float) -> IO[bytes] | BuildFailure:
+                  deadline: float, unreachable: list[str]) -> IO[bytes] | BuildFailure:
         """The build context with the wheels pip downloaded in a container of the base image (no package
-        code runs: wheels only), the CA bundle and wheelhouse left out; or why not."""
+        code runs: wheels only), the CA bundle and wheelhouse left out; or why not. Why the PyTorch index
+        could not be reached, when it was left out, is added to `unreachable`."""
         assert recipe.download is not None
         limits = install_limits(options)
         memory = f"{limits.memory_mb}m"
@@ -267,8 +303,10 @@ class DockerBuilder:
                 container.kill()
                 return BuildFailure(f"downloading the wheels of {recipe.runtime_file} did not finish in time",
                                     redact(_logs(container)), recipe.runtime_file, rule=rule("docker-build-failed").id)
+            tail = redact(_logs(container))
+            unreachable += [line.removeprefix(TORCH_UNREACHABLE) for line in tail.splitlines()
+                            if line.startswith(TORCH_UNREACHABLE)][-1:]
             if int(status.get("StatusCode", -1)) != 0:
-                tail = redact(_logs(container))
                 last = next((line for line in reversed(tail.splitlines()) if line.startswith("ERROR")), "pip download failed")
                 return BuildFailure(
                     f"the requirements of {recipe.runtime_file} cannot be downloaded as wheels ({last}). The docker "
@@ -291,7 +329,7 @@ class DockerBuilder:
 
     # -- the image build ---------------------------------------------------------------------------
     def _build_image(self, client: DockerClient, recipe: Recipe, context: IO[bytes], tag: str, key: str, network: str,
-                     options: Options, deadline: float) -> BuildFailure | None:
+                     options: Options, deadline: float, torch_fallback: str = "") -> BuildFailure | None:
         limits = install_limits(options)
         log = BuildLog()
         memory = limits.memory_mb * MIB
@@ -305,7 +343,8 @@ class DockerBuilder:
             "networkmode": network, "memory": memory, "memswap": memory, "shmsize": BUILD_SHM_MB * MIB,
             "cpuperiod": 100_000, "cpuquota": cpus * 100_000, "extrahosts": f"{marker}:192.0.2.1",
             "buildargs": json.dumps({**recipe.build_args, KEY_ARG: key} if recipe.keyed_stages else dict(recipe.build_args)),
-            "labels": json.dumps({**LABELS, "model-check.key": key, "model-check.runtime-file": recipe.runtime_file}),
+            "labels": json.dumps({**LABELS, "model-check.key": key, "model-check.runtime-file": recipe.runtime_file,
+                                  **({TORCH_LABEL: torch_fallback} if torch_fallback else {})}),
             "ulimits": json.dumps([
                 {"Name": "nproc", "Soft": BUILD_PROCESSES, "Hard": BUILD_PROCESSES},
                 {"Name": "fsize", "Soft": limits.file_size_mb * MIB, "Hard": limits.file_size_mb * MIB},
@@ -612,6 +651,16 @@ def _logs(container: Any, lines: int = TAIL_LINES) -> str:
         return ANSI_ESCAPE.sub("", container.logs(tail=lines).decode("utf-8", "replace")).strip()
     except ENGINE_ERRORS:
         return ""
+
+
+def _image_label(client: DockerClient, image: str, name: str) -> str:
+    """A label of an image model-check built ("" when it has none)."""
+    try:
+        labels = client.images.get(image).labels or {}
+    except ENGINE_ERRORS:
+        return ""
+    value = labels.get(name)
+    return value if isinstance(value, str) else ""
 
 
 def _image_exists(client: DockerClient, image: str) -> bool:

@@ -50,6 +50,7 @@ from validator.runtime.environments.dockerfile_gen import (
     with_build_inputs,
 )
 from validator.runtime.environments.pipconfig import PipSettings, read_pip_settings, redact
+from validator.runtime.environments.torch_backend import backend_notes, choose, index_url
 
 MAX_CA_BYTES = 16 * 1024 * 1024
 TORCH_FAMILY = {"torch", "torchvision", "torchaudio"}
@@ -81,6 +82,7 @@ class Recipe:
     build_args: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     torch_backend: str | None = None  # set when the generated build installs CPU-only (etc.) torch wheels
+    torch_notes: tuple[str, ...] = ()  # the torch build chosen and why (builder.BuildInfo.torch_notes)
     keyed_stages: bool = False  # the Dockerfile labels its stages with the MODEL_CHECK_KEY build argument
     download: Download | None = None  # wheels to download before the build (generated requirements builds)
 
@@ -196,7 +198,8 @@ def _own_dockerfile(pkg: ModelPackage, dockerfile: str, spec: RuntimeSpec, optio
     context, digest = tar.finish()
     bases = tuple(image for image, _, _ in spec.base_images)
     return Recipe(dockerfile, name, context, digest, bases, False, ("python", "python3"), _requested_python(spec, options),
-                  notes=tuple(notes), keyed_stages=name == GENERATED_DOCKERFILE)
+                  notes=tuple(notes), keyed_stages=name == GENERATED_DOCKERFILE,
+                  torch_notes=(f"--torch-backend does not apply: the package's {dockerfile} installs torch as it says",))
 
 
 def _dockerignore(pkg: ModelPackage) -> PatternMatcher:
@@ -220,12 +223,19 @@ def _generated_requirements(pkg: ModelPackage, requirements: str, spec: RuntimeS
     args = ["-r", requirements, "--only-binary=:all:"]
     if inputs.wheelhouse is not None:
         args += ["--find-links", WHEELHOUSE_DIR]
+    choice = choose(options.torch_backend, containers=True)
     torch_backend = None
-    if options.torch_backend and TORCH_FAMILY & {pin.name for pin in spec.pins}:
-        torch_backend = options.torch_backend
-        args += ["--extra-index-url", f"https://download.pytorch.org/whl/{options.torch_backend}"]
-        notes.append(f"torch installed from the PyTorch {options.torch_backend} index (pip --extra-index-url): the tested "
-                     "environment differs from a GPU user's only by the torch build")
+    torch_notes = backend_notes(choice, False)
+    if choice.backend and TORCH_FAMILY & {pin.name for pin in spec.pins}:
+        if options.build_network == "none":
+            torch_notes += ("the PyTorch index was not used: the download has no network (--build-network none), "
+                            "so torch comes from the wheelhouse",)
+        else:
+            # the download container asks the index first (DOWNLOAD_SCRIPT): pip would retry an unreachable extra
+            # index for every project, about 8 s each
+            torch_backend = choice.backend
+            args += ["--extra-index-url", index_url(choice.backend)]
+            torch_notes = backend_notes(choice, True)
     if options.build_network == "none":
         args.append("--no-index")
         notes.append("no network for the download (--build-network none): pip takes wheels from the wheelhouse only (--no-index)")
@@ -241,7 +251,7 @@ def _generated_requirements(pkg: ModelPackage, requirements: str, spec: RuntimeS
     context, digest = tar.finish()
     download = Download(tuple(args), env, (*key, *args), CA_FILE if inputs.ca is not None else None)
     return Recipe(requirements, GENERATED_DOCKERFILE, context, digest, (base,), True, (f"{PREFIX}/bin/python",), requested,
-                  {}, tuple(notes), torch_backend, keyed_stages=True, download=download)
+                  {}, tuple(notes), torch_backend, torch_notes, keyed_stages=True, download=download)
 
 
 def _generated_conda(pkg: ModelPackage, conda_file: str, spec: RuntimeSpec, options: Options,
@@ -254,7 +264,9 @@ def _generated_conda(pkg: ModelPackage, conda_file: str, spec: RuntimeSpec, opti
     context, digest = tar.finish()
     notes = (*inputs.notes, f"{conda_file} built with micromamba in {base}")
     return Recipe(conda_file, GENERATED_DOCKERFILE, context, digest, (base,), True, (f"{PREFIX}/bin/python",),
-                  _requested_python(spec, options), notes=notes, keyed_stages=True)
+                  _requested_python(spec, options), notes=notes, keyed_stages=True,
+                  torch_notes=(f"--torch-backend does not apply to {conda_file} in a docker build: micromamba and its pip "
+                               "section install torch as the file says",))
 
 
 def _index_settings(pip: PipSettings, has_wheelhouse: bool) -> tuple[dict[str, str], tuple[str, ...], list[str]]:

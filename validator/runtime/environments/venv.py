@@ -59,6 +59,17 @@ from validator.runtime.environments.installer import (
 )
 from validator.runtime.environments.manifest import difference, record
 from validator.runtime.environments.pipconfig import InstallerSettings, installer_settings, read_pip_settings
+from validator.runtime.environments.torch_backend import (
+    GpuProbe,
+    TorchChoice,
+    backend_notes,
+    choose,
+    fallback_note,
+    machine_gpu,
+    remember_unreachable,
+    unreachable_earlier,
+    uv_unreachable,
+)
 from validator.sandbox.base import Completed, Limits
 from validator.sandbox.bubblewrap import program_paths, remove_tree, run_sandboxed, scratch_copy
 
@@ -100,6 +111,25 @@ class _NeedsBuild:
     """The wheels-only install stopped: something must be built."""
 
 
+@dataclass
+class _TorchInstall:
+    """The torch backend of one build: chosen, then what uv gets (None after a fallback), and the fallback's note."""
+
+    choice: TorchChoice
+    backend: str | None
+    fallback: str = ""
+
+    @classmethod
+    def start(cls, choice: TorchChoice) -> _TorchInstall:
+        earlier = unreachable_earlier() if choice.backend else None
+        if earlier is None:
+            return cls(choice, choice.backend)
+        return cls(choice, None, fallback_note(choice, earlier, earlier=True))
+
+    def notes(self) -> tuple[str, ...]:
+        return backend_notes(self.choice, self.backend is not None) + ((self.fallback,) if self.fallback else ())
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "model-check" / "envs"
@@ -130,9 +160,11 @@ class VenvEnv(HostEnv):
 class VenvBuilder:
     kind = "venv"
 
-    def __init__(self, uv: str | None = None, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, uv: str | None = None, environ: Mapping[str, str] | None = None,
+                 gpu: GpuProbe = machine_gpu) -> None:
         self.uv = uv or uv_binary()
         self.environ = dict(os.environ if environ is None else environ)
+        self.gpu = gpu  # what shows an NVIDIA GPU here (for --torch-backend auto)
 
     def unavailable(self) -> str | None:
         return None if Path(self.uv).is_file() else f"uv is not installed ({self.uv} is missing)"
@@ -147,24 +179,30 @@ class VenvBuilder:
         requested = options.python or (spec.python[0] if spec.python else None)
         interpreter = find_interpreter(self.uv, requested, self.environ)
         settings = self.installer_settings(options)
+        torch = _TorchInstall.start(choose(options.torch_backend, self.gpu))
         other_definitions = {pkg.find("environment.yml", "environment.yaml"), pkg.find("Dockerfile")}
         files = [f for f in spec.files_read if f not in other_definitions] or [requirements]
+        # keyed by the backend asked for: an environment made again without the unreachable PyTorch index is
+        # kept under that key with the fallback recorded, so that later runs reuse it at once and say so
         key = cache_key({rel: pkg.path(rel).read_bytes() for rel in files if pkg.has(rel)}, interpreter, settings,
-                        options.torch_backend, self.environ)
+                        torch.choice.backend, self.environ)
         cache = Path(options.cache_dir).expanduser() if options.cache_dir else default_cache_dir()
         final = cache / key
         notes: list[str] = []
 
         def info(cached: bool, private: bool) -> BuildInfo:
             return BuildInfo("venv", requirements, interpreter.version, requested, interpreter.problem,
-                             None if private else key, cached, time.monotonic() - started, options.torch_backend,
-                             settings.notes + tuple(notes) + torch_backend_notes(options.torch_backend))
+                             None if private else key, cached, time.monotonic() - started, torch.backend,
+                             settings.notes + tuple(notes), torch.notes())
 
         refresh = False  # fetch every file afresh: a changed cached environment shares files with uv's cache
         if os.path.lexists(final):
             problem, changed = verify(final)
             if problem is None:
                 say("environment: cached venv")
+                recorded = recorded_fallback(final)  # what its build did, whatever this run met so far
+                torch.backend = None if recorded else torch.choice.backend
+                torch.fallback = f"when this cached environment was built, {recorded}" if recorded else ""
                 notes.append("the cached environment was verified before reuse: bin/python is the link its build made, "
                              "and every file's size, mode and modification time are as recorded then")
                 return VenvEnv(final, info(True, False), cache)
@@ -192,13 +230,13 @@ class VenvBuilder:
                 notes.extend(install.notes)
                 area, writable = build_area(install, cache, f"{key}.tmp-")
                 built = self._create(area / "env", workdir, requirements, interpreter, install, writable, options, False,
-                                     refresh)
+                                     torch, refresh)
                 if isinstance(built, BuildFailure):
                     return built
                 if not isinstance(built, _NeedsBuild):
                     local = local_content(area / "env", spec, files)
                     if local is None:
-                        kept = self._keep(area / "env", final, interpreter, requirements)
+                        kept = self._keep(area / "env", final, interpreter, requirements, torch)
                         return VenvEnv(kept, info(False, False), cache)
                     notes.append(f"the environment is private to this run and not reused: {local}")
                     private = private_root(cache) / "env"
@@ -209,7 +247,7 @@ class VenvBuilder:
             root = private_root(cache)
             install = installer(self.uv, settings, self.environ, root / "uv-cache")
             notes.extend(install.notes)
-            built = self._create(root / "env", workdir, requirements, interpreter, install, [root], options, True)
+            built = self._create(root / "env", workdir, requirements, interpreter, install, [root], options, True, torch)
             remove_tree(root / "uv-cache")
             if isinstance(built, BuildFailure):
                 remove_tree(root)
@@ -229,9 +267,10 @@ class VenvBuilder:
         return installer_settings(read_pip_settings(), self.environ, options.ca_bundle, options.wheelhouse)
 
     def _create(self, target: Path, workdir: Path, requirements: str, interpreter: Interpreter, install: Installer,
-                writable: Sequence[Path], options: Options, build: bool,
+                writable: Sequence[Path], options: Options, build: bool, torch: _TorchInstall,
                 refresh: bool = False) -> BuildFailure | _NeedsBuild | list[str]:
-        """Make the environment at target: uv venv, uv pip install, compile; what uv built when it worked."""
+        """Make the environment at target: uv venv, uv pip install, compile; what uv built when it worked.
+        When uv cannot reach the PyTorch index, the install is made again without it (torch says so)."""
         limits = install_limits(options)
         base = program_paths([interpreter.path], "")  # the interpreter uv makes the venv for, named in the arguments
         made = run_sandboxed(venv_argv(self.uv, interpreter.path, target), workdir, limits, install.env, writable,
@@ -240,15 +279,21 @@ class VenvBuilder:
         if made.returncode != 0 or link is None:
             return BuildFailure(f"uv could not create a virtual environment for Python {interpreter.version}"
                                 f" ({_ending(made)})", output_tail(made), requirements)
-        argv = install_argv(self.uv, target / "bin" / "python", requirements, install.args, options.torch_backend, build)
-        if refresh:
-            argv.append("--refresh")
-        done = run_sandboxed(argv, workdir, limits, install.env, writable, install.readable)
+        def install_with(backend: str | None) -> Completed:
+            argv = install_argv(self.uv, target / "bin" / "python", requirements, install.args, backend, build)
+            return run_sandboxed([*argv, "--refresh"] if refresh else argv, workdir, limits, install.env, writable,
+                                 install.readable)
+
+        done = install_with(torch.backend)
+        if done.returncode != 0 and torch.backend and (unreachable := uv_unreachable(done.stderr + done.stdout)):
+            remember_unreachable(unreachable)  # later builds of this run skip the attempt
+            torch.backend, torch.fallback = None, fallback_note(torch.choice, unreachable)
+            done = install_with(None)
         if done.returncode != 0:
             if not build and _NEEDS_BUILD.search(done.stderr):
                 return _NeedsBuild()
             return BuildFailure(f"{requirements} does not install in a fresh environment: uv {_ending(done)}",
-                                output_tail(done), requirements, install.notes)
+                                output_tail(done), requirements, install.notes + ((torch.fallback,) if torch.fallback else ()))
         built = _BUILT.findall(done.stderr + done.stdout)
         if not build and built:  # uv's documented exceptions to --no-build are screened out before: fail closed
             return BuildFailure(f"uv built {', '.join(built)} during the wheels-only install, where no package code "
@@ -264,11 +309,12 @@ class VenvBuilder:
                                 requirements)
         return built
 
-    def _keep(self, built: Path, final: Path, interpreter: Interpreter, requirements: str) -> Path:
+    def _keep(self, built: Path, final: Path, interpreter: Interpreter, requirements: str, torch: _TorchInstall) -> Path:
         """Record the built environment and move it into the cache; the folder to use."""
         link = interpreter_link(built)
         (built / MARKER).write_text(json.dumps({
             "format": CACHE_FORMAT, "python": interpreter.version, "requirements": requirements, "interpreter": link,
+            "torch_fallback": torch.fallback if torch.backend is None else "",
             "manifest": record(built, frozenset({MARKER}))}), encoding="utf-8")
         if move_into_place(built, final) or verify(final)[0] is None:  # or a concurrent run finished it first
             return final
@@ -403,12 +449,15 @@ def install_argv(uv: str, python: Path | str, requirements: str, args: Sequence[
     return argv
 
 
-def torch_backend_notes(backend: str | None) -> tuple[str, ...]:
-    if not backend:
-        return ()
-    note = (f"torch installed for the {backend} backend (uv --torch-backend {backend}): the tested environment "
-            "differs from a GPU user's only by the torch build")
-    return (note,)
+def recorded_fallback(prefix: Path) -> str:
+    """The fallback note a cached environment's record keeps ("" when its build reached the PyTorch index)."""
+    try:
+        with open(prefix / MARKER, "rb") as handle:
+            marker = json.loads(handle.read(MARKER_MAX_BYTES))
+    except (OSError, ValueError):
+        return ""
+    value = marker.get("torch_fallback") if isinstance(marker, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def find_interpreter(uv: str, requested: str | None, environ: Mapping[str, str]) -> Interpreter:

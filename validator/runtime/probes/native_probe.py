@@ -43,6 +43,7 @@ CONVENTIONAL_FACTORIES = ("load_model", "build_model", "create_model", "get_mode
 WEIGHT_PARAMETER_HINTS = ("weight", "path", "checkpoint", "ckpt", "file", "safetensors")
 STATE_DICT_PARAMETER_HINTS = ("state_dict", "state", "sd")
 KEYS_SHOWN = 8
+ARCHITECTURE_LIBRARIES = ("timm", "torchvision")  # the `architecture` prefixes from_architecture builds
 
 
 def tail(limit: int = 25) -> str:
@@ -85,7 +86,7 @@ def main() -> int:
             model, result["native"] = built, how
             result["model_class"] = attempt.get("model_class", "")
             result["parameters"] = parameter_count(model)
-            if plan.get("architecture") and not how.startswith("architecture"):
+            if buildable_architecture(plan) and not how.startswith("architecture"):
                 result["architecture_check"] = check_architecture(plan, state, torch)
             break
     if model is None:
@@ -151,6 +152,14 @@ def call_factory(module_name: str, function_name: str, weights_path: str, state:
         if positional[0].default is inspect.Parameter.empty or any(h in first for h in WEIGHT_PARAMETER_HINTS):
             return factory(weights_path)
     return factory()
+
+
+def buildable_architecture(plan: NativePlan) -> bool:
+    """The `architecture` metadata names a model of a library model-check builds (timm.<name>,
+    torchvision.models.<name>). Other values ("CloudRegimeCNN", "custom: ...") describe the model
+    in words: they claim nothing model-check could check, so they are not tried against the weights."""
+    library, _, name = (plan.get("architecture") or "").partition(".")
+    return library in ARCHITECTURE_LIBRARIES and bool(name)
 
 
 def from_architecture(plan: NativePlan) -> object:
