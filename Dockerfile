@@ -4,7 +4,8 @@
 #   docker build --build-arg BASE_IMAGE=local/python:3.11-bookworm .   # any Debian-based Python >= 3.11
 #
 # Dependencies are pinned with hashes in docker/requirements.txt; extra CA certificates for
-# corporate proxies go into docker/ca-certificates/. The image holds the validator and a docker
+# building this image behind a corporate proxy go into docker/ca-certificates/ (at run time the
+# action's `ca-bundle` input does it, no fork needed). The image holds the validator and a docker
 # CLI: package code never runs in this container, only in sibling containers it starts.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 

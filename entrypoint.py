@@ -22,11 +22,14 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from validator.core.escape import log_line
 from validator.github.annotations import Annotation, format_command, stop_commands
+from validator.github.log_groups import STOP_TOKEN_ENV
 
 EXIT_USAGE = 2
 REPORT_DIR = "model-check-reports"
@@ -57,6 +60,10 @@ class Inputs:
     torch_backend: str
     allow_network: bool = False  # grant package code network when the package's configuration asks for it
     allow_package_indexes: bool = False  # follow package indexes the package's runtime files name
+    ca_bundle: str = ""  # a CA bundle in the workspace for environment builds (--ca-bundle)
+    wheelhouse: str = ""  # a folder of wheels in the workspace for environment builds (--wheelhouse)
+    env_cache: str = ""  # a folder in the workspace for environment images across jobs (--env-cache)
+    fresh_env: bool = False  # a tag push (a release): no cached environment is trusted (--fresh-env)
 
 
 def _boolean(name: str, value: str) -> bool:
@@ -93,7 +100,42 @@ def read_inputs(environ: Mapping[str, str]) -> Inputs:
         torch_backend=get("torch-backend", "cpu"),
         allow_network=_boolean("allow-network", get("allow-network", "false")),
         allow_package_indexes=_boolean("allow-package-indexes", get("allow-package-indexes", "false")),
+        ca_bundle=get("ca-bundle"),
+        wheelhouse=get("wheelhouse"),
+        env_cache=get("env-cache"),
+        fresh_env=environ.get("GITHUB_REF", "").startswith("refs/tags/"),
     )
+
+
+def workspace_files(inputs: Inputs, workspace: Path) -> Inputs:
+    """The inputs with ca-bundle (a file) and wheelhouse (a folder) as paths inside the workspace; an error
+    when one leaves it (symlinks resolved) or is not there."""
+    found: dict[str, str] = {}
+    for name, value, kind in (("ca-bundle", inputs.ca_bundle, "file"), ("wheelhouse", inputs.wheelhouse, "folder")):
+        if not value:
+            continue
+        try:
+            rel = _inside(value, workspace)
+        except InputError as exc:
+            raise InputError(f"input {name}: {exc}") from None
+        if not ((workspace / rel).is_file() if kind == "file" else (workspace / rel).is_dir()):
+            raise InputError(f"input {name}: {value!r} is not a {kind} in the workspace")
+        found[name] = rel
+    return replace(inputs, ca_bundle=found.get("ca-bundle", ""), wheelhouse=found.get("wheelhouse", ""))
+
+
+def env_cache_folder(inputs: Inputs, workspace: Path) -> Inputs:
+    """The inputs with env-cache as a folder path inside the workspace (it may not exist yet: the first run
+    creates it); an error when it leaves the workspace or is a file."""
+    if not inputs.env_cache:
+        return inputs
+    try:
+        rel = _inside(inputs.env_cache, workspace)
+    except InputError as exc:
+        raise InputError(f"input env-cache: {exc}") from None
+    if (workspace / rel).exists() and not (workspace / rel).is_dir():
+        raise InputError(f"input env-cache: {inputs.env_cache!r} is not a folder")
+    return replace(inputs, env_cache=rel)
 
 
 def _inside(path: str, workspace: Path) -> str:
@@ -136,10 +178,12 @@ def check_argv(folder: str, inputs: Inputs, report: str) -> list[str]:
     argv = [sys.executable, "-m", "validator.cli", "check", folder, "--json", report,
             "--env", inputs.env, "--fail-on", inputs.fail_on]
     for flag, value in (("--rtol", inputs.rtol), ("--atol", inputs.atol), ("--config", inputs.config),
-                        ("--torch-backend", inputs.torch_backend)):
+                        ("--torch-backend", inputs.torch_backend), ("--ca-bundle", inputs.ca_bundle),
+                        ("--wheelhouse", inputs.wheelhouse), ("--env-cache", inputs.env_cache)):
         if value:
             argv += [flag, value]
-    for flag, allowed in (("--allow-network", inputs.allow_network), ("--allow-package-indexes", inputs.allow_package_indexes)):
+    for flag, allowed in (("--allow-network", inputs.allow_network), ("--allow-package-indexes", inputs.allow_package_indexes),
+                          ("--fresh-env", inputs.fresh_env)):
         if allowed:
             argv.append(flag)
     return argv
@@ -164,6 +208,19 @@ def child_env(environ: Mapping[str, str], token: str | None = None) -> dict[str,
     return env
 
 
+def ca_environment(ca_bundle: str, workspace: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """With a ca-bundle input, the variables that make the children's own HTTPS (the GitHub API, the
+    installer of the notebook tools) trust it beside the image's bundle, as a bundle baked into a fork's
+    image would be; nothing without one. (Environment builds get the input itself: --ca-bundle.)"""
+    if not ca_bundle:
+        return {}
+    system = Path(environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt")
+    trusted = system.read_text(encoding="utf-8", errors="replace").rstrip("\n") + "\n" if system.is_file() else ""
+    combined = Path(tempfile.mkdtemp(prefix="model-check-ca-")) / "ca-bundle.pem"
+    combined.write_text(trusted + (workspace / ca_bundle).read_text(encoding="utf-8", errors="replace"), encoding="utf-8")
+    return dict.fromkeys(("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"), str(combined))
+
+
 def run_child(argv: list[str], cwd: Path, env: dict[str, str]) -> int:
     """Run a model-check command, passing SIGTERM / SIGINT on to it: when the runner stops this
     container, the child still removes the package's containers before it exits."""
@@ -183,21 +240,25 @@ def run_child(argv: list[str], cwd: Path, env: dict[str, str]) -> int:
 def main(environ: Mapping[str, str] = os.environ) -> int:
     workspace = Path(environ.get("GITHUB_WORKSPACE") or os.getcwd())
     try:
-        inputs = read_inputs(environ)
+        inputs = env_cache_folder(workspace_files(read_inputs(environ), workspace), workspace)
         folders = expand_paths(inputs.paths, workspace)
     except InputError as exc:
         print(format_command(Annotation("error", str(exc), "model-check: action inputs")), flush=True)
         return EXIT_USAGE
     (workspace / REPORT_DIR).mkdir(exist_ok=True)
+    trust = ca_environment(inputs.ca_bundle, workspace, environ)
     reports: list[str] = []
     worst = 0
     taken: set[str] = set()
     for folder in folders:
         report = f"{REPORT_DIR}/{report_name(folder, taken)}"
-        print(f"::group::model-check {folder.replace('%', '%25').replace(':', '%3A')}", flush=True)
-        with stop_commands():  # the output quotes the package: no workflow commands from it
-            code = run_child(check_argv(folder, inputs, report), workspace, child_env(environ))
-        print("::endgroup::", flush=True)
+        print(log_line(f"model-check: checking {folder}"), flush=True)
+        # The output quotes the package: no workflow commands from it. The check groups its steps in the log
+        # (validator/github/log_groups.py): with this token it resumes commands for a group switch only, and
+        # stops them again with the same token, which is resumed here even if it dies mid-run.
+        with stop_commands() as token:
+            code = run_child(check_argv(folder, inputs, report), workspace, {**child_env(environ), **trust, STOP_TOKEN_ENV: token})
+        print("::endgroup::", flush=True)  # the check's last group, had it ended without closing it
         if code in (0, 1) and (workspace / report).is_file():
             reports.append(report)
         else:
@@ -206,7 +267,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
                                             "model-check")), flush=True)
     if not reports:
         return EXIT_USAGE
-    posted = run_child(post_argv(reports, inputs), workspace, child_env(environ, inputs.token))
+    posted = run_child(post_argv(reports, inputs), workspace, {**child_env(environ, inputs.token), **trust})
     return max(worst, posted)
 
 

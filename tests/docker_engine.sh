@@ -1,25 +1,46 @@
 #!/usr/bin/env bash
 # Make a real Docker engine and the local base images available for tests and CI.
 #
-# Usage: tests/docker_engine.sh [start|stop|status]     (default: start)
+# Usage: tests/docker_engine.sh [start|stop|status|where]     (default: start)
 #
-#   start   Idempotent. If `docker info` already works, only ensure the images.
-#           Otherwise install docker.io + debootstrap (apt) if missing, start dockerd
-#           in the background and wait for its socket (60 s at most). Then ensure:
+#   start   Idempotent. If an engine answers (at DOCKER_HOST, else at the default socket,
+#           else the private engine an earlier start made, see below), only ensure the
+#           images. Otherwise install docker.io + debootstrap (apt) if missing, start
+#           dockerd in the background and wait for its socket (60 s at most). Then ensure:
 #             local/bookworm:min            debootstrap --variant=minbase bookworm, imported
 #             local/python:3.11-bookworm    FROM local/bookworm:min + Debian's python3,
 #                                           python3-venv, python3-pip, ca-certificates
 #           Both are cached as `docker save` tarballs under $MODEL_CHECK_DOCKER_CACHE and
 #           `docker load`-ed from there instead of being rebuilt.
+#           With MODEL_CHECK_BASE_IMAGES=hub (hosted CI runners, where Docker Hub answers)
+#           they are the official debian:bookworm-slim and python:3.11-slim-bookworm,
+#           pulled and tagged with the local names instead: seconds instead of a minute,
+#           and the tests then run on the base image users get by default.
+#           The last line on stdout names the engine to use, for callers to eval or parse:
+#             export DOCKER_HOST=unix:///var/run/docker.sock
+#           (everything else goes to stderr).
 #   stop    Stop the dockerd that this script started (and only that one).
 #   status  Print whether the engine answers and which local images exist.
+#   where   Print which engine `start` would use or start, and why; starts nothing.
+#
+# The default socket path unusable: a leftover directory there (a container run that
+# mounted a missing /var/run/docker.sock leaves one), a stale socket no daemon answers on,
+# or a folder this user cannot write. Then start runs a private engine under
+# $MODEL_CHECK_DOCKERD_FALLBACK_ROOT instead (the MODEL_CHECK_DOCKERD_ROOT mechanism below),
+# says what it found, and prints that engine's DOCKER_HOST; later starts find it there.
 #
 # Written for a root machine without Docker Hub (only Debian / PyPI reachable). Containers
 # get no bridge network: builds that fetch packages use `--network host`, probes
-# `--network none`.
+# `--network none`. Not root: what needs root (apt, dockerd, debootstrap) runs through
+# `sudo -n` when sudo allows it (hosted runners), else the script says what is missing.
 #
 # Environment:
-#   MODEL_CHECK_DOCKER_CACHE   image tarball cache   (default /var/cache/model-check-docker)
+#   MODEL_CHECK_DOCKER_CACHE   image tarball cache   (default /var/cache/model-check-docker;
+#                              not root: ~/.cache/model-check-docker)
+#   MODEL_CHECK_BASE_IMAGES    debootstrap (default) or hub (see start)
+#   MODEL_CHECK_DOCKER_SOCKET  the machine engine's socket path (default /var/run/docker.sock)
+#   MODEL_CHECK_DOCKERD_FALLBACK_ROOT  where the private engine goes when that path is
+#                              unusable (default /var/lib/model-check-dockerd)
 #   MODEL_CHECK_DEBIAN_MIRROR  Debian mirror for debootstrap / apt in the images
 #                              (default: the one apt on this machine uses)
 #   MODEL_CHECK_STORAGE_DRIVER overlay2 (default; falls back to vfs if it fails) or vfs
@@ -31,24 +52,52 @@
 set -euo pipefail
 
 ACTION=${1:-start}
-CACHE_DIR=${MODEL_CHECK_DOCKER_CACHE:-/var/cache/model-check-docker}
+SCRIPT=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+if [ "$(id -u)" -eq 0 ]; then
+    CACHE_DIR=${MODEL_CHECK_DOCKER_CACHE:-/var/cache/model-check-docker}
+else
+    CACHE_DIR=${MODEL_CHECK_DOCKER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/model-check-docker}
+fi
+BASE_IMAGES=${MODEL_CHECK_BASE_IMAGES:-debootstrap}
 WORK_TMP=${TMPDIR:-/tmp}
-DOCKERD_ROOT=${MODEL_CHECK_DOCKERD_ROOT:-}
+DEFAULT_SOCKET=${MODEL_CHECK_DOCKER_SOCKET:-/var/run/docker.sock}
+FALLBACK_ROOT=${MODEL_CHECK_DOCKERD_FALLBACK_ROOT:-/var/lib/model-check-dockerd}
+CALLER_DOCKER_HOST=${DOCKER_HOST:-}
+DOCKERD_ROOT=
 DOCKERD_EXTRA=()
-if [ -n "$DOCKERD_ROOT" ]; then
-    # A private engine beside any other on this machine (own data, state and socket).
-    mkdir -p "$DOCKERD_ROOT"
-    DOCKERD_ROOT=$(cd "$DOCKERD_ROOT" && pwd)
+
+# use_private_root DIR: a private engine beside any other on this machine (own data, state and socket).
+use_private_root() {
+    mkdir -p "$1"
+    DOCKERD_ROOT=$(cd "$1" && pwd)
     SOCKET=$DOCKERD_ROOT/docker.sock
     DOCKERD_LOG=$DOCKERD_ROOT/dockerd.log
     DOCKERD_PIDFILE=$DOCKERD_ROOT/launcher.pid
     DOCKERD_EXTRA=(--data-root "$DOCKERD_ROOT/data" --exec-root "$DOCKERD_ROOT/exec"
         --pidfile "$DOCKERD_ROOT/dockerd.pid" --host "unix://$SOCKET")
     export DOCKER_HOST=unix://$SOCKET
+}
+
+# use_default_socket: the machine's engine, on DEFAULT_SOCKET.
+use_default_socket() {
+    DOCKERD_ROOT=
+    SOCKET=$DEFAULT_SOCKET
+    local state=$WORK_TMP/model-check-dockerd
+    DOCKERD_EXTRA=()
+    if [ "$SOCKET" != /var/run/docker.sock ]; then
+        # another socket path: its own log and pid file, never those of the engine on the usual one
+        state+=-$(printf '%s' "$SOCKET" | sha256sum | cut -c1-12)
+        DOCKERD_EXTRA=(--host "unix://$SOCKET")
+    fi
+    DOCKERD_LOG=$state.log
+    DOCKERD_PIDFILE=$state.pid
+    export DOCKER_HOST=unix://$SOCKET
+}
+
+if [ -n "${MODEL_CHECK_DOCKERD_ROOT:-}" ]; then
+    use_private_root "$MODEL_CHECK_DOCKERD_ROOT"
 else
-    SOCKET=/var/run/docker.sock
-    DOCKERD_LOG=$WORK_TMP/model-check-dockerd.log
-    DOCKERD_PIDFILE=$WORK_TMP/model-check-dockerd.pid
+    use_default_socket
 fi
 WAIT_SECONDS=60
 SUITE=bookworm
@@ -83,6 +132,81 @@ quiet() {
 }
 
 engine_up() { docker info >/dev/null 2>&1; }
+# answers_at HOST: whether an engine answers at that DOCKER_HOST
+answers_at() { DOCKER_HOST=$1 docker info >/dev/null 2>&1; }
+
+# Run this script again as root through sudo (non-interactive), for what needs root: WHY.
+as_root() {
+    [ "$(id -u)" -eq 0 ] && return 0
+    if [ -z "${MODEL_CHECK_SUDO:-}" ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        log "not root: running again through sudo to $1"
+        exec sudo -n --preserve-env MODEL_CHECK_SUDO=1 PATH="$PATH" bash "$SCRIPT" "$ACTION"
+    fi
+    die "need root to $1 (and sudo -n is not available)"
+}
+
+# Why DEFAULT_SOCKET cannot take a new engine's socket ("" when it can), once no engine answers there.
+socket_problem() {
+    local path=$DEFAULT_SOCKET parent
+    parent=$(dirname "$path")
+    if [ -d "$path" ]; then
+        echo "$path is a directory (a leftover: \`docker run -v $path:...\` creates one where no socket was)"
+    elif [ -S "$path" ]; then
+        # stale: nothing listens (connecting is refused); a daemon that listens but does not answer
+        # (still starting, or hung) is left to ensure_engine, which says so
+        if ! python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])' \
+            "$path" 2>/dev/null; then
+            echo "$path is a stale socket: no daemon listens on it"
+        fi
+    elif [ -e "$path" ] || [ -L "$path" ]; then
+        echo "$path exists and is not a socket"
+    elif [ -d "$parent" ] && ! [ -w "$parent" ] && [ "$(id -u)" -eq 0 ]; then
+        echo "$parent is not writable, so dockerd cannot create $path"
+    elif ! [ -d "$parent" ]; then
+        mkdir -p "$parent" 2>/dev/null || echo "$parent does not exist and cannot be created"
+    fi
+}
+
+# Decide which engine start uses: sets DOCKER_HOST (and the private root when one is needed).
+# Prints nothing on stdout; says on stderr what it found when it leaves the default.
+choose_engine() {
+    if [ -n "$DOCKERD_ROOT" ]; then
+        return 0  # MODEL_CHECK_DOCKERD_ROOT: the caller chose
+    fi
+    if [ -n "$CALLER_DOCKER_HOST" ] && [ "$CALLER_DOCKER_HOST" != "unix://$DEFAULT_SOCKET" ]; then
+        if answers_at "$CALLER_DOCKER_HOST"; then
+            export DOCKER_HOST=$CALLER_DOCKER_HOST
+            CHOSEN="DOCKER_HOST=$CALLER_DOCKER_HOST (set by the caller)"
+            return 0
+        fi
+        if [ "$CALLER_DOCKER_HOST" = "unix://$FALLBACK_ROOT/docker.sock" ]; then
+            use_private_root "$FALLBACK_ROOT"
+            CHOSEN="the private engine under $FALLBACK_ROOT (DOCKER_HOST set by the caller)"
+            return 0
+        fi
+        die "DOCKER_HOST=$CALLER_DOCKER_HOST is set but no Docker engine answers there; unset DOCKER_HOST to let" \
+            "this script use or start the machine's engine"
+    fi
+    if engine_up; then
+        CHOSEN="the engine at $DEFAULT_SOCKET"
+        return 0
+    fi
+    if answers_at "unix://$FALLBACK_ROOT/docker.sock"; then
+        use_private_root "$FALLBACK_ROOT"
+        CHOSEN="the private engine under $FALLBACK_ROOT, started earlier because $DEFAULT_SOCKET was unusable"
+        return 0
+    fi
+    local problem
+    problem=$(socket_problem)
+    if [ -n "$problem" ]; then
+        log "WARNING: $problem; starting a private engine under $FALLBACK_ROOT on its own socket instead" \
+            "(callers use DOCKER_HOST=unix://$FALLBACK_ROOT/docker.sock; remove $DEFAULT_SOCKET to use the default again)"
+        use_private_root "$FALLBACK_ROOT"
+        CHOSEN="a private engine under $FALLBACK_ROOT, because $problem"
+        return 0
+    fi
+    CHOSEN="an engine to start at $DEFAULT_SOCKET"
+}
 
 # ---------------------------------------------------------------------------- packages
 ensure_packages() {
@@ -91,7 +215,7 @@ ensure_packages() {
     command -v docker >/dev/null 2>&1 || missing+=(docker.io)
     command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
     [ ${#missing[@]} -eq 0 ] && return 0
-    [ "$(id -u)" -eq 0 ] || die "need root to install ${missing[*]}"
+    as_root "install ${missing[*]}"
     # unique names
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     log "installing ${missing[*]} with apt"
@@ -163,7 +287,7 @@ ensure_engine() {
         log "docker engine already running ($(docker info --format '{{.ServerVersion}}, storage {{.Driver}}'))"
         return 0
     fi
-    [ "$(id -u)" -eq 0 ] || die "docker engine not running and not root: cannot start dockerd"
+    as_root "start dockerd (no Docker engine answers)"
     ensure_packages
     # One starter at a time (parallel test jobs); the loser finds the engine up.
     local lock=${DOCKERD_ROOT:-/run}/model-check-dockerd.lock
@@ -205,6 +329,7 @@ stop_engine() {
         rm -f "$DOCKERD_PIDFILE"
         return 0
     fi
+    as_root "stop dockerd (pid $pid)"
     log "stopping dockerd (pid $pid)"
     kill -TERM "$pid"
     for ((i = 0; i < 120; i++)); do
@@ -300,6 +425,7 @@ sources_list() {
 }
 
 build_base_image() {
+    as_root "build $BASE_IMAGE with debootstrap"
     ensure_packages
     local rootfs keyring=() scratch
     scratch=$(mktemp -d "$WORK_TMP/model-check-rootfs.XXXXXX")
@@ -417,7 +543,26 @@ image_size() {
     docker image inspect -f '{{.Size}}' "$1" | awk '{printf "%.0f MB", $1 / 1e6}'
 }
 
+# hub_image TARGET SOURCE: the official image SOURCE from Docker Hub, tagged TARGET.
+hub_image() {
+    local target=$1 source=$2
+    if image_present "$target"; then
+        log "$target present ($(image_size "$target"))"
+        return 0
+    fi
+    timed "docker pull $source" quiet "$WORK_TMP/model-check-pull.log" docker pull "$source" \
+        || { tail -n 5 "$WORK_TMP/model-check-pull.log" >&2; die "docker pull $source failed (is Docker Hub reachable?)"; }
+    docker tag "$source" "$target"
+    log "$target is $source ($(image_size "$target"))"
+}
+
 ensure_images() {
+    if [ "$BASE_IMAGES" = hub ]; then
+        hub_image "$BASE_IMAGE" debian:bookworm-slim
+        hub_image "$PY_IMAGE" python:3.11-slim-bookworm
+        return 0
+    fi
+    [ "$BASE_IMAGES" = debootstrap ] || die "MODEL_CHECK_BASE_IMAGES must be debootstrap or hub, not '$BASE_IMAGES'"
     detect_mirror
     mkdir -p "$CACHE_DIR"
     # One builder at a time per cache (parallel CI jobs on one machine).
@@ -436,14 +581,32 @@ ensure_images() {
 # ---------------------------------------------------------------------------- main
 case $ACTION in
 start)
+    choose_engine
     ensure_engine
     ensure_images
     log "done: $(docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '^local/' | tr '\n' ';')"
+    [ -z "$DOCKERD_ROOT" ] || log "engine: DOCKER_HOST=$DOCKER_HOST (callers must use it)"
+    printf 'export DOCKER_HOST=%q\n' "$DOCKER_HOST"
     ;;
 stop)
     stop_engine
+    if [ -z "$DOCKERD_ROOT" ] && [ -f "$FALLBACK_ROOT/launcher.pid" ]; then
+        use_private_root "$FALLBACK_ROOT"
+        stop_engine
+    fi
+    ;;
+where)
+    choose_engine
+    echo "$CHOSEN"
+    printf 'export DOCKER_HOST=%q\n' "$DOCKER_HOST"
     ;;
 status)
+    if [ -n "$CALLER_DOCKER_HOST" ]; then
+        export DOCKER_HOST=$CALLER_DOCKER_HOST
+    elif ! engine_up && answers_at "unix://$FALLBACK_ROOT/docker.sock"; then
+        use_private_root "$FALLBACK_ROOT"
+    fi
+    echo "DOCKER_HOST=$DOCKER_HOST"
     if engine_up; then
         echo "engine: up ($(docker info --format '{{.ServerVersion}}, storage {{.Driver}}'))"
         docker images --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep '^local/' || true
@@ -453,6 +616,6 @@ status)
     fi
     ;;
 *)
-    die "unknown action '$ACTION' (use start, stop or status)"
+    die "unknown action '$ACTION' (use start, stop, status or where)"
     ;;
 esac

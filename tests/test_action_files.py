@@ -22,7 +22,7 @@ ACTION = REPO / "action.yml"
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 DOCS = REPO / "docs" / "workflows.md"
 INPUTS = {"path", "env", "fail-on", "comment", "annotations", "sarif", "rtol", "atol", "config", "github-token", "torch-backend",
-          "allow-network", "allow-package-indexes"}
+          "allow-network", "allow-package-indexes", "ca-bundle", "wheelhouse", "env-cache"}
 OUTPUTS = {"status", "errors", "warnings", "report"}
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
@@ -130,8 +130,17 @@ def test_self_test_runs_the_action_on_the_example_and_the_broken_package() -> No
 
 
 def test_ci_runs_the_test_suite() -> None:
-    text = (REPO / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
-    assert "python -m pytest" in text and "pip install -e '.[test]'" in text
+    """ci.yml runs .ci/run, which runs the whole suite, the Docker tests included: their engine comes
+    first, and under CI=true (set by GitHub) a missing engine fails the run instead of skipping them."""
+    workflow = _load(REPO / ".github" / "workflows" / "ci.yml")
+    step = next(s for s in _steps(workflow) if s.get("run") == "bash .ci/run")
+    assert step["env"]["MODEL_CHECK_BASE_IMAGES"] == "hub"
+    run = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    pytest = re.findall(r"^python -m pytest.*$", run, flags=re.M)
+    assert "pip install -q -e '.[test,lint]'" in run and pytest and all(" -m " not in line[16:] for line in pytest)
+    assert run.index("bash .ci/docker-engine") < run.index("\npython -m pytest")
+    engine = (REPO / ".ci" / "docker-engine").read_text(encoding="utf-8")
+    assert 'elif [ "${CI:-}" = true ]; then' in engine and "exit 1" in engine
 
 
 def test_dockerfile_is_pinned_and_configurable() -> None:

@@ -154,6 +154,48 @@ def test_generated_dockerfile_builds_the_requirements_and_runs_inference(engine:
     assert found(again, "MC970")
 
 
+NOTEBOOK_CELLS = [
+    "import os, socket, sys\nimport numpy as np\nimport onnxruntime as ort",
+    # the sandbox of the inference example: user nobody, read-only root, no network interface but lo
+    "assert os.getuid() == 65534 and not os.access('/opt', os.W_OK)\n"
+    "assert [name for _, name in socket.if_nameindex()] == ['lo'], socket.if_nameindex()",
+    # the kernel tools come from their own layer, appended: the environment's packages come first
+    "import ipykernel\nassert ipykernel.__file__.startswith('/opt/model-check-notebook-tools/'), ipykernel.__file__\n"
+    "assert sys.path[-1] == '/opt/model-check-notebook-tools' and np.__file__.startswith('/opt/venv/')",
+    "session = ort.InferenceSession('model.onnx', providers=['CPUExecutionProvider'])\n"
+    "print(session.run(None, {'input': np.ones((1, 3), np.float32)})[0].tolist())",
+]
+
+
+@pytest.mark.docker
+def test_a_notebook_runs_in_a_docker_environment_with_the_kernel_tools_in_a_layer_of_their_own(
+        engine: DockerClient, tmp_path: Path) -> None:
+    pkg = package(tmp_path / "pkg", ONNX_INFERENCE, onnx=True)  # the same runtime as above: the same cached image
+    cells: list[dict[str, Any]] = [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": None, "outputs": [], "source": text}
+             for i, text in enumerate(NOTEBOOK_CELLS)]
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "cells": cells,
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
+    (pkg / "example_inference.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    report = check(pkg, "notebook in a docker environment")
+    environment = report.environment
+    assert environment is not None and environment["kind"] == "docker", report.findings
+    tag = str(environment["cache_key"])
+    derived = [name for image in engine.images.list(name="model-check-env") for name in image.tags
+               if name.startswith(f"{tag}-notebook-")]
+    CREATED_TAGS.update(derived)
+    ran = found(report, "MC971")
+    assert ran and "4 code cells" in ran[0].message, [f"{f.rule} {f.message}" for f in report.findings]
+    assert not [f for f in report.findings if f.rule.startswith("MC96")], report.findings
+    assert "ipykernel" not in environment["installed"]  # the package's environment is not changed
+    assert len(derived) == 1
+    layers = engine.images.get(derived[0]).history()
+    assert engine.images.get(tag).id in {layer["Id"] for layer in layers}  # one layer on top of the environment
+    assert engine.images.get(derived[0]).labels["model-check.run"] == ""  # not removed as a run's leftover
+    again = check(pkg, "notebook in a docker environment, cached")
+    assert found(again, "MC971") and [name for image in engine.images.list(name="model-check-env")
+                                      for name in image.tags if name.startswith(f"{tag}-notebook-")] == derived
+
+
 @pytest.mark.docker
 def test_the_packages_own_dockerfile_is_built_under_auto(engine: DockerClient, tmp_path: Path) -> None:
     dockerfile = (f"FROM {BASE}\n"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from validator.core.findings import Area, Finding, Severity
 from validator.core.report import Report
 from validator.github.annotations import (
@@ -15,7 +17,7 @@ from validator.github.annotations import (
     format_command,
     stop_commands,
 )
-from validator.github.locations import repo_path
+from validator.github.locations import annotatable, repo_path
 
 
 def _report(findings: list[Finding], path: str = "models/cloud") -> Report:
@@ -88,3 +90,34 @@ def test_stop_commands_wraps_with_a_random_token() -> None:
     token = match.group(1)
     assert end == f"::{token}::"
     assert again != start
+
+
+def test_findings_on_binary_files_get_no_place_and_name_the_file_in_the_title() -> None:
+    """A workflow-command annotation on a binary file shows on its line 1: the file goes into the title instead."""
+    report = _report([
+        Finding("MC523", Area.ONNX, Severity.INFO, "model.onnx: inputs …", "model.onnx"),
+        Finding("MC421", Area.SAFETENSORS, Severity.INFO, "26 tensors", "weights/model.safetensors"),
+        Finding("MC202", Area.MODEL_CARD, Severity.ERROR, "no version", "README.md", 9),
+        Finding("MC301", Area.RUNTIME, Severity.WARNING, "unpinned", "requirements.txt"),
+    ])
+    found = annotations_for(report)
+    placed = {a.title.split()[0]: (a.file, a.line) for a in found}
+    assert placed == {"MC202": ("models/cloud/README.md", 9), "MC301": ("models/cloud/requirements.txt", None),
+                      "MC523": (None, None), "MC421": (None, None)}
+    onnx = next(a for a in found if a.title.startswith("MC523"))
+    assert onnx.title.endswith("(models/cloud/model.onnx)")
+    lines: list[str] = []
+    emit(found, lines.append)
+    assert not any("file=" in line and (".onnx" in line or ".safetensors" in line) for line in lines)
+    assert "::notice title=MC523 onnx-io (models/cloud/model.onnx)::model.onnx: inputs …" in lines
+    assert "::warning file=models/cloud/requirements.txt,title=MC301" in "\n".join(lines)
+
+
+@pytest.mark.parametrize("file, line, shown", [
+    ("README.md", None, True), ("LICENSE", None, True), ("Dockerfile", None, True), ("a/b.ipynb", None, True),
+    ("model.onnx", None, False), ("w.SAFETENSORS", None, False), ("model.pt", None, False), ("x.npy", None, False),
+    ("figure.png", None, False), ("weights.bin", None, False), ("data.tar.gz", None, False),
+    ("model.onnx", 3, True),  # a numbered line is text
+])
+def test_annotatable(file: str, line: int | None, shown: bool) -> None:
+    assert annotatable(file, line) is shown

@@ -66,3 +66,23 @@ def test_read_only_token_gets_403(github: FakeGitHub) -> None:
     assert caught.value.status == 403
     assert [(r.method, r.path) for r in github.requests] == [("POST", "/repos/earthcode/models/check-runs")]
     assert github.check_runs == {}
+
+
+def test_findings_on_binary_files_are_not_annotated_on_them(github: FakeGitHub) -> None:
+    """A notice on model.onnx would land on line 1 of a binary file: it stays in the check run's text instead;
+    findings on text files without a line still go to line 1, those with a line to that line."""
+    from validator.core.findings import Area, Finding, Severity
+
+    report = make_report(0)
+    report.findings = [Finding("MC523", Area.ONNX, Severity.INFO, "model.onnx: inputs …", "model.onnx"),
+                       Finding("MC421", Area.SAFETENSORS, Severity.INFO, "26 tensors", "weights/model.safetensors"),
+                       Finding("MC903", Area.PARITY, Severity.ERROR, "does not load", "model.safetensors"),
+                       Finding("MC202", Area.MODEL_CARD, Severity.ERROR, "no version", "README.md", 9),
+                       Finding("MC101", Area.LAYOUT, Severity.WARNING, "no license", "LICENSE"),
+                       Finding("MC301", Area.RUNTIME, Severity.WARNING, "unpinned", "requirements.txt")]
+    posted = _post(github, report)
+    sent = github.annotations[posted.check_run_id]
+    assert [(a["path"], a["start_line"]) for a in sent] == [
+        ("models/cloud/README.md", 9), ("models/cloud/LICENSE", 1), ("models/cloud/requirements.txt", 1)]
+    assert posted.annotations == 3
+    assert not any(a["path"].endswith((".onnx", ".safetensors")) for a in sent)

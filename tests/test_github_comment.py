@@ -118,3 +118,42 @@ def test_marker_cannot_close_the_html_comment() -> None:
     assert text.startswith("<!-- model-check:") and text.endswith(" -->")
     inner = text[len("<!-- model-check:"):-len(" -->")]
     assert "--" not in inner and "<" not in inner and "\n" not in inner and "@" not in inner
+
+
+def test_marks_follow_the_severities() -> None:
+    """A check failed on a warning (a notebook not run) is ⚠️, not ❌: a passing package shows no ❌; an error is ❌."""
+    from validator.core.findings import Area, CheckRecord, CheckStatus, Finding, Severity
+    from validator.core.report import Report
+
+    report = Report("models/cloud", "cloud", "1.0.0", Severity.ERROR, checks=[
+        CheckRecord(Area.LAYOUT, "package layout", CheckStatus.PASSED),
+        CheckRecord(Area.INFERENCE, "inference example", CheckStatus.FAILED),
+        CheckRecord(Area.PUBLISHING, "catalog records", CheckStatus.SKIPPED, "no STAC record"),
+    ], findings=[Finding("MC962", Area.INFERENCE, Severity.WARNING, "example_inference.ipynb was not run", "example_inference.ipynb"),
+                 Finding("MC970", Area.INFERENCE, Severity.INFO, "python inference.py exited 0", "inference.py")])
+    body = render_body(report)
+    assert report.status == "passed" and "❌" not in body
+    assert "| inference | inference example | ⚠️ warnings |" in body
+    assert "| layout | package layout | ✅ passed |" in body and "| publishing | catalog records | ⏭️ skipped |" in body
+    report.findings.append(Finding("MC950", Area.INFERENCE, Severity.ERROR, "python inference.py exited 2", "inference.py"))
+    body = render_body(report)
+    assert report.status == "failed" and "| inference | inference example | ❌ failed |" in body
+    # with fail-on warning the package fails, and the warning is still a warning
+    report.findings.pop()
+    report.fail_on = Severity.WARNING
+    body = render_body(report)
+    assert report.status == "failed" and "| inference | inference example | ⚠️ warnings |" in body
+
+
+def test_parity_marks_follow_the_severities() -> None:
+    """Outputs that differ are ❌ when the parity finding is an error; ⚠️ when a configuration lowered it."""
+    from validator.core.findings import Area, Finding, Severity
+    from validator.core.report import Report
+
+    parity = {"passed": False, "rtol": 1e-4, "atol": 1e-4, "max_abs_diff": 0.5, "max_rel_diff": 0.5, "inputs": [], "outputs": []}
+    report = Report("m", "m", "1", Severity.ERROR, parity=parity,  # type: ignore[arg-type]
+                    findings=[Finding("MC901", Area.PARITY, Severity.ERROR, "outputs differ")])
+    assert "❌ outputs differ" in render_body(report)
+    report.findings = [Finding("MC901", Area.PARITY, Severity.WARNING, "outputs differ")]
+    body = render_body(report)
+    assert "⚠️ outputs differ" in body and "❌" not in body

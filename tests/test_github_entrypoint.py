@@ -65,6 +65,35 @@ def test_argv_lists() -> None:
         "--no-annotations", "--sarif", "out.sarif", "--config", "ci.toml"]
 
 
+def test_ca_bundle_and_wheelhouse_must_lie_in_the_workspace(tmp_path: Path) -> None:
+    workspace, outside = tmp_path / "workspace", tmp_path / "outside"
+    (workspace / "certs").mkdir(parents=True)
+    (workspace / "wheels").mkdir()
+    outside.mkdir()
+    (workspace / "certs" / "proxy.pem").write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    (outside / "ca.pem").write_text("x", encoding="utf-8")
+    (workspace / "link.pem").symlink_to(outside / "ca.pem")
+    given = {"INPUT_CA-BUNDLE": " ./certs/proxy.pem ", "INPUT_WHEELHOUSE": "wheels/"}
+    inputs = entrypoint.workspace_files(entrypoint.read_inputs(given), workspace)
+    assert (inputs.ca_bundle, inputs.wheelhouse) == ("certs/proxy.pem", "wheels")
+    assert entrypoint.check_argv("m", inputs, "r.json")[-4:] == ["--ca-bundle", "certs/proxy.pem", "--wheelhouse", "wheels"]
+    assert "--ca-bundle" not in entrypoint.check_argv("m", entrypoint.read_inputs({}), "r.json")
+    for bad, why in ((("ca-bundle", "../outside/ca.pem"), "outside the workspace"), (("ca-bundle", "link.pem"), "outside"),
+                     (("ca-bundle", "/etc/ssl/certs/ca-certificates.crt"), "outside"), (("ca-bundle", "wheels"), "not a file"),
+                     (("wheelhouse", "certs/proxy.pem"), "not a folder"), (("wheelhouse", "absent"), "not a folder")):
+        with pytest.raises(entrypoint.InputError, match=f"input {bad[0]}: .*{why}"):
+            entrypoint.workspace_files(entrypoint.read_inputs({f"INPUT_{bad[0].upper()}": bad[1]}), workspace)
+
+
+def test_the_ca_bundle_is_trusted_by_the_childrens_own_https_beside_the_images_bundle(tmp_path: Path) -> None:
+    (tmp_path / "system.pem").write_text("SYSTEM CERTS\n", encoding="utf-8")
+    (tmp_path / "proxy.pem").write_text("PROXY CERT\n", encoding="utf-8")
+    assert entrypoint.ca_environment("", tmp_path, {}) == {}
+    env = entrypoint.ca_environment("proxy.pem", tmp_path, {"SSL_CERT_FILE": str(tmp_path / "system.pem")})
+    assert set(env) == {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"} and len(set(env.values())) == 1
+    assert Path(env["SSL_CERT_FILE"]).read_text(encoding="utf-8") == "SYSTEM CERTS\nPROXY CERT\n"
+
+
 def test_children_get_no_tokens() -> None:
     environ = {"INPUT_GITHUB-TOKEN": "t", "GITHUB_TOKEN": "t", "ACTIONS_RUNTIME_TOKEN": "r", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "o",
                "GITHUB_REPOSITORY": "a/b", "PATH": "/bin"}
@@ -91,7 +120,8 @@ def test_a_whole_action_run(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -
     event.write_text(json.dumps({"number": 3, "pull_request": pull_request}), encoding="utf-8")
     with FakeGitHub() as github:
         github.add_pull(3, head)
-        environ = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GITHUB_WORKSPACE": str(workspace),
+        environ = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "GITHUB_ACTIONS": "true", "HOME": str(tmp_path),
+                   "GITHUB_WORKSPACE": str(workspace),
                    "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": "earthcode/models",
                    "GITHUB_API_URL": github.url, "GITHUB_SHA": "m" * 40, "GITHUB_RUN_ID": "8", "GITHUB_STEP_SUMMARY": str(summary),
                    "GITHUB_OUTPUT": str(output), "INPUT_PATH": "models/*", "INPUT_ENV": "none", "INPUT_SARIF": "out/model-check.sarif",
@@ -99,7 +129,7 @@ def test_a_whole_action_run(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -
         code = entrypoint.main(environ)
         bodies = [c["body"] for c in github.comments[3]]
         check_runs = list(github.check_runs.values())
-    out = capfd.readouterr().out
+    out, err = capfd.readouterr()
     assert code == 1  # the broken package fails
     assert sorted(b.split("\n", 1)[0] for b in bodies) == [marker("models/broken"), marker("models/example")]
     assert {r["conclusion"] for r in check_runs} == {"success", "failure"} and all(r["head_sha"] == head for r in check_runs)
@@ -119,6 +149,13 @@ def test_a_whole_action_run(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -
     outside = re.sub(r"^::stop-commands::([0-9a-f]+)$.*?^::\1::$", "", out, flags=re.M | re.S)
     commands = [line for line in outside.splitlines() if line.lstrip().startswith("::")]
     assert commands and all(re.match(r"::(group|endgroup)\b", line) for line in commands), commands
+    # each check groups its steps (stderr): it resumes with the entrypoint's token only to switch groups, and
+    # stops commands again with it (tests/test_cli_progress.py checks the log of one check in full)
+    used = set(re.findall(r"^::stop-commands::([0-9a-f]+)$", err, flags=re.M))
+    assert used == set(tokens)
+    assert "models/example: layout: package layout" in err and "models/broken: checks done" in err
+    inert = re.sub(r"^::([0-9a-f]+)::\n(?:::(?:end)?group::.*\n)+::stop-commands::\1$", "", err, flags=re.M)
+    assert not [line for line in inert.splitlines() if line.lstrip().startswith("::")]
 
 
 def test_stopping_the_action_container_reaches_the_check(tmp_path: Path) -> None:
@@ -152,3 +189,19 @@ def test_stopping_the_action_container_reaches_the_check(tmp_path: Path) -> None
     finally:
         process.kill()
     assert marker_file.exists(), "SIGTERM to the entrypoint did not reach the check it runs"
+
+
+def test_env_cache_lies_in_the_workspace_and_a_tag_push_trusts_no_cache(tmp_path: Path) -> None:
+    (tmp_path / "file.txt").write_text("x", encoding="utf-8")
+    inputs = entrypoint.env_cache_folder(entrypoint.read_inputs({"INPUT_ENV-CACHE": "./.model-check-env/"}), tmp_path)
+    assert inputs.env_cache == ".model-check-env" and not inputs.fresh_env  # absent yet: the first run creates it
+    argv = entrypoint.check_argv("m", inputs, "r.json")
+    assert argv[argv.index("--env-cache") + 1] == ".model-check-env" and "--fresh-env" not in argv
+    assert "--env-cache" not in entrypoint.check_argv("m", entrypoint.read_inputs({}), "r.json")
+    for bad, why in (("../elsewhere", "outside the workspace"), ("/tmp", "outside"), ("file.txt", "not a folder")):
+        with pytest.raises(entrypoint.InputError, match=f"input env-cache: .*{why}"):
+            entrypoint.env_cache_folder(entrypoint.read_inputs({"INPUT_ENV-CACHE": bad}), tmp_path)
+    for ref, fresh in (("refs/tags/v1.2.0", True), ("refs/tags/models/a/v0.1.0", True), ("refs/heads/main", False),
+                       ("refs/pull/7/merge", False)):
+        tagged = entrypoint.read_inputs({"INPUT_ENV-CACHE": "c", "GITHUB_REF": ref})
+        assert tagged.fresh_env is fresh and ("--fresh-env" in entrypoint.check_argv("m", tagged, "r.json")) is fresh

@@ -283,8 +283,48 @@ def test_tag_push_is_gated_on_the_version(tmp_path: Path, example_json: str) -> 
     assert rewritten["checks"][-1]["name"] == "release tag gate"
     assert any(line.startswith("::error file=examples/goes-cloud-regime/CITATION.cff,line=5") for line in lines)
     assert parse_outputs((tmp_path / "output").read_text(encoding="utf-8"))["status"] == "failed"
-    # the matching tag passes, and the gate is off without --release-gate
+    # the matching tag on a static run (--env none) still fails: nothing was run
     path.write_text(example_json, encoding="utf-8")
     context = GitHubContext(event_name="push", tag="v0.1.0", workspace=REPO)
+    assert _publish([path], context, token="", release_gate=True).status == "failed"
+    assert [f["rule"] for f in json.loads(path.read_text(encoding="utf-8"))["findings"] if f["rule"].startswith("MC86")] == ["MC865"]
+    # with its runtime checks run and passed, the matching tag passes; the gate is off without --release-gate
+    path.write_text(_runtime_passed(example_json), encoding="utf-8")
     assert _publish([path], context, token="", release_gate=True).status == "passed"
+    path.write_text(example_json, encoding="utf-8")
     assert _publish([path], GitHubContext(event_name="push", tag="v9.9.9", workspace=REPO), token="").status == "passed"
+
+
+def _runtime_passed(report_json: str) -> str:
+    """The report as a run with its runtime checks run and passed would have it."""
+    data = json.loads(report_json)
+    for check in data["checks"]:
+        if check["name"] in ("environment rebuild", "native vs ONNX parity", "inference example"):
+            check.update(status="passed", reason="")
+    return json.dumps(data)
+
+
+def test_a_tag_with_a_path_prefix_gates_only_that_package(tmp_path: Path, example_json: str) -> None:
+    """`models/other-model/v0.1.0` does not gate examples/goes-cloud-regime (only the last part used to be compared);
+    `examples/goes-cloud-regime/v9.9.9` does."""
+    path = tmp_path / "r.json"
+    path.write_text(example_json, encoding="utf-8")
+    summary, output = _files(tmp_path)
+    context = GitHubContext(event_name="push", tag="models/other-model/v0.1.0", workspace=REPO, step_summary=summary, output=output)
+    lines: list[str] = []
+    assert _publish([path], context, lines, token="", release_gate=True, comment=False).status == "passed"
+    rewritten = json.loads(path.read_text(encoding="utf-8"))
+    assert not [f for f in rewritten["findings"] if f["rule"].startswith("MC86")]
+    assert rewritten["checks"][-1] == {"area": "publishing", "name": "release tag gate", "status": "skipped", "duration_s": 0.0,
+                                       "reason": "not gated: the release tag models/other-model/v0.1.0 is for the package at "
+                                                 "models/other-model, not for the package at examples/goes-cloud-regime"}
+    assert any("examples/goes-cloud-regime is not gated" in line for line in lines)
+    assert "none of the reports is for: nothing was gated" in _summary_text(context)
+    # the tag whose prefix is the package's path gates it
+    path.write_text(_runtime_passed(example_json), encoding="utf-8")
+    context = GitHubContext(event_name="push", tag=f"{EXAMPLE_PATH}/v9.9.9", workspace=REPO)
+    assert _publish([path], context, token="", release_gate=True, comment=False).status == "failed"
+    assert {f["rule"] for f in json.loads(path.read_text(encoding="utf-8"))["findings"]} >= {"MC860"}
+    path.write_text(_runtime_passed(example_json), encoding="utf-8")
+    context = GitHubContext(event_name="push", tag=f"{EXAMPLE_PATH}/v0.1.0", workspace=REPO)
+    assert _publish([path], context, token="", release_gate=True, comment=False).status == "passed"

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -28,7 +27,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from helpers import REPO, check_report
+from helpers import check_report
 
 from validator.cli.main import main
 from validator.core.catalogue import all_rules
@@ -40,7 +39,7 @@ BASE = RULES_DIR / "base"
 SPEC = "example.toml"
 KINDS = ("fail", "pass")
 SPEC_KEYS = {"why", "args", "remove", "edit", "symlinks", "fifos", "sparse", "environ", "expect", "release_tag",
-             "release_package", "static_budget_s", "fault"}
+             "release_package", "release_path", "static_budget_s", "fault"}
 
 
 # -- faults: what only a failing model-check or machine shows ------------------------------------------
@@ -256,7 +255,8 @@ def _run(example: Example, root: Path, args: list[str], spec: dict[str, Any]) ->
         report = check_report(json.loads(out.read_text(encoding="utf-8")))
         if spec.get("release_tag"):  # as the GitHub layer does on a tag push (validator.github.post)
             gated = Report.from_dict(report)
-            release_gate.apply_gate(gated, spec["release_tag"], root / spec.get("release_package", "."))
+            release_gate.apply_gate(gated, spec["release_tag"], root / spec.get("release_package", "."),
+                                    package_path=spec.get("release_path", "."))
             report = check_report(gated.to_dict())
     return report
 
@@ -270,7 +270,8 @@ def report_of(example: Example, workdir: Path) -> dict[str, Any]:
     spec = example.spec
     scratch = workdir / f"build-{example.id}"
     _build(example, scratch)
-    run_spec: dict[str, Any] = {k: spec[k] for k in ("environ", "static_budget_s", "fault", "release_tag", "release_package") if k in spec}
+    run_spec: dict[str, Any] = {k: spec[k] for k in ("environ", "static_budget_s", "fault", "release_tag", "release_package",
+                                                                "release_path") if k in spec}
     key = hashlib.sha256(json.dumps([_fingerprint(scratch), example.args, run_spec], sort_keys=True).encode()).hexdigest()[:16]
     if key not in _REPORTS:
         root = workdir / key / "pkg"
@@ -295,27 +296,11 @@ def _environment_images() -> set[str]:
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[None]:
     """A Docker engine with the local base images (tests/docker_engine.sh); in CI its absence fails."""
+    from docker_fixtures import ensure_engine
+
     import docker
 
-    def ready() -> str | None:
-        try:
-            client = docker.from_env(timeout=30)
-            client.images.get("local/python:3.11-bookworm")
-            client.images.get("local/bookworm:min")
-        except Exception as exc:  # no engine, or no local images: start one, then say why not
-            return f"{type(exc).__name__}: {exc}"
-        return None
-
-    problem = ready()
-    if problem is not None:
-        started = subprocess.run(["bash", str(REPO / "tests" / "docker_engine.sh"), "start"], capture_output=True,
-                                 text=True, timeout=900, check=False, env=dict(os.environ))
-        problem = ready()
-        if problem is not None:
-            why = f"no Docker engine could be started ({problem}): {(started.stderr or started.stdout).strip()[-600:]}"
-            if os.environ.get("CI"):
-                pytest.fail(why)
-            pytest.skip(why)
+    ensure_engine()
     yield
     client = docker.from_env(timeout=120)
     for image in _BUILT_IMAGES:

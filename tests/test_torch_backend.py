@@ -25,6 +25,7 @@ from validator.runtime.environments.conda import pip_torch_index
 from validator.runtime.environments.docker_recipe import make_recipe
 from validator.runtime.environments.pipconfig import PipSettings
 from validator.runtime.environments.torch_backend import (
+    backend_notes,
     choose,
     forget_unreachable,
     gpu_evidence,
@@ -160,6 +161,22 @@ def test_the_torch_build_is_read_from_the_distributions() -> None:
     assert "local version +cu121" in str(torch_build({"torch": "2.4.0+cu121"}))
     assert "a CPU build (no CUDA distributions" in str(torch_build({"torch": "2.14.1", "numpy": "2.4.6"}))
     assert "ROCm" in str(torch_build({"torch": "2.5.0+rocm6.2"}))
+
+
+def test_the_notes_claim_the_pytorch_index_only_when_the_installed_build_shows_it() -> None:
+    asked = backend_notes(choose("cpu", no_gpu), True)
+    assert not any("installed" in note and "index" in note and "read" not in note for note in asked)
+    assert asked[1].startswith("the installer was given the PyTorch cpu index for torch (https://download.pytorch.org/whl/cpu)")
+    cpu = str(torch_build({"torch": "2.13.0+cpu"}, "cpu"))
+    assert cpu.endswith("; the cpu build asked for (PyPI takes no local versions: +cpu builds come from the PyTorch "
+                        "cpu index, or a copy of it)")
+    cuda = str(torch_build({"torch": "2.9.0+cu130", "nvidia-cublas": "13.0.0"}, "cpu"))  # the report
+    assert "local version +cu130" in cuda and "It is not the cpu build asked for" in cuda and "from the PyTorch" not in cuda
+    plain = str(torch_build({"torch": "2.13.0"}, "cpu"))  # a CPU build without a local version: its index is unknown
+    assert "a CPU build" in plain and "asked for" not in plain and "PyTorch cpu index" not in plain
+    assert str(torch_build({"torch": "2.5.1+cu126"}, "cu126")).endswith("; the cu126 build asked for")
+    assert "It is not the cu126 build asked for" in str(torch_build({"torch": "2.5.1+cpu"}, "cu126"))
+    assert torch_build({"torch": "2.13.0+cpu"}) == torch_build({"torch": "2.13.0+cpu"}, None)  # nothing asked: no comparison
 
 
 # -- the fallback, for real: the PyTorch index does not resolve on this machine ------------------------

@@ -119,6 +119,15 @@ def test_ca_bundle_and_wheelhouse_options_reach_the_installer() -> None:
     assert list(settings.args) == ["--find-links", "/air-gapped/wheels"]
 
 
+def test_relative_ca_bundle_and_wheelhouse_are_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installer runs in a scratch folder: `--wheelhouse wheels` (the action passes paths relative to the
+    workspace) must still name the caller's folder."""
+    monkeypatch.chdir(tmp_path)
+    settings = installer_settings(PipSettings(), {}, ca_bundle="certs/ca.pem", wheelhouse="wheels")
+    assert settings.env["SSL_CERT_FILE"] == str(tmp_path / "certs" / "ca.pem")
+    assert list(settings.args) == ["--find-links", str(tmp_path / "wheels")]
+
+
 def test_pip_configuration_is_read_with_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "pip.conf"
     config.write_text("[global]\nindex-url = https://mirror.example/simple\n"

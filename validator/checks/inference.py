@@ -8,7 +8,8 @@ The command is the package's own: `inference-command` in model-check.toml, else 
 command of the model card when it is a plain `python …` command, else `python inference.py`. It is
 split with shlex and never given to a shell. Notebooks at the package root run with nbclient inside
 the same sandbox (validator/runtime/probes/notebook_probe.py), with ipykernel from a separate tool layer
-when the runtime lacks it (validator/runtime/tool_layer.py). Network access only when the package declares
+when the runtime lacks it (validator/runtime/tool_layer.py; for a docker environment an image layer on top
+of its image, validator/runtime/image_tool_layer.py). Network access only when the package declares
 `network = true`; the report then says so.
 """
 
@@ -24,6 +25,7 @@ from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding, Severity
 from validator.core.options import Options
 from validator.readers.package import ModelPackage
+from validator.runtime.image_tool_layer import notebook_tools
 from validator.runtime.probes import PROBE_DIR, Staging, read_result
 from validator.runtime.probes.protocol import NotebookPlan, NotebookResult
 from validator.runtime.tool_layer import notebook_layer
@@ -78,12 +80,14 @@ class InferenceCheck(DynamicCheck):
         findings: list[Finding] = []
         command = _command(ctx)
         with Staging(ctx.pkg) as staging:
-            jobs = [_prepare_notebook(ctx, staging, rel, index) for index, rel in enumerate(_notebooks(ctx))]
+            notebooks = _notebooks(ctx)
+            tools = _layer_for(ctx) if notebooks else (env, None, None)
+            jobs = [_prepare_notebook(ctx, staging, rel, index, tools) for index, rel in enumerate(notebooks)]
             # inference.py and the notebooks are independent: run them side by side, each sandboxed.
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="inference") as pool:
                 command_run = (pool.submit(env.run, command.argv, staging.root, _limits(ctx, ctx.options.timeout_s))
                                if command is not None else None)
-                notebook_runs = [pool.submit(env.run, job.argv, staging.root, _limits(ctx, job.wall_s),
+                notebook_runs = [pool.submit(job.env.run, job.argv, staging.root, _limits(ctx, job.wall_s),
                                              fetch=[job.result]) if job.problem is None else None for job in jobs]
             if command is not None and command_run is not None:
                 findings += _command_findings(ctx, command, command_run.result())
@@ -131,17 +135,19 @@ class NotebookJob:
     wall_s: float
     layer: str | None
     problem: str | None  # why it cannot run; None when it can
+    env: Env  # where it runs: the environment, or the same with the tool layer on its image
 
 
-def _prepare_notebook(ctx: Subject, staging: Staging, rel: str, index: int) -> NotebookJob:
-    layer, problem = _layer_for(ctx)
+def _prepare_notebook(ctx: Subject, staging: Staging, rel: str, index: int,
+                      tools: tuple[Env, str | None, str | None]) -> NotebookJob:
+    env, layer, problem = tools
     result = f"{PROBE_DIR}/notebook_{index}.json"
     wall = max(ctx.options.timeout_s, ctx.options.notebook_timeout_s) + 60  # kernel start-up on top
     if problem:
-        return NotebookJob(rel, [], result, wall, None, problem)
+        return NotebookJob(rel, [], result, wall, None, problem, env)
     plan: NotebookPlan = {"notebook": rel, "layer": layer, "timeout_s": ctx.options.notebook_timeout_s, "result": result}
     argv = ["python", staging.add_script("notebook_probe.py"), staging.add_json(f"notebook_{index}_plan.json", plan)]
-    return NotebookJob(rel, argv, result, wall, layer, None)
+    return NotebookJob(rel, argv, result, wall, layer, None, env)
 
 
 def _notebook_outcome(ctx: Subject, job: NotebookJob, completed: Completed | None) -> list[Finding]:
@@ -197,23 +203,26 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _layer_for(ctx: Subject) -> tuple[str | None, str | None]:
-    """(tool layer path or None when the environment has the tools, problem)."""
+def _layer_for(ctx: Subject) -> tuple[Env, str | None, str | None]:
+    """(the environment notebooks run in, the tool layer's path in it or None when the environment has the
+    tools, problem)."""
     try:
         installed = {k.lower().replace("_", "-") for k in ctx.env.installed()}
     except Exception:
         installed = set()
     if {"ipykernel", "nbclient", "nbformat"} <= installed:
-        return None, None
+        return ctx.env, None, None
+    image = notebook_tools(ctx.env, ctx.options)  # a docker environment: the tools as a layer on its image
+    if image is not None:
+        return (image.env, image.layer, None) if image.env is not None else (ctx.env, None, image.problem)
     python = getattr(ctx.env, "python", None)
     if not python:
-        return None, (f"the runtime does not install ipykernel and nbclient, and model-check adds them only to "
-                      f"environments on this machine, not to a {ctx.env.kind} environment; add ipykernel and "
-                      f"nbclient to the runtime")
+        return ctx.env, None, (f"the runtime does not install ipykernel and nbclient, and model-check cannot add them "
+                               f"to a {ctx.env.kind} environment; add ipykernel and nbclient to the runtime")
     layer = notebook_layer(str(python), ctx.options)
     if layer.path is None:
-        return None, layer.problem
-    return str(layer.path), None
+        return ctx.env, None, layer.problem
+    return ctx.env, str(layer.path), None
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from validator.cli.common import (
     options_from_args,
     resolve_package,
 )
+from validator.cli.progress import progress_for
 from validator.pipeline import runner
 from validator.reporters.files import write_reports
 from validator.reporters.terminal import print_report
@@ -34,9 +35,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     check_report_paths(args)
     options, loaded = options_from_args(args, root)
     console = Console(stderr=False, highlight=False)
-    err = Console(stderr=True, highlight=False)
-    with err.status("checking…", spinner="dots") as status:
-        report = runner.run(root, options, loaded, progress=lambda msg: status.update(f"checking: {msg}"), display_path=args.path)
+    with progress_for(args.path, quiet=args.quiet) as progress:  # a spinner, or log lines (CI): see progress.py
+        report = runner.run(root, options, loaded, progress=progress, display_path=args.path)
     write_reports(report, json_path=args.json, markdown_path=args.markdown, sarif_path=args.sarif)
     if args.quiet:
         s = report.summary

@@ -93,6 +93,13 @@ def add_check_options(parser: argparse.ArgumentParser, env_default: str = DEFAUL
                      "without one, none: `host` gives builds the host's network, loopback included)")
     env.add_argument("--ca-bundle", help="CA bundle handed to installers (corporate proxies)")
     env.add_argument("--wheelhouse", help="folder of wheels handed to installers (air-gapped builds)")
+    env.add_argument("--env-cache", metavar="DIR",
+                     help="docker: keep the environment image as DIR/<key>.tar (the key follows the runtime files), "
+                          "loaded and verified instead of a rebuild when present, written after a build; carry DIR "
+                          "between CI jobs (e.g. actions/cache). Tarballs of other keys are left alone")
+    env.add_argument("--fresh-env", action="store_true",
+                     help="rebuild the environment, trusting no cache: no cached image, --env-cache tarball or "
+                          "--cache-dir environment is reused (for release runs); a fresh build is still saved")
 
 
 def options_from_args(args: argparse.Namespace, root: Path) -> tuple[Options, LoadedConfig]:
@@ -116,6 +123,8 @@ def options_from_args(args: argparse.Namespace, root: Path) -> tuple[Options, Lo
         "build_network": args.build_network,
         "ca_bundle": args.ca_bundle,
         "wheelhouse": args.wheelhouse,
+        "env_cache": args.env_cache,
+        "fresh_env": args.fresh_env or None,
         "allow_package_indexes": args.allow_package_indexes or None,
     }
     return configure(loaded, flags, allow_network=args.allow_network), loaded

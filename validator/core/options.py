@@ -36,6 +36,10 @@ class Options:
     build_network: str | None = None  # network of docker image builds; None: the engine's bridge, else "host"
     ca_bundle: str | None = None
     wheelhouse: str | None = None
+    # docker: a folder of environment images saved as <key>.tar, loaded (label verified) instead of a rebuild and
+    # written after one; the caller's only (a flag, never a package's configuration). runtime/environments/docker_cache
+    env_cache: str | None = None
+    fresh_env: bool = False  # trust no cached environment (engine image, --env-cache tarball, --cache-dir): release runs
     notebook_timeout_s: float = 300.0
     schema_dir: str | None = None
     allow_package_indexes: bool = False  # the caller lets the package's own index options be followed

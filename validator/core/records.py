@@ -91,6 +91,27 @@ class SandboxRecord(TypedDict):
     processes_bounded: bool
 
 
+class ReplacementRecord(TypedDict):
+    """A GPU-only line of a runtime file, and what a CPU build installed instead (None: dropped)."""
+
+    file: str
+    line: int
+    original: str
+    replacement: str | None
+
+
+class EnvCacheRecord(TypedDict):
+    """The environment's tarball in --env-cache: whether it was loaded, saved or rejected, and its size."""
+
+    file: str  # the tarball, DIR/<key>.tar
+    loaded: bool  # the image came from the tarball (verified), not from a build
+    saved: bool  # the image built in this run was written to the tarball
+    bytes: int | None  # the tarball's size
+    seconds: float  # time to load or save it
+    problem: NotRequired[str]  # why a tarball was not used (a wrong label, unreadable), or could not be written
+    pruned: NotRequired[list[str]]  # archives of older environments of the same package removed after the save
+
+
 class EnvironmentRecord(TypedDict):
     """The report's `environment` object: the rebuilt environment, or why it was not built (`error`)."""
 
@@ -107,3 +128,6 @@ class EnvironmentRecord(TypedDict):
     notes: list[str]
     error: NotRequired[str]
     sandbox: NotRequired[SandboxRecord]
+    cpu_replacements: NotRequired[list[ReplacementRecord]]  # GPU-only pins replaced for a CPU build
+    peak_disk_bytes: NotRequired[int | None]  # docker: measured peak growth of the engine's data during the build
+    env_cache: NotRequired[EnvCacheRecord]  # docker with --env-cache

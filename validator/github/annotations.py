@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from validator.core.catalogue import get_rule
 from validator.core.findings import Finding, Severity
 from validator.core.report import Report
-from validator.github.locations import repo_path
+from validator.github.locations import annotatable, repo_path
 
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 PER_STEP_LIMIT = 10  # per level
@@ -71,12 +71,17 @@ def finding_title(finding: Finding) -> str:
 
 
 def annotations_for(report: Report) -> list[Annotation]:
-    """One annotation per finding, errors first, at the finding's place in the repository."""
+    """One annotation per finding, errors first, at the finding's place in the repository. A finding on a
+    binary file (model.onnx, *.safetensors: no line to show it on) gets no place: its title names the file, and
+    it stays out of the check run's annotations (its text, the report, has it) and is a workflow-command
+    annotation of the run, not of the file."""
     result = []
     for finding in sorted(report.findings, key=lambda f: -f.severity.rank):
+        title = finding_title(finding)
         file = repo_path(report.package_path, finding.file)
-        result.append(Annotation(LEVEL[finding.severity], finding.message, finding_title(finding), file,
-                                 finding.line if file else None))
+        if file is not None and not annotatable(file, finding.line):
+            title, file = f"{title} ({file})", None
+        result.append(Annotation(LEVEL[finding.severity], finding.message, title, file, finding.line if file else None))
     return result
 
 
@@ -110,11 +115,12 @@ def emit(annotations: Iterable[Annotation], write: Write = _print, per_level: in
 
 
 @contextmanager
-def stop_commands(write: Write = _print) -> Iterator[None]:
-    """Nothing printed inside is read as a workflow command (for echoing package-derived output)."""
+def stop_commands(write: Write = _print) -> Iterator[str]:
+    """Nothing printed inside is read as a workflow command (for echoing package-derived output). Yields the
+    token, for model-check's own group switches inside (validator.github.log_groups); never for package code."""
     token = secrets.token_hex(16)
     write(f"::stop-commands::{token}")
     try:
-        yield
+        yield token
     finally:
         write(f"::{token}::")

@@ -177,11 +177,7 @@ def publish(report_paths: Sequence[Path], reports: Sequence[Report], context: Gi
             settings: PostSettings, write: Write = _print) -> PostResult:
     result = PostResult()
     if settings.release_gate and context.tag:
-        for path, report in zip(report_paths, reports, strict=True):
-            root = Path(report.package_path)
-            found = gating.apply_gate(report, context.tag, root if root.is_absolute() else context.workspace / root, settings.config)
-            path.write_text(report.to_json(), encoding="utf-8")  # the uploaded report carries the gate
-            write(log_line(f"model-check: release {context.tag}: {len(found)} gating finding(s) for {report.package_path}"))
+        _gate(report_paths, reports, context, settings, result, write)
     if settings.sarif is not None:
         settings.sarif.parent.mkdir(parents=True, exist_ok=True)
         settings.sarif.write_text(sarif_json(reports), encoding="utf-8")
@@ -219,6 +215,40 @@ def publish(report_paths: Sequence[Path], reports: Sequence[Report], context: Gi
             "report": "\n".join(_relative(p, context.workspace) for p in report_paths),
         })
     return result
+
+
+def _gate(report_paths: Sequence[Path], reports: Sequence[Report], context: GitHubContext, settings: PostSettings,
+          result: PostResult, write: Write) -> None:
+    """Gate the reports on the release tag; a tag with a path prefix gates only the package at that path
+    (relative to the workspace, the repository's checkout)."""
+    assert context.tag
+    tag = context.tag
+    gated = 0
+    for path, report in zip(report_paths, reports, strict=True):
+        root = Path(report.package_path)
+        root = root if root.is_absolute() else context.workspace / root
+        package = _package_in_repository(root, context.workspace)
+        found = gating.apply_gate(report, tag, root, settings.config, package_path=package)
+        path.write_text(report.to_json(), encoding="utf-8")  # the uploaded report carries the gate
+        if gating.names_package(tag, package):
+            gated += 1
+            write(log_line(f"model-check: release {tag}: {len(found)} gating finding(s) for {report.package_path}"))
+        else:
+            write(log_line(f"model-check: release {tag}: {report.package_path} is not gated (the tag is for "
+                           f"{gating.tag_prefix(tag)})"))
+    if not gated:
+        note = (f"The release tag {tag} is for the package at {gating.tag_prefix(tag)}, which none of the reports is for: "
+                "nothing was gated. Check that package (path input) in the release workflow.")
+        result.notes.append(markdown_text(note))
+        write(log_line(f"model-check: {note}"))
+
+
+def _package_in_repository(root: Path, workspace: Path) -> str | None:
+    """The package folder relative to the repository's checkout (POSIX, `.` for the root); None outside it."""
+    try:
+        return root.resolve().relative_to(workspace.resolve()).as_posix() or "."
+    except (OSError, ValueError):
+        return None
 
 
 def _relative(path: Path, workspace: Path) -> str:

@@ -17,10 +17,12 @@ from validator.checks.runtime_files import redact
 from validator.core.catalogue import get_rule, rule
 from validator.core.findings import Area, Finding, Note, Severity
 from validator.core.options import Options
-from validator.core.records import EnvironmentRecord
+from validator.core.progress import Progress
+from validator.core.records import EnvironmentRecord, ReplacementRecord
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import RuntimeSpec
 from validator.runtime.environments.builder import BuildFailure, BuildInfo
+from validator.runtime.environments.cpu_pins import Replacement
 from validator.runtime.environments.select import docker_builder, select_builder
 from validator.runtime.environments.torch_backend import torch_build
 from validator.sandbox.base import Env
@@ -46,7 +48,7 @@ class EnvironmentStep:
     skipped: str = ""  # why it was not built, when that is no fault of the package's
 
 
-def build_environment(pkg: ModelPackage, options: Options) -> EnvironmentStep:
+def build_environment(pkg: ModelPackage, options: Options, progress: Progress | None = None) -> EnvironmentStep:
     """Rebuild (or reuse from the cache) the environment the package's runtime definition describes."""
     step = EnvironmentStep()
     if not pkg.runtime_files:
@@ -78,27 +80,32 @@ def build_environment(pkg: ModelPackage, options: Options) -> EnvironmentStep:
             step.findings.append(rule("sandbox-weakened").finding(
                 "; ".join(support.weaknesses()) + (f" ({support.problem})" if support.problem else "")))
     started = time.monotonic()
-    built = builder.build(pkg, spec, options)
+    built = builder.build(pkg, spec, options, progress)  # steps, and the installer's or build's own lines
     if isinstance(built, BuildFailure):
         step.record = {
             "kind": builder.kind, "python": None, "cache_key": None, "cached": False,
             "build_s": round(time.monotonic() - started, 3), "installed": {},
             "torch_backend": options.torch_backend, "notes": list(built.notes), "error": built.reason,
         }
+        if built.replaced:
+            step.record["cpu_replacements"] = _replacement_records(built.replaced)
+        if built.peak_disk_bytes is not None:
+            step.record["peak_disk_bytes"] = built.peak_disk_bytes
         step.notes.extend(Note.machine(f"environment: {note}") for note in built.notes)
         source = "Build log" if builder.kind == "docker" else "Installer output"
         tail = f"\n{source} (last lines):\n{built.output_tail}" if built.output_tail else ""
         failed = (get_rule(built.rule) if built.rule else None) or rule("environment-build-failed")
         step.findings.append(failed.finding(f"{built.reason}{tail}", file=built.file))
+        step.findings += replaced_findings(built.replaced)
         return step
     info: BuildInfo = built.info
     step.env = built
     installed = built.installed()
     notes = [*info.notes, *torch_notes(info, installed)]
     step.record = _environment_record(built.description, info, installed, notes)
-    how = "reused from the cache" if info.cached else f"built in {info.build_s:.1f} s"
-    step.notes.append(Note.machine(f"environment: {built.description}, {how}"))
+    step.notes.append(Note.machine(f"environment: {built.description}, {_how(info)}"))
     step.notes.extend(Note.machine(f"environment: {note}") for note in notes)
+    step.findings += replaced_findings(info.replaced)
     if info.python_problem:
         step.findings.append(_python_finding(info, spec, options.python))
     unpinned = {name: version for name, version in installed.items() if name not in spec.pinned_names()}
@@ -127,9 +134,52 @@ def _source_finding(refused: Refused, allowed: bool) -> Finding:
 
 def torch_notes(info: BuildInfo, installed: dict[str, str]) -> list[str]:
     """When the environment holds torch: the build chosen (and any fallback), and the build it holds, read
-    from its distributions. Machine facts: terminal and JSON report only."""
-    verified = torch_build(installed)
+    from its distributions, compared with the build the installer was given. Machine facts: terminal and
+    JSON report only."""
+    verified = torch_build(installed, info.torch_backend)
     return [*info.torch_notes, verified] if verified else []
+
+
+def _how(info: BuildInfo) -> str:
+    """How the environment came to be, for the step's note: cached, loaded, or built (time, peak disk)."""
+    if info.env_cache is not None and info.env_cache["loaded"]:
+        how = (f"loaded from {info.env_cache['file']} in {info.env_cache['seconds']:.1f} s (--env-cache; verified "
+               "label), not rebuilt")
+    elif info.cached:
+        how = "reused from the cache"
+    else:
+        how = f"built in {info.build_s:.1f} s"
+    if info.peak_disk_bytes is not None:
+        how += f", peak disk use of the build {_size(info.peak_disk_bytes)} (measured on the engine)"
+    if info.env_cache is not None and info.env_cache["saved"]:
+        how += f", saved to {info.env_cache['file']} ({_size(info.env_cache['bytes'] or 0)}, {info.env_cache['seconds']:.1f} s)"
+    return how
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e9:.2f} GB" if count >= 1e8 else f"{count / 1e6:.1f} MB"
+
+
+def replaced_findings(replaced: tuple[Replacement, ...]) -> list[Finding]:
+    """MC395: one finding per runtime file whose GPU-only pins a CPU build replaced, listing every line."""
+    by_file: dict[str, list[Replacement]] = {}
+    for item in replaced:
+        by_file.setdefault(item.file, []).append(item)
+    findings = []
+    for file, items in by_file.items():
+        lines = "; ".join(f"line {item.line}: `{item.original}` → "
+                          f"{f'`{item.replacement}`' if item.replacement is not None else 'dropped'} ({item.why})"
+                          for item in items)
+        findings.append(rule("gpu-pins-replaced-for-cpu").finding(redact(
+            f"for the CPU torch build, model-check installed a copy of {file} with its GPU-only pins replaced (the "
+            f"package's file is unchanged): {lines}. The environment tested is the CPU one; whoever installs {file} as "
+            "written gets the GPU build."), file=file, line=items[0].line))
+    return findings
+
+
+def _replacement_records(replaced: tuple[Replacement, ...]) -> list[ReplacementRecord]:
+    return [{"file": item.file, "line": item.line, "original": item.original, "replacement": item.replacement}
+            for item in replaced]
 
 
 def _environment_record(description: str, info: BuildInfo, installed: dict[str, str], notes: list[str]) -> EnvironmentRecord:
@@ -147,6 +197,12 @@ def _environment_record(description: str, info: BuildInfo, installed: dict[str, 
         "torch_backend": info.torch_backend,
         "notes": notes,
     }
+    if info.replaced:
+        record["cpu_replacements"] = _replacement_records(info.replaced)
+    if info.kind == "docker":
+        record["peak_disk_bytes"] = info.peak_disk_bytes
+    if info.env_cache is not None:
+        record["env_cache"] = info.env_cache
     if info.kind in ("venv", "conda"):
         record["sandbox"] = {"network_isolated": support.network_cut, "processes_bounded": support.processes_bounded}
     return record

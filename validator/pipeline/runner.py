@@ -171,7 +171,7 @@ def _environment_phase(plan: Plan, pkg: ModelPackage, options: Options, report: 
         return None
     started = time.perf_counter()
     try:
-        step = environment.build_environment(pkg, options)
+        step = environment.build_environment(pkg, options, progress)
     except Exception as exc:  # a crash in the rebuild must not end the run
         step = environment.EnvironmentStep(findings=[_crash(name, area, exc)])
     notes.extend(step.notes)

@@ -16,13 +16,29 @@ import re
 
 from validator.core.catalogue import get_rule
 from validator.core.escape import markdown_code, markdown_text
-from validator.core.findings import Area, CheckStatus, Finding, Severity
+from validator.core.findings import Area, CheckRecord, CheckStatus, Finding, Severity
 from validator.core.records import ParityRecord, RunRecord
 from validator.core.report import Report
 from validator.reporters.fixes import Fix, example, group_findings
 
 ICON = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}
 STATUS_ICON = {CheckStatus.PASSED: "✅", CheckStatus.FAILED: "❌", CheckStatus.SKIPPED: "⏭️"}
+FAILED_ON_WARNINGS = "⚠️ warnings"  # a check failed on warnings only: no ❌, which is for errors
+
+
+def check_mark(record: CheckRecord, report: Report) -> str:
+    """The mark and word of a check's row. Marks follow the severities: ❌ only when the check's area holds an
+    error, ⚠️ when it failed on warnings (the record does not say which findings are its own: the area's are
+    taken, so a passing package never shows ❌), ⏭️ skipped, ✅ passed."""
+    if record.status is not CheckStatus.FAILED or worst(report, record.area) is Severity.ERROR:
+        return f"{STATUS_ICON[record.status]} {record.status.value}"
+    return FAILED_ON_WARNINGS
+
+
+def worst(report: Report, area: Area) -> Severity | None:
+    """The highest severity of the area's findings at warning or above; None when there is none."""
+    found = [f.severity for f in report.findings if f.area is area and f.severity.reaches(Severity.WARNING)]
+    return max(found, key=lambda s: s.rank) if found else None
 
 
 def status_line(report: Report) -> str:
@@ -64,7 +80,7 @@ def render_markdown(report: Report, *, max_findings: int | None = None) -> str:
         lines.append(f"_{len(report.findings) - shown} more finding(s) are in the full report._")
         lines.append("")
     if report.parity:
-        lines += _parity(report.parity)
+        lines += _parity(report.parity, ICON[worst(report, Area.PARITY) or Severity.WARNING])
     if report.package_notes:  # the machine's notes are for whoever ran model-check, not for reviewers
         lines += ["<details><summary>Notes</summary>", ""] + [f"- {markdown_text(n, 500)}" for n in report.package_notes]
         lines += ["", "</details>", ""]
@@ -108,7 +124,7 @@ def _checks_table(report: Report) -> list[str]:
     lines = ["| Area | Check | Status | |", "|---|---|---|---|"]
     for record in report.checks:
         reason = markdown_text(record.reason, 200) if record.reason else ""
-        lines.append(f"| {record.area.value} | {markdown_text(record.name, 200)} | {STATUS_ICON[record.status]} {record.status.value} | {reason} |")
+        lines.append(f"| {record.area.value} | {markdown_text(record.name, 200)} | {check_mark(record, report)} | {reason} |")
     return lines + [""]
 
 
@@ -124,14 +140,15 @@ def _relaxations(report: Report) -> list[str]:
     return lines + [""]
 
 
-def _parity(parity: ParityRecord) -> list[str]:
-    """The parity verdict, then one line per model that ran: what it was given and what it returned."""
+def _parity(parity: ParityRecord, bad: str) -> list[str]:
+    """The parity verdict, then one line per model that ran: what it was given and what it returned. `bad`
+    marks what went wrong: ❌ when the parity area holds an error, else ⚠️ (a configuration lowered it)."""
     passed = parity.get("passed")
     tolerance = f"rtol={parity.get('rtol')}, atol={parity.get('atol')}"
     if passed is None:
         head = f"**Parity** ({tolerance}): nothing was compared; the parity findings say why"
     else:
-        verdict = "✅ outputs agree" if passed else "❌ outputs differ"
+        verdict = "✅ outputs agree" if passed else f"{bad} outputs differ"
         head = (f"**Parity** (native vs ONNX, {tolerance}): {verdict}; "
                 f"max abs diff {parity.get('max_abs_diff')}, max rel diff {parity.get('max_rel_diff')}")
     lines = [head, ""]
@@ -143,7 +160,7 @@ def _parity(parity: ParityRecord) -> list[str]:
             counts = ", ".join(f"{load.get(key, 0)} {label}" for key, label in
                                (("missing_count", "missing"), ("unexpected_count", "unexpected"),
                                 ("mismatched_count", "mismatched")) if load.get(key))
-            how = f"❌ not loaded strictly ({counts or 'see the findings'})"
+            how = f"{bad} not loaded strictly ({counts or 'see the findings'})"
         lines.append(f"- native: {markdown_code(load['weights'])} into {markdown_code(load['model_class'])} "
                      f"({markdown_text(load['built_by'], 120)}), {how}{_runs(load['runs'])}")
     for session in parity.get("onnx_sessions") or []:

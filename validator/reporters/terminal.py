@@ -25,8 +25,11 @@ def print_report(report: Report, console: Console, verbose: bool = False) -> Non
     checks.add_column("status")
     checks.add_column("time", justify="right")
     checks.add_column("note", overflow="fold")
+    errors = {f.area for f in report.findings if f.severity is Severity.ERROR}
     for record in report.checks:
-        checks.add_row(record.area.value, _shown(record.name), f"[{CHECK_STYLE[record.status]}]{record.status.value}[/]",
+        # red for errors only: a check failed on warnings is yellow (as the Markdown report marks it ⚠️)
+        style = "yellow" if record.status is CheckStatus.FAILED and record.area not in errors else CHECK_STYLE[record.status]
+        checks.add_row(record.area.value, _shown(record.name), f"[{style}]{record.status.value}[/]",
                        f"{record.duration_s:.2f}s", _shown(record.reason))
     console.print(checks)
     grouped = report.by_area()

@@ -50,7 +50,15 @@ def notebook_layer(python: str, options: Options) -> Layer:
     identity = interpreter_identity(python)
     if identity is None:
         return Layer(None, f"cannot run {python} in the sandbox to ask its version")
-    key = hashlib.sha256(("\n".join(TOOLS) + "\n" + identity).encode()).hexdigest()[:16]
+    return layer_for(identity, options)
+
+
+def layer_for(identity: str, options: Options, python_platform: str | None = None) -> Layer:
+    """The tool layer for an interpreter of `identity` (version, platform, cache tag, X.Y: what
+    interpreter_identity prints), built on first use; for `python_platform` (uv's --python-platform,
+    e.g. x86_64-manylinux_2_36) when the interpreter runs elsewhere (a container image)."""
+    target = f"\n{python_platform}" if python_platform else ""
+    key = hashlib.sha256(("\n".join(TOOLS) + "\n" + identity + target).encode()).hexdigest()[:16]
     root = (Path(options.cache_dir).expanduser() if options.cache_dir else default_cache_dir()) / TOOL_LAYERS
     final = root / f"notebook-{key}"
     refresh = os.path.lexists(final)
@@ -66,7 +74,8 @@ def notebook_layer(python: str, options: Options) -> Layer:
         building = area / "layer"
         building.mkdir()
         args = (*install.args, "--refresh") if refresh else install.args  # uv hardlinks: its cache may share the change
-        problem = _install(identity.split()[-1], building, args, install.env, writable, install.readable, options)
+        problem = _install(identity.split()[-1], building, args, install.env, writable, install.readable, options,
+                           python_platform)
         if problem:
             return Layer(None, problem)
         (building / COMPLETE).write_text(json.dumps({"format": LAYER_FORMAT, "identity": identity,
@@ -103,10 +112,11 @@ def verify(layer: Path) -> str | None:
 
 
 def _install(version: str, target: Path, args: tuple[str, ...], env: dict[str, str], writable: list[Path],
-             readable: tuple[Path, ...], options: Options) -> str:
+             readable: tuple[Path, ...], options: Options, python_platform: str | None = None) -> str:
     """uv with the same index settings as the environment builder, in the sandbox, network allowed,
-    for the environment's Python version but run with model-check's own interpreter."""
-    argv = [uv_binary(), "pip", "install", "--quiet", "--python", sys.executable, "--python-version", version,
+    for the environment's Python version (and platform) but run with model-check's own interpreter."""
+    platform = ["--python-platform", python_platform] if python_platform else []
+    argv = [uv_binary(), "pip", "install", "--quiet", "--python", sys.executable, "--python-version", version, *platform,
             "--target", str(target), "--no-build", "--link-mode", "hardlink", "--no-compile-bytecode", *args, *TOOLS]
     scratch = Path(tempfile.mkdtemp(prefix="model-check-layer-"))  # uv refuses to run inside its own cache
     try:

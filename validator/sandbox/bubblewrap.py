@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -445,9 +445,35 @@ class CappedBuffer:
         return self.head.decode("utf-8", "replace") + middle + self.tail.decode("utf-8", "replace")
 
 
+OutputListener = Callable[[str], None]
+TAP_LINE_BYTES = 2000
+
+
+class LineTap(CappedBuffer):
+    """A CappedBuffer that also hands each line, as it arrives, to a listener (the progress of a long install).
+    The lines are the child's, unredacted: the listener redacts and escapes what it shows."""
+
+    def __init__(self, limit: int, listener: OutputListener) -> None:
+        super().__init__(limit)
+        self.listener = listener
+        self.partial = b""
+
+    def add(self, chunk: bytes) -> None:
+        super().add(chunk)
+        *lines, partial = (self.partial + chunk).split(b"\n")
+        self.partial = partial[-TAP_LINE_BYTES:]
+        for line in lines:
+            try:
+                self.listener(line[:TAP_LINE_BYTES].decode("utf-8", "replace"))
+            except Exception:  # showing progress must never end the run
+                pass
+
+
 def run_sandboxed(argv: Sequence[str], cwd: Path, limits: Limits, env_extra: Mapping[str, str] | None = None,
-                  writable: Sequence[Path] = (), readable: Sequence[Path] = ()) -> Completed:
+                  writable: Sequence[Path] = (), readable: Sequence[Path] = (),
+                  listener: OutputListener | None = None) -> Completed:
     """Run argv in `cwd` inside the sandbox and return what it did; never raises for the child's sake.
+    `listener`, when given, gets each line the child prints as it comes (unredacted).
 
     `cwd`, a scratch HOME and TMPDIR, and the folders in `writable` can be written; `readable`
     paths (files or folders) are seen read-only at the same path, as are the programs argv names
@@ -480,7 +506,7 @@ def run_sandboxed(argv: Sequence[str], cwd: Path, limits: Limits, env_extra: Map
                 folders = list(dict.fromkeys(p.resolve() for p in (cwd, scratch, *folders)))
                 command = sandbox_argv(argv, limits, support, folders)
             done = _run_in_cgroup(tuple(argv), command, cwd, env, limits, support,
-                                  () if filter_fd is None else (filter_fd,))
+                                  () if filter_fd is None else (filter_fd,), listener)
         finally:
             if filter_fd is not None:
                 os.close(filter_fd)
@@ -500,10 +526,10 @@ def _seccomp_fd(scratch: Path) -> int | None:
 
 
 def _run_in_cgroup(argv: tuple[str, ...], command: list[str], cwd: Path, env: dict[str, str], limits: Limits,
-                   support: SandboxSupport, pass_fds: tuple[int, ...] = ()) -> Completed:
+                   support: SandboxSupport, pass_fds: tuple[int, ...] = (), listener: OutputListener | None = None) -> Completed:
     isolated = support.network_cut and not limits.network
     if not (support.cgroup.memory or support.cgroup.pids):
-        return _run(argv, command, cwd, env, limits, support, None, pass_fds)
+        return _run(argv, command, cwd, env, limits, support, None, pass_fds, listener)
     group = RunCgroup.create(limits)
     promised = {name for name, held in (("memory", support.cgroup.memory), ("pids", support.cgroup.pids)) if held}
     if isinstance(group, str) or not promised <= group.controllers:  # run nothing weaker than the report says
@@ -513,13 +539,14 @@ def _run_in_cgroup(argv: tuple[str, ...], command: list[str], cwd: Path, env: di
         return Completed(argv, 127, "", f"model-check could not create the run's cgroup: {problem}", 0.0,
                          network_isolated=isolated)
     try:
-        return _run(argv, command, cwd, env, limits, support, group, pass_fds)
+        return _run(argv, command, cwd, env, limits, support, group, pass_fds, listener)
     finally:
         group.close()
 
 
 def _run(argv: tuple[str, ...], command: list[str], cwd: Path, env: dict[str, str], limits: Limits,
-         support: SandboxSupport, group: RunCgroup | None, pass_fds: tuple[int, ...] = ()) -> Completed:
+         support: SandboxSupport, group: RunCgroup | None, pass_fds: tuple[int, ...] = (),
+         listener: OutputListener | None = None) -> Completed:
     isolated = support.network_cut and not limits.network
     started = time.monotonic()
     try:
@@ -530,7 +557,8 @@ def _run(argv: tuple[str, ...], command: list[str], cwd: Path, env: dict[str, st
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         return Completed(argv, 127, "", f"cannot start {argv[0]}: {reason}", 0.0, network_isolated=isolated)
     assert process.stdout is not None and process.stderr is not None
-    out, err = CappedBuffer(limits.output_bytes), CappedBuffer(limits.output_bytes)
+    out, err = ((CappedBuffer(limits.output_bytes), CappedBuffer(limits.output_bytes)) if listener is None
+                else (LineTap(limits.output_bytes, listener), LineTap(limits.output_bytes, listener)))
     deadline = started + limits.wall_s
     timed_out = _pump(process, {process.stdout.fileno(): out, process.stderr.fileno(): err}, deadline)
     try:

@@ -5,10 +5,12 @@ turns the facts they report into findings and the report's `environment` object.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
+from validator.core.records import EnvCacheRecord
+from validator.runtime.environments.cpu_pins import Replacement
 from validator.sandbox.base import Env
 
 if TYPE_CHECKING:
@@ -34,6 +36,9 @@ class BuildInfo:
     torch_backend: str | None = None  # the backend the installer applied (None: the indexes' default build)
     notes: tuple[str, ...] = ()  # what the user should know: honoured configuration, substitutions
     torch_notes: tuple[str, ...] = ()  # the torch build chosen and why, any fallback: shown when torch is installed
+    replaced: tuple[Replacement, ...] = ()  # GPU-only pins the build got replaced for a CPU build (cpu_pins)
+    peak_disk_bytes: int | None = None  # measured growth of the engine's data during the build (docker); None: not measured
+    env_cache: EnvCacheRecord | None = None  # the --env-cache tarball: loaded, saved, rejected
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,16 @@ class BuildFailure:
     file: str | None = None
     notes: tuple[str, ...] = ()
     rule: str | None = None  # id of the rule to report it under; None: MC350 (environment-build-failed)
+    replaced: tuple[Replacement, ...] = ()  # GPU-only pins replaced for the CPU build that failed
+    peak_disk_bytes: int | None = None
+
+
+def with_replacements(failure: BuildFailure, replaced: Sequence[Replacement], notes: Sequence[str]) -> BuildFailure:
+    """A failure of a build that got GPU-only pins replaced: it says so, as the build's notes and findings would."""
+    if not replaced and not notes:
+        return failure
+    return replace(failure, notes=(*notes, *(note for note in failure.notes if note not in notes)),
+                   replaced=(*failure.replaced, *replaced))
 
 
 class BuiltEnv(Env, Protocol):

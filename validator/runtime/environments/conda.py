@@ -28,7 +28,8 @@ from packaging.utils import canonicalize_name
 from validator.core.options import Options
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import RuntimeSpec
-from validator.runtime.environments.builder import BuildFailure, BuildInfo, Progress
+from validator.runtime.environments.builder import BuildFailure, BuildInfo, Progress, with_replacements
+from validator.runtime.environments.cpu_pins import CpuPins, flag_of, for_environment, write_derived
 from validator.runtime.environments.host_env import HostEnv
 from validator.runtime.environments.installed import distributions
 from validator.runtime.environments.installer import strip_userinfo
@@ -123,17 +124,20 @@ class CondaBuilder:
         text = pkg.path(env_file).read_bytes()
         choice = choose(options.torch_backend, self.gpu)
         torch_index, torch_notes = pip_torch_index(text.decode("utf-8", "replace"), choice, options.ca_bundle)
+        cpu = for_environment(pkg, spec, env_file, choice.backend)  # GPU-only pins replaced for a CPU build
         digest = hashlib.sha256(text)
         digest.update(f"{platform.machine()} {platform.system()} {Path(self.tool).name}".encode())
         if torch_index:
             digest.update(f" {torch_index}".encode())
+        for item in cpu.replaced:
+            digest.update(f" {item.shown()}".encode())
         key = "conda-" + digest.hexdigest()[:32]
         cache = Path(options.cache_dir).expanduser() if options.cache_dir else default_cache_dir()
         private = bool(_PIP_SECTION.search(text.decode("utf-8", "replace"))) or any(
             option == "channel" for option, _, file, _ in spec.index_options if file == env_file)
-        notes = [f"built with {Path(self.tool).name}", NETWORK_NOTE]
+        notes = [f"built with {Path(self.tool).name}", NETWORK_NOTE, *cpu.notes(flag_of(choice.requested))]
         holder = cache / key
-        problem = None if private else verify(holder)
+        problem = None if private else ("--fresh-env" if options.fresh_env else verify(holder))
         cached = problem is None
         if not cached:
             if os.path.lexists(holder) and not private:
@@ -146,10 +150,10 @@ class CondaBuilder:
             holder.mkdir(parents=True, exist_ok=True)
             if progress:
                 progress(f"environment: {Path(self.tool).name} create")
-            failure = self._create(holder, pkg, env_file, options, torch_index)
+            failure = self._create(holder, pkg, env_file, options, torch_index, cpu)
             if failure is not None:
                 remove_tree(holder)
-                return failure
+                return with_replacements(failure, cpu.replaced, cpu.notes(flag_of(choice.requested)))
             if not private:
                 (holder / MARKER).write_text(json.dumps({"format": CONDA_FORMAT, "file": env_file,
                                                          "manifest": record(holder / "env")}), encoding="utf-8")
@@ -157,13 +161,13 @@ class CondaBuilder:
         requested = spec.python[0] if spec.python else None
         info = BuildInfo("conda", env_file, conda_packages(prefix).get("python"), requested, "",
                          None if private else key, cached, time.monotonic() - started,
-                         choice.backend if torch_index else None, tuple(notes), torch_notes)
+                         choice.backend if torch_index else None, tuple(notes), torch_notes, tuple(cpu.replaced))
         env = CondaEnv(prefix, info, self.tool)
         env.also_readable = (cache / TOOL_LAYERS,)
         return env
 
     def _create(self, holder: Path, pkg: ModelPackage, env_file: str, options: Options,
-                torch_index: str | None = None) -> BuildFailure | None:
+                torch_index: str | None = None, cpu: CpuPins | None = None) -> BuildFailure | None:
         assert self.tool is not None
         prefix = holder / "env"
         if Path(self.tool).name == "micromamba":
@@ -180,6 +184,8 @@ class CondaBuilder:
             passed["PIP_EXTRA_INDEX_URL"] = torch_index
         workdir = scratch_copy(pkg.root)
         try:
+            if cpu is not None:
+                write_derived(workdir, cpu.texts)  # the build's own copy: the package is never changed
             done = run_sandboxed(argv, workdir, install_limits(options), passed, [holder])
         finally:
             remove_tree(workdir)

@@ -29,6 +29,7 @@ the docker SDK (`--env docker`; `auto` picks it when the runtime is a Dockerfile
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -36,6 +37,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import IO, Any, Protocol, cast
 
 import requests
@@ -46,13 +49,17 @@ from docker.utils import parse_repository_tag
 
 from validator.core.catalogue import rule
 from validator.core.options import Options
+from validator.core.progress import OutputLine
+from validator.core.records import EnvCacheRecord
 from validator.core.redact import redact
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import RuntimeSpec
-from validator.runtime.environments.builder import BuildFailure, BuildInfo, Progress
+from validator.runtime.environments import docker_cache
+from validator.runtime.environments.builder import BuildFailure, BuildInfo, Progress, with_replacements
 from validator.runtime.environments.docker_cleanup import labels as run_labels
 from validator.runtime.environments.docker_cleanup import register_engine, track_build_container, untrack_build_container
 from validator.runtime.environments.docker_context import TarBuilder
+from validator.runtime.environments.docker_disk import DiskUse
 from validator.runtime.environments.docker_recipe import Recipe, make_recipe
 from validator.runtime.environments.docker_sandbox import (
     ENGINE_ERRORS,
@@ -60,7 +67,6 @@ from validator.runtime.environments.docker_sandbox import (
     NO_HEALTHCHECK,
     USER,
     DockerEnv,
-    read_capped,
     wait_for,
 )
 from validator.runtime.environments.dockerfile_gen import CA_FILE, DOWNLOADED_DIR, KEY_ARG, WHEELHOUSE_DIR
@@ -177,7 +183,8 @@ class DockerBuilder:
         if isinstance(recipe, BuildFailure):
             return recipe
         try:
-            return self._image_env(client, engine, recipe, options, started, progress or (lambda _message: None))
+            built = self._image_env(client, engine, recipe, options, started, progress or (lambda _message: None))
+            return with_replacements(built, recipe.replaced, ()) if isinstance(built, BuildFailure) else built
         except ENGINE_ERRORS as exc:
             return BuildFailure(f"the Docker engine failed while preparing the image ({_first_line(exc)})",
                                 file=recipe.runtime_file, rule=rule("docker-engine-unreachable").id)
@@ -193,45 +200,44 @@ class DockerBuilder:
         fallback = ""  # the note, when the download left the unreachable PyTorch index out
         key = cache_key(recipe, base_image_ids(client, recipe.base_images))
         tag = f"{IMAGE_REPOSITORY}:{key}"
+        cache_record: EnvCacheRecord | None = None
+        peak: int | None = None
         cached = _image_exists(client, tag)
+        path = docker_cache.tarball(options.env_cache, key) if options.env_cache else None
+        if cached and options.fresh_env:  # the engine's image is a cache too
+            _untag(client, tag)
+            notes.append(f"--fresh-env: the engine's image {tag} was not reused; the environment was rebuilt")
+            cached = False
+        elif not cached and path is not None and path.is_file():
+            if options.fresh_env:
+                notes.append(f"--fresh-env: {path} was not loaded; the environment was rebuilt")
+            else:
+                say(f"environment: loading {path} (--env-cache)")
+                loaded = docker_cache.load(client, path, key, {**LABELS, "model-check.key": key}, tag)
+                cache_record, cached = loaded.record, loaded.ok
+                if not loaded.ok:
+                    notes.append(f"the environment archive {path} was not used, and the environment was rebuilt: "
+                                 f"{loaded.record.get('problem')}")
         if cached:
             say(f"environment: cached image {tag}")
             recorded = _image_label(client, tag, TORCH_LABEL)
             if recorded and torch_backend:
                 torch_backend, fallback = None, f"when this cached image was built, {recorded}"
+            if path is not None and cache_record is None:  # the engine had it, the folder not: for later jobs
+                cache_record = self._save(client, tag, path, recipe, notes, say)
         else:
-            if recipe.generated and (problem := ensure_image(client, recipe.base_images[0])):
-                return BuildFailure(f"the base image {recipe.base_images[0]} is not on this engine and cannot be "
-                                    f"pulled: {problem}", file=recipe.runtime_file, notes=tuple(notes),
-                                    rule=rule("docker-base-image-unavailable").id)
-            deadline = time.monotonic() + install_limits(options).wall_s
-            context = recipe.context
-            if recipe.download is not None:
-                network = options.build_network or ("default" if bridge else "host")
-                if network == "host":
-                    notes.append("pip downloaded the wheels on the host's network (this engine has no bridge network); "
-                                 "no package code runs there")
-                say(f"environment: downloading wheels for {recipe.runtime_file}")
-                unreachable: list[str] = []
-                downloaded = self._download(client, recipe, network, options, deadline, unreachable)
-                if unreachable and torch_backend:
-                    fallback = fallback_note(choose(options.torch_backend, containers=True), unreachable[0],
-                                             tool="pip download without the PyTorch index")
-                    torch_backend = None
-                if isinstance(downloaded, BuildFailure):
-                    return BuildFailure(downloaded.reason, downloaded.output_tail, downloaded.file,
-                                        (*notes, *([fallback] if fallback else [])), downloaded.rule)
-                context = downloaded
-            network, network_notes = build_network(recipe, options, bridge)
-            notes += network_notes
-            say(f"environment: docker build ({recipe.describe()})")
-            try:
-                failure = self._build_image(client, recipe, context, tag, key, network, options, deadline, fallback)
-            finally:
-                if context is not recipe.context:
-                    context.close()
+            disk = DiskUse(client, key)
+            failure, fallback = self._fresh_image(client, recipe, key, tag, options, bridge, notes, say, disk)
+            peak = disk.peak()
+            if fallback and torch_backend:
+                torch_backend = None
             if failure is not None:
-                return BuildFailure(failure.reason, failure.output_tail, failure.file, tuple(notes), failure.rule)
+                return replace(failure, peak_disk_bytes=peak)
+            if path is not None:
+                saved = self._save(client, tag, path, recipe, notes, say)
+                if cache_record is not None and "problem" in cache_record:  # the archive this build replaced
+                    saved["problem"] = f"{cache_record['problem']} (replaced by this build)"
+                cache_record = saved
         probe_network = "default" if bridge else "none"
         if not bridge and options.network:
             notes.append("this engine has no bridge network: package code never gets network in its containers, "
@@ -254,9 +260,62 @@ class DockerBuilder:
         if fallback:
             torch_notes = [recipe.torch_notes[0], fallback] if recipe.torch_notes else [fallback]
         env.info = BuildInfo("docker", recipe.runtime_file, facts.version, requested, problem, tag, cached,
-                             time.monotonic() - started, torch_backend, tuple(notes), tuple(torch_notes))
+                             time.monotonic() - started, torch_backend, tuple(notes), tuple(torch_notes), recipe.replaced,
+                             peak, cache_record)
         env.description = f"docker image {tag} ({recipe.describe()}; Python {facts.version} at {facts.interpreter})"
         return env
+
+    @staticmethod
+    def _save(client: DockerClient, tag: str, path: Path, recipe: Recipe, notes: list[str], say: Progress) -> EnvCacheRecord:
+        """Write the image to the --env-cache folder; the notes say what failed or was pruned."""
+        say(f"environment: saving {tag} to {path} (--env-cache)")
+        saved = docker_cache.save(client, tag, path, recipe.package_id)
+        if "problem" in saved:
+            notes.append(f"the environment was not saved for later jobs: {saved['problem']}")
+        if saved.get("pruned"):
+            notes.append(f"older environments of this package removed from {path.parent}: " + ", ".join(saved.get("pruned") or []))
+        return saved
+
+    def _fresh_image(self, client: DockerClient, recipe: Recipe, key: str, tag: str, options: Options, bridge: bool,
+                     notes: list[str], say: Progress, disk: DiskUse) -> tuple[BuildFailure | None, str]:
+        """Build the image of `recipe` as `tag`: None or why not, and the fallback note when the download left the
+        unreachable PyTorch index out ("" otherwise). `notes` gets the build's notes."""
+        fallback = ""
+        if recipe.generated and (problem := ensure_image(client, recipe.base_images[0])):
+            return BuildFailure(f"the base image {recipe.base_images[0]} is not on this engine and cannot be "
+                                f"pulled: {problem}", file=recipe.runtime_file, notes=tuple(notes),
+                                rule=rule("docker-base-image-unavailable").id), fallback
+        deadline = time.monotonic() + install_limits(options).wall_s
+        context = recipe.context
+        if recipe.download is not None:
+            network = options.build_network or ("default" if bridge else "host")
+            if network == "host":
+                notes.append("pip downloaded the wheels on the host's network (this engine has no bridge network); "
+                             "no package code runs there")
+            say(f"environment: downloading wheels for {recipe.runtime_file}")
+            unreachable: list[str] = []
+            downloaded = self._download(client, recipe, network, options, deadline, unreachable)
+            if unreachable and recipe.torch_backend:
+                fallback = fallback_note(choose(options.torch_backend, containers=True), unreachable[0],
+                                         tool="pip download without the PyTorch index")
+            if isinstance(downloaded, BuildFailure):
+                return BuildFailure(downloaded.reason, downloaded.output_tail, downloaded.file,
+                                    (*notes, *([fallback] if fallback else [])), downloaded.rule), fallback
+            context = downloaded
+            disk.download = _size_of(recipe.context) + _size_of(context)  # the volume: context in, wheels out
+        network, network_notes = build_network(recipe, options, bridge)
+        notes += network_notes
+        say(f"environment: docker build ({recipe.describe()})")
+        try:
+            disk.context = _size_of(context)  # the classic builder unpacks the context on the engine's disk
+            failure = self._build_image(client, recipe, context, tag, key, network, options, deadline, fallback, say,
+                                        disk=disk)
+        finally:
+            if context is not recipe.context:
+                context.close()
+        if failure is not None:
+            return BuildFailure(failure.reason, failure.output_tail, failure.file, tuple(notes), failure.rule), fallback
+        return None, fallback
 
     # -- step 1 of a requirements image: the wheels --------------------------------------------------
     def _download(self, client: DockerClient, recipe: Recipe, network: str, options: Options,
@@ -314,11 +373,11 @@ class DockerBuilder:
                     "versions that publish wheels for this Python and platform, hand built wheels over with "
                     "--wheelhouse, or ship a Dockerfile", tail, recipe.runtime_file, rule=rule("docker-build-failed").id)
             chunks, _ = container.get_archive(f"{DOWNLOAD_ROOT}/wheels")
-            wheels = read_capped(chunks, limits.file_size_mb * MIB)
-            if wheels is None:
+            try:  # streamed into the build context: the wheels are not spooled to disk a second time
+                return _build_context(recipe.context, io.BufferedReader(ChunkReader(chunks, limits.file_size_mb * MIB)))
+            except TooLarge:
                 return BuildFailure(f"the wheels of {recipe.runtime_file} are larger than {limits.file_size_mb} MiB",
                                     file=recipe.runtime_file, rule=rule("docker-build-failed").id)
-            return _build_context(recipe.context, wheels)
         finally:
             for thing, remove in ((container, {"force": True, "v": True}), (volume, {"force": True})):
                 try:
@@ -329,9 +388,10 @@ class DockerBuilder:
 
     # -- the image build ---------------------------------------------------------------------------
     def _build_image(self, client: DockerClient, recipe: Recipe, context: IO[bytes], tag: str, key: str, network: str,
-                     options: Options, deadline: float, torch_fallback: str = "") -> BuildFailure | None:
+                     options: Options, deadline: float, torch_fallback: str = "",
+                     say: Progress | None = None, disk: DiskUse | None = None) -> BuildFailure | None:
         limits = install_limits(options)
-        log = BuildLog()
+        log = BuildLog(say)  # each line also to the progress callback: a long build is not silent in the log
         memory = limits.memory_mb * MIB
         marker = f"model-check-build-{uuid.uuid4().hex[:16]}.invalid"  # only this build's step containers have it
         watcher = BuildWatcher(self.client_factory(None), self.client_factory(30), marker, BUILD_PROCESSES,
@@ -340,10 +400,12 @@ class DockerBuilder:
         params: dict[str, Any] = {
             "version": "1",  # the classic builder: it takes these limits (BuildKit would need a client session)
             "t": tag, "dockerfile": recipe.dockerfile, "rm": True, "forcerm": True, "pull": False, "q": False,
+            "nocache": options.fresh_env,  # --fresh-env: no step from the engine's build cache either
             "networkmode": network, "memory": memory, "memswap": memory, "shmsize": BUILD_SHM_MB * MIB,
             "cpuperiod": 100_000, "cpuquota": cpus * 100_000, "extrahosts": f"{marker}:192.0.2.1",
             "buildargs": json.dumps({**recipe.build_args, KEY_ARG: key} if recipe.keyed_stages else dict(recipe.build_args)),
             "labels": json.dumps({**LABELS, "model-check.key": key, "model-check.runtime-file": recipe.runtime_file,
+                                  docker_cache.PACKAGE_LABEL: recipe.package_id,
                                   **({TORCH_LABEL: torch_fallback} if torch_fallback else {})}),
             "ulimits": json.dumps([
                 {"Name": "nproc", "Soft": BUILD_PROCESSES, "Hard": BUILD_PROCESSES},
@@ -390,6 +452,9 @@ class DockerBuilder:
             if response is not None:
                 response.close()
             watcher.stop()
+            if disk is not None:  # before the install stage goes: its layers count
+                disk.largest_step = watcher.largest
+                disk.finish()
             if recipe.keyed_stages:
                 _remove_untagged_stages(client, key)
         if watcher.problem:
@@ -427,6 +492,7 @@ class BuildWatcher:
         self.processes = processes
         self.disk_mb = disk_mb
         self.problem = ""  # why a step was stopped; "" while none was
+        self.largest = 0  # the largest writable layer of a step seen, in bytes (docker_disk)
         self._ids: set[str] = set()
         self._lock = threading.Lock()
         self._done = threading.Event()
@@ -507,6 +573,7 @@ class BuildWatcher:
                     if not facts.get("State", {}).get("Running"):
                         continue
                     written = int(facts.get("SizeRw") or 0)
+                    self.largest = max(self.largest, written)
                     if written > self.disk_mb * MIB:
                         self._stop_build(container_id, f"a build step wrote more than {self.disk_mb} MiB")
                         continue
@@ -534,12 +601,14 @@ class BuildWatcher:
 
 
 class BuildLog:
-    """The engine's build output: the last lines kept, the first error noted."""
+    """The engine's build output: the last lines kept, the first error noted; each line, as it comes, also to
+    `on_line` as an OutputLine (unredacted, like the lines kept: the caller redacts what it shows)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_line: Progress | None = None) -> None:
         self.lines: list[str] = []
         self.partial = ""
         self.error = ""
+        self.on_line = on_line
 
     def add(self, chunk: Any) -> None:
         if not isinstance(chunk, dict):
@@ -553,8 +622,12 @@ class BuildLog:
     def _lines(self, text: str) -> None:
         text = self.partial + ANSI_ESCAPE.sub("", text)
         *complete, self.partial = text.split("\n")
-        self.lines += [line.rstrip()[:LOG_LINE_CHARS] for line in complete if not line.startswith(BOOKKEEPING)]
+        added = [line.rstrip()[:LOG_LINE_CHARS] for line in complete if not line.startswith(BOOKKEEPING)]
+        self.lines += added
         del self.lines[:-LOG_LINES_KEPT]
+        if self.on_line is not None:
+            for line in added:
+                self.on_line(OutputLine(line))
         self.partial = self.partial[-LOG_LINE_CHARS:]
 
     def tail(self, lines: int = TAIL_LINES) -> str:
@@ -623,6 +696,38 @@ def ensure_image(client: DockerClient, image: str) -> str | None:
     return None
 
 
+class TooLarge(Exception):
+    """A stream passed its budget."""
+
+
+class ChunkReader(io.RawIOBase):
+    """The chunks of an engine's answer as a file to read once, raising TooLarge past `budget` bytes."""
+
+    def __init__(self, chunks: Iterable[bytes], budget: int) -> None:
+        super().__init__()
+        self._chunks = iter(chunks)
+        self._pending = b""
+        self._size = 0
+        self.budget = budget
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._size += len(chunk)
+            if self._size > self.budget:
+                raise TooLarge(f"more than {self.budget} bytes")
+            self._pending = chunk
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
 def _build_context(recipe_context: IO[bytes], wheels: IO[bytes]) -> IO[bytes]:
     """The recipe's context without the CA bundle and wheelhouse (only the download used them), plus the
     downloaded wheels in DOWNLOADED_DIR."""
@@ -640,6 +745,9 @@ def _build_context(recipe_context: IO[bytes], wheels: IO[bytes]) -> IO[bytes]:
 
         tar.add_dir(DOWNLOADED_DIR)
         tar.add_archive(wheels, wheel)
+    except BaseException:
+        tar.close()
+        raise
     finally:
         wheels.close()
     context, _ = tar.finish()
@@ -661,6 +769,21 @@ def _image_label(client: DockerClient, image: str, name: str) -> str:
         return ""
     value = labels.get(name)
     return value if isinstance(value, str) else ""
+
+
+def _untag(client: DockerClient, tag: str) -> None:
+    """Remove the tag `tag` (and its image when nothing else uses it); kept when a container uses it."""
+    try:
+        client.images.remove(tag)
+    except ENGINE_ERRORS:
+        pass
+
+
+def _size_of(handle: IO[bytes]) -> int:
+    """The size of a rewound archive, left rewound."""
+    size = handle.seek(0, os.SEEK_END)
+    handle.seek(0)
+    return size
 
 
 def _image_exists(client: DockerClient, image: str) -> bool:

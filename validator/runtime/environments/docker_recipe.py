@@ -23,6 +23,7 @@ file:// indexes are not visible to it (that is what --wheelhouse is for), which 
 
 from __future__ import annotations
 
+import hashlib
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from validator.core.options import Options
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import RuntimeSpec
 from validator.runtime.environments.builder import BuildFailure
+from validator.runtime.environments.cpu_pins import Replacement, flag_of, for_environment, for_requirements, left_in
 from validator.runtime.environments.docker_context import TarBuilder
 from validator.runtime.environments.docker_fetches import refused_fetches
 from validator.runtime.environments.dockerfile_gen import (
@@ -85,6 +87,8 @@ class Recipe:
     torch_notes: tuple[str, ...] = ()  # the torch build chosen and why (builder.BuildInfo.torch_notes)
     keyed_stages: bool = False  # the Dockerfile labels its stages with the MODEL_CHECK_KEY build argument
     download: Download | None = None  # wheels to download before the build (generated requirements builds)
+    replaced: tuple[Replacement, ...] = ()  # GPU-only pins of the runtime files replaced for a CPU build
+    package_id: str = ""  # which package the image is of (a hash of its folder's path): docker_cache prunes by it
 
     def describe(self) -> str:
         if self.generated:
@@ -106,6 +110,14 @@ class BuildInputs:
 
 def make_recipe(pkg: ModelPackage, spec: RuntimeSpec, options: Options, environ: Mapping[str, str],
                 pip: PipSettings | None = None) -> Recipe | BuildFailure:
+    recipe = _make_recipe(pkg, spec, options, environ, pip)
+    if isinstance(recipe, Recipe):
+        recipe.package_id = hashlib.sha256(str(pkg.root).encode()).hexdigest()[:16]
+    return recipe
+
+
+def _make_recipe(pkg: ModelPackage, spec: RuntimeSpec, options: Options, environ: Mapping[str, str],
+                 pip: PipSettings | None) -> Recipe | BuildFailure:
     inputs = build_inputs(options, environ)
     if isinstance(inputs, BuildFailure):
         return inputs
@@ -197,6 +209,11 @@ def _own_dockerfile(pkg: ModelPackage, dockerfile: str, spec: RuntimeSpec, optio
         notes.append(f"--base-image {options.base_image} is not used: the package brings its own {dockerfile}")
     context, digest = tar.finish()
     bases = tuple(image for image, _, _ in spec.base_images)
+    choice = choose(options.torch_backend, containers=True)
+    if (left := left_in(pkg, spec, choice.backend)):
+        notes.append(f"GPU-only pins were not replaced for the CPU build ({flag_of(choice.requested)}): model-check "
+                     f"builds a package's own {dockerfile} as written, and does not rewrite it or the files it installs "
+                     f"({'; '.join(left)}); MC394 says how to pin CPU builds")
     return Recipe(dockerfile, name, context, digest, bases, False, ("python", "python3"), _requested_python(spec, options),
                   notes=tuple(notes), keyed_stages=name == GENERATED_DOCKERFILE,
                   torch_notes=(f"--torch-backend does not apply: the package's {dockerfile} installs torch as it says",))
@@ -244,29 +261,43 @@ def _generated_requirements(pkg: ModelPackage, requirements: str, spec: RuntimeS
                  "build itself has no network")
     tar = _context(inputs)
     other_definitions = {pkg.find("environment.yml", "environment.yaml"), pkg.find("Dockerfile")}
-    for rel in [f for f in spec.files_read if f not in other_definitions and pkg.has(f)] or [requirements]:
-        tar.add_file(rel, pkg.path(rel))
+    files = [f for f in spec.files_read if f not in other_definitions and pkg.has(f)] or [requirements]
+    cpu = for_requirements(pkg, spec, files, choice.backend)  # GPU-only pins replaced for a CPU build
+    notes += cpu.notes(flag_of(choice.requested))
+    for rel in files:
+        if rel in cpu.texts:  # the derived copy, in the build's own context: the package is never changed
+            tar.add_bytes(rel, cpu.texts[rel].encode("utf-8"))
+        else:
+            tar.add_file(rel, pkg.path(rel))
     text = requirements_dockerfile(base, requirements)
     tar.add_bytes(GENERATED_DOCKERFILE, text.encode("utf-8"))
     context, digest = tar.finish()
     download = Download(tuple(args), env, (*key, *args), CA_FILE if inputs.ca is not None else None)
     return Recipe(requirements, GENERATED_DOCKERFILE, context, digest, (base,), True, (f"{PREFIX}/bin/python",), requested,
-                  {}, tuple(notes), torch_backend, torch_notes, keyed_stages=True, download=download)
+                  {}, tuple(notes), torch_backend, torch_notes, keyed_stages=True, download=download,
+                  replaced=tuple(cpu.replaced))
 
 
 def _generated_conda(pkg: ModelPackage, conda_file: str, spec: RuntimeSpec, options: Options,
                      inputs: BuildInputs) -> Recipe:
     base = options.base_image or DEFAULT_CONDA_BASE
+    choice = choose(options.torch_backend, containers=True)
+    cpu = for_environment(pkg, spec, conda_file, choice.backend)  # GPU-only pins replaced for a CPU build
     tar = _context(inputs)
-    tar.add_file(conda_file, pkg.path(conda_file))
+    if conda_file in cpu.texts:  # the derived copy, in the build's own context: the package is never changed
+        tar.add_bytes(conda_file, cpu.texts[conda_file].encode("utf-8"))
+    else:
+        tar.add_file(conda_file, pkg.path(conda_file))
     text = conda_dockerfile(base, conda_file, inputs.ca is not None, inputs.wheelhouse is not None)
     tar.add_bytes(GENERATED_DOCKERFILE, text.encode("utf-8"))
     context, digest = tar.finish()
-    notes = (*inputs.notes, f"{conda_file} built with micromamba in {base}")
+    notes = (*inputs.notes, f"{conda_file} built with micromamba in {base}", *cpu.notes(flag_of(choice.requested)))
     return Recipe(conda_file, GENERATED_DOCKERFILE, context, digest, (base,), True, (f"{PREFIX}/bin/python",),
                   _requested_python(spec, options), notes=notes, keyed_stages=True,
                   torch_notes=(f"--torch-backend does not apply to {conda_file} in a docker build: micromamba and its pip "
-                               "section install torch as the file says",))
+                               "section install torch from the channels and indexes the file names"
+                               + (" (with its GPU-only pins replaced, see the notes)" if cpu.replaced else ""),),
+                  replaced=tuple(cpu.replaced))
 
 
 def _index_settings(pip: PipSettings, has_wheelhouse: bool) -> tuple[dict[str, str], tuple[str, ...], list[str]]:

@@ -94,6 +94,8 @@ def _pip_environment(environ: Mapping[str, str]) -> dict[str, str]:
 def installer_settings(pip: PipSettings, environ: Mapping[str, str], ca_bundle: str | None = None,
                        wheelhouse: str | None = None) -> InstallerSettings:
     """Translate pip's settings into `uv pip install` flags, leaving every uv setting that is set alone."""
+    # the installer runs in a folder of its own: paths given relative to this process's folder made absolute
+    ca_bundle, wheelhouse = (os.path.abspath(path) if path else path for path in (ca_bundle, wheelhouse))
     args: list[str] = []
     env: dict[str, str] = {}
     honoured: list[str] = []

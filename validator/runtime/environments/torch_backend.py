@@ -170,16 +170,36 @@ def fallback_note(choice: TorchChoice, reason: str, earlier: bool = False, tool:
 
 
 def backend_notes(choice: TorchChoice, applied: bool) -> tuple[str, ...]:
-    """The choice, and what it means for the tested environment when a backend was applied."""
+    """The choice, and, when a backend was applied, what the installer was given: what it installed is said
+    only after reading the environment (torch_build), never here."""
     notes = [choice.reason]
     if applied and choice.backend:
-        notes.append(f"torch installed from the PyTorch {choice.backend} index: the tested environment differs from a "
-                     "GPU user's only by the torch build")
+        notes.append(f"the installer was given the PyTorch {choice.backend} index for torch ({index_url(choice.backend)}); "
+                     "the build it installed is read from the environment's distributions")
     return tuple(notes)
 
 
-def torch_build(installed: Mapping[str, str]) -> str | None:
-    """What torch build the environment holds, read from its distributions (name -> version); None without torch."""
+def torch_build(installed: Mapping[str, str], asked: str | None = None) -> str | None:
+    """What torch build the environment holds, read from its distributions (name -> version), compared with
+    the backend the installer was given (`asked`); None without torch."""
+    found = _torch_build(installed)
+    if found is None or not asked:
+        return found
+    local = installed["torch"].partition("+")[2].lower()
+    cuda = local.startswith("cu") or any(_CUDA_NAMES.match(name) for name in installed)
+    if local == asked:
+        where = (" (PyPI takes no local versions: +cpu builds come from the PyTorch cpu index, or a copy of it)"
+                 if asked == "cpu" else "")
+        return f"{found}; the {asked} build asked for{where}"
+    if asked == "cpu" and cuda:
+        return (f"{found}. It is not the cpu build asked for: a pin, an index or a wheelhouse of this build took "
+                "precedence over the PyTorch cpu index")
+    if asked.startswith(("cu", "rocm")) and not cuda and not local.startswith("rocm"):
+        return f"{found}. It is not the {asked} build asked for"
+    return found
+
+
+def _torch_build(installed: Mapping[str, str]) -> str | None:
     version = installed.get("torch")
     if version is None:
         return None

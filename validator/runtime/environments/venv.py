@@ -44,9 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from validator.core.options import Options
+from validator.core.progress import OutputLine
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import RuntimeSpec
-from validator.runtime.environments.builder import BuildFailure, BuildInfo, Progress
+from validator.runtime.environments.builder import BuildFailure, BuildInfo, Progress, with_replacements
+from validator.runtime.environments.cpu_pins import flag_of, for_requirements, write_derived
 from validator.runtime.environments.host_env import HostEnv
 from validator.runtime.environments.installed import distributions, site_packages
 from validator.runtime.environments.installer import (
@@ -182,20 +184,28 @@ class VenvBuilder:
         torch = _TorchInstall.start(choose(options.torch_backend, self.gpu))
         other_definitions = {pkg.find("environment.yml", "environment.yaml"), pkg.find("Dockerfile")}
         files = [f for f in spec.files_read if f not in other_definitions] or [requirements]
+        cpu = for_requirements(pkg, spec, files, torch.choice.backend)  # GPU-only pins replaced for a CPU build
+        cpu_notes = cpu.notes(flag_of(torch.choice.requested))
         # keyed by the backend asked for: an environment made again without the unreachable PyTorch index is
         # kept under that key with the fallback recorded, so that later runs reuse it at once and say so
         key = cache_key({rel: pkg.path(rel).read_bytes() for rel in files if pkg.has(rel)}, interpreter, settings,
-                        torch.choice.backend, self.environ)
+                        torch.choice.backend, self.environ, [item.shown() for item in cpu.replaced])
         cache = Path(options.cache_dir).expanduser() if options.cache_dir else default_cache_dir()
         final = cache / key
-        notes: list[str] = []
+        notes: list[str] = list(cpu_notes)
 
         def info(cached: bool, private: bool) -> BuildInfo:
             return BuildInfo("venv", requirements, interpreter.version, requested, interpreter.problem,
                              None if private else key, cached, time.monotonic() - started, torch.backend,
-                             settings.notes + tuple(notes), torch.notes())
+                             settings.notes + tuple(notes), torch.notes(), tuple(cpu.replaced))
 
         refresh = False  # fetch every file afresh: a changed cached environment shares files with uv's cache
+        if options.fresh_env:  # trust no cache: neither the environment nor the files in uv's cache
+            refresh = True
+            if os.path.lexists(final):
+                notes.append(f"--fresh-env: the cached environment {key} was not reused but rebuilt, with every file "
+                             "fetched afresh (uv --refresh)")
+                remove_tree(final)
         if os.path.lexists(final):
             problem, changed = verify(final)
             if problem is None:
@@ -223,6 +233,7 @@ class VenvBuilder:
         workdir = scratch_copy(pkg.root)
         area: Path | None = None
         try:
+            write_derived(workdir, cpu.texts)  # the build's own copy: the package is never changed
             forced = install_time_code(workdir, files)
             if forced is None:
                 say(f"environment: uv venv (Python {interpreter.version}), wheels only")
@@ -230,9 +241,9 @@ class VenvBuilder:
                 notes.extend(install.notes)
                 area, writable = build_area(install, cache, f"{key}.tmp-")
                 built = self._create(area / "env", workdir, requirements, interpreter, install, writable, options, False,
-                                     torch, refresh)
+                                     torch, refresh, say)
                 if isinstance(built, BuildFailure):
-                    return built
+                    return with_replacements(built, cpu.replaced, cpu_notes)
                 if not isinstance(built, _NeedsBuild):
                     local = local_content(area / "env", spec, files)
                     if local is None:
@@ -247,11 +258,12 @@ class VenvBuilder:
             root = private_root(cache)
             install = installer(self.uv, settings, self.environ, root / "uv-cache")
             notes.extend(install.notes)
-            built = self._create(root / "env", workdir, requirements, interpreter, install, [root], options, True, torch)
+            built = self._create(root / "env", workdir, requirements, interpreter, install, [root], options, True, torch,
+                                 say=say)
             remove_tree(root / "uv-cache")
             if isinstance(built, BuildFailure):
                 remove_tree(root)
-                return built
+                return with_replacements(built, cpu.replaced, cpu_notes)
             assert isinstance(built, list)  # a build from source never stops for needing one
             what = "; ".join(name.replace(workdir.as_uri(), ".") for name in built) or forced
             notes.append(f"install-time code ran ({what}): the environment was built with a private cache, in a "
@@ -268,9 +280,10 @@ class VenvBuilder:
 
     def _create(self, target: Path, workdir: Path, requirements: str, interpreter: Interpreter, install: Installer,
                 writable: Sequence[Path], options: Options, build: bool, torch: _TorchInstall,
-                refresh: bool = False) -> BuildFailure | _NeedsBuild | list[str]:
+                refresh: bool = False, say: Progress | None = None) -> BuildFailure | _NeedsBuild | list[str]:
         """Make the environment at target: uv venv, uv pip install, compile; what uv built when it worked.
-        When uv cannot reach the PyTorch index, the install is made again without it (torch says so)."""
+        When uv cannot reach the PyTorch index, the install is made again without it (torch says so).
+        uv's lines go to `say` as they come (OutputLine), so that a long install is not silent."""
         limits = install_limits(options)
         base = program_paths([interpreter.path], "")  # the interpreter uv makes the venv for, named in the arguments
         made = run_sandboxed(venv_argv(self.uv, interpreter.path, target), workdir, limits, install.env, writable,
@@ -282,7 +295,7 @@ class VenvBuilder:
         def install_with(backend: str | None) -> Completed:
             argv = install_argv(self.uv, target / "bin" / "python", requirements, install.args, backend, build)
             return run_sandboxed([*argv, "--refresh"] if refresh else argv, workdir, limits, install.env, writable,
-                                 install.readable)
+                                 install.readable, (lambda line: say(OutputLine(line))) if say else None)
 
         done = install_with(torch.backend)
         if done.returncode != 0 and torch.backend and (unreachable := uv_unreachable(done.stderr + done.stdout)):
@@ -492,8 +505,9 @@ def python_version(path: str) -> str | None:
 
 
 def cache_key(files: Mapping[str, bytes], interpreter: Interpreter, settings: InstallerSettings,
-              torch_backend: str | None, environ: Mapping[str, str]) -> str:
-    """sha256 of everything that decides what the environment holds."""
+              torch_backend: str | None, environ: Mapping[str, str], replaced: Sequence[str] = ()) -> str:
+    """sha256 of everything that decides what the environment holds (`replaced`: the GPU-only pins a CPU build
+    replaced, which also follow the package's code: a kept triton)."""
     material = {
         "format": CACHE_FORMAT,
         "files": {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())},
@@ -507,6 +521,8 @@ def cache_key(files: Mapping[str, bytes], interpreter: Interpreter, settings: In
         "torch_backend": torch_backend,
         "uv_settings": {name: environ[name] for name in _UV_INSTALL_VARIABLES if environ.get(name)},
     }
+    if replaced:
+        material["cpu_replacements"] = list(replaced)
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
 
 
