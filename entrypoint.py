@@ -3,8 +3,9 @@
 
 One `model-check check` per package folder (globs expanded in the workspace), each writing its
 JSON report under model-check-reports/ in the workspace, then one `model-check github post` for the
-comment, annotations, summary, outputs, SARIF and release-tag gating. Inputs are passed as argv
-items, never pasted into shell text.
+comment, annotations, summary, outputs, SARIF and release-tag gating; on tags (input `attest`), one
+`model-check attest` per package from its gated report, for actions/attest and `model-check sign`.
+Inputs are passed as argv items, never pasted into shell text.
 
 In the action, `env: auto` means docker: package code runs only in sibling containers, never in
 this one, which holds the runner's docker socket and workflow-command files.
@@ -30,6 +31,7 @@ from pathlib import Path
 from validator.core.escape import log_line
 from validator.github.annotations import Annotation, format_command, stop_commands
 from validator.github.log_groups import STOP_TOKEN_ENV
+from validator.github.outputs import write_outputs
 
 EXIT_USAGE = 2
 REPORT_DIR = "model-check-reports"
@@ -64,6 +66,7 @@ class Inputs:
     wheelhouse: str = ""  # a folder of wheels in the workspace for environment builds (--wheelhouse)
     env_cache: str = ""  # a folder in the workspace for environment images across jobs (--env-cache)
     fresh_env: bool = False  # a tag push (a release): no cached environment is trusted (--fresh-env)
+    attest: bool = False  # write each package's validation attestation after the checks (input attest; auto: on tags)
 
 
 def _boolean(name: str, value: str) -> bool:
@@ -104,7 +107,14 @@ def read_inputs(environ: Mapping[str, str]) -> Inputs:
         wheelhouse=get("wheelhouse"),
         env_cache=get("env-cache"),
         fresh_env=environ.get("GITHUB_REF", "").startswith("refs/tags/"),
+        attest=_attest_mode(get("attest", "auto"), environ.get("GITHUB_REF", "")),
     )
+
+
+def _attest_mode(value: str, ref: str) -> bool:
+    if value in ("auto", ""):
+        return ref.startswith("refs/tags/")  # a release: attest what the gated run validated
+    return _boolean("attest", value)
 
 
 def workspace_files(inputs: Inputs, workspace: Path) -> Inputs:
@@ -200,6 +210,15 @@ def post_argv(reports: list[str], inputs: Inputs) -> list[str]:
     return argv
 
 
+def attest_argv(folder: str, report: str) -> list[str]:
+    """`model-check attest` of a checked package from its (gated) report: the Statement goes into the package
+    (validation.intoto.json, so that a signature covers it), the predicate and the subjects beside the report,
+    for actions/attest (predicate-path, subject-checksums)."""
+    stem = report.removesuffix(".json")
+    return [sys.executable, "-m", "validator.cli", "attest", folder, "--report", report,
+            "--predicate", f"{stem}.predicate.json", "--subjects", f"{stem}.subjects.sha256"]
+
+
 def child_env(environ: Mapping[str, str], token: str | None = None) -> dict[str, str]:
     """The environment of a child: no inputs, runner tokens or GitHub token, unless given."""
     env = {k: v for k, v in environ.items() if not k.startswith(SECRET_PREFIXES) and k not in SECRET_NAMES}
@@ -248,6 +267,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
     (workspace / REPORT_DIR).mkdir(exist_ok=True)
     trust = ca_environment(inputs.ca_bundle, workspace, environ)
     reports: list[str] = []
+    checked: list[tuple[str, str]] = []  # (package folder, its report)
     worst = 0
     taken: set[str] = set()
     for folder in folders:
@@ -261,6 +281,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
         print("::endgroup::", flush=True)  # the check's last group, had it ended without closing it
         if code in (0, 1) and (workspace / report).is_file():
             reports.append(report)
+            checked.append((folder, report))
         else:
             worst = EXIT_USAGE
             print(format_command(Annotation("error", f"model-check could not check {folder} (exit {code}); see the log",
@@ -268,7 +289,28 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
     if not reports:
         return EXIT_USAGE
     posted = run_child(post_argv(reports, inputs), workspace, {**child_env(environ, inputs.token), **trust})
+    if inputs.attest:  # after `github post`, which wrote the release gate into each report
+        worst = max(worst, attest_all(checked, workspace, environ))
     return max(worst, posted)
+
+
+def attest_all(checked: list[tuple[str, str]], workspace: Path, environ: Mapping[str, str]) -> int:
+    """Attest each checked package; the step outputs name the files. A package that failed is attested as
+    failed (the attestation says so), which fails the step like the check did."""
+    written: dict[str, list[str]] = {"attestation": [], "predicate": [], "subjects": []}
+    worst = 0
+    for folder, report in checked:
+        argv = attest_argv(folder, report)
+        with stop_commands() as token:  # the output names the package: no workflow commands from it
+            code = run_child(argv, workspace, {**child_env(environ), STOP_TOKEN_ENV: token})
+        if code in (0, 1):
+            written["attestation"].append(f"{folder.rstrip('/')}/validation.intoto.json".removeprefix("./"))
+            written["predicate"].append(argv[argv.index("--predicate") + 1])
+            written["subjects"].append(argv[argv.index("--subjects") + 1])
+        worst = max(worst, code)
+    if environ.get("GITHUB_OUTPUT"):
+        write_outputs(Path(environ["GITHUB_OUTPUT"]), {name: "\n".join(paths) for name, paths in written.items()})
+    return worst
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ onnxruntime and friends, about 1 GB installed; tests/probe_packages.py's TIMM_RU
 5.5 GB one, with CUDA libraries) in the same run, each with fresh caches: a new UV_CACHE_DIR and
 environment cache for uv, a new PIP_CACHE_DIR for pip. Both read the same local wheels through the
 machine's pip configuration, so neither downloads much; uv runs first, so it also pays for the
-colder page cache. Prints both times and the ratio (target: uv at least 5x faster), plus a warm
+colder page cache. Prints both times and the ratio (target, issue 16: uv at least 8x faster; it was 5x), plus a warm
 rebuild (environment cache hit) for reference.
 
     python benchmarks/bench_env_build.py [--requirements FILE] [--keep]
@@ -31,7 +31,7 @@ from validator.readers.runtime_spec import read_runtime  # noqa: E402
 from validator.runtime.environments.venv import VenvBuilder, VenvEnv  # noqa: E402
 
 DEFAULT_REQUIREMENTS = REPO / "examples" / "goes-cloud-regime" / "requirements.txt"
-TARGET = 5.0
+TARGET = 8.0
 
 
 def build_with_uv(package: Path, cache: Path) -> tuple[float, VenvEnv]:
@@ -85,6 +85,7 @@ def main() -> int:
         ratio = pip_s / uv_s
         verdict = "meets" if ratio >= TARGET else "MISSES"
         print(f"ratio pip / uv (cold): {ratio:.1f}x ({verdict} the {TARGET:.0f}x target)")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work on the machine skews both sides)")
         return 0 if ratio >= TARGET else 1
     finally:
         if args.keep:

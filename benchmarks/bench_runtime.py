@@ -13,7 +13,7 @@ same run:
   model-check  `model-check check PKG` as a subprocess (every area: static checks, environment,
                sandboxed probes, inference.py and the notebook)
 
-Target (issue 4, "Performance"): model-check <= 2x by hand; aim 1.3x. Rounds run in ABBA order
+Target (issue 16): model-check <= 1.5x by hand (issue 4 asked 2x); aim 1.3x. Rounds run in ABBA order
 after the warm-up; the ratio compares the fastest run of each side (the least disturbed by other
 load on the machine) and the medians are printed too. The cold-build ratio (uv vs venv + pip) is
 measured by benchmarks/bench_env_build.py.
@@ -24,6 +24,7 @@ measured by benchmarks/bench_env_build.py.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import statistics
@@ -41,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "goes-cloud-regime"
 sys.path.insert(0, str(REPO))
 
-TARGET = 2.0
+TARGET = 1.5
 AIM = 1.3
 
 BY_HAND = '''
@@ -148,6 +149,7 @@ def main() -> None:
         print(f"model-check: fastest {min(tool):6.2f} s, median {statistics.median(tool):6.2f} s (report: {status})")
         print(f"ratio (fastest): {ratio:.2f}x; median ratio {statistics.median(tool) / statistics.median(hand):.2f}x "
               f"(target <= {TARGET}x, aim {AIM}x): {'met' if ratio <= TARGET else 'NOT met'}")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work on the machine skews both sides)")
     finally:
         if not args.keep and args.dir is None:
             shutil.rmtree(base, ignore_errors=True)

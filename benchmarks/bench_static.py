@@ -6,7 +6,7 @@ in external data (model.onnx.data), then measures, in the same run and on a warm
   baseline     reading every file of the package once and hashing it with hashlib.sha256
   model-check  `model-check check PKG --env none` as a subprocess: wall time and peak memory
 
-Targets (issue 3, "Performance"): model-check time <= 1.5 x baseline, peak memory < 400 MB.
+Targets (issue 16): model-check time <= 1.2 x baseline, peak memory <= 200 MB (issue 3 asked 1.5 x, 400 MB).
 Rounds run in ABBA order (baseline, model-check, model-check, baseline) after a warm-up pass, so
 neither side profits from going second; the ratio compares the fastest run of each side (the least
 disturbed by other load on the machine) and the medians are printed too. Peak memory: the largest single process (getrusage RUSAGE_CHILDREN, which
@@ -33,8 +33,8 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-TIME_RATIO_TARGET = 1.5
-MEMORY_TARGET_MB = 400
+TIME_RATIO_TARGET = 1.2
+MEMORY_TARGET_MB = 200
 CHUNK = 16 * 2**20
 
 
@@ -90,13 +90,24 @@ def _write_bytes(handle: BinaryIO, block: bytes, total: int) -> None:
         written += len(piece)
 
 
+CPU_SECONDS: dict[str, list[float]] = {"baseline": [], "model-check": []}  # user + system time of each run
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def baseline(root: Path) -> float:
     """One pass of reading and sha256-hashing every file with hashlib; seconds."""
+    cpu = _cpu(resource.RUSAGE_SELF)
     started = time.perf_counter()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         with open(path, "rb") as handle:
             hashlib.file_digest(handle, "sha256")
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    CPU_SECONDS["baseline"].append(_cpu(resource.RUSAGE_SELF) - cpu)
+    return elapsed
 
 
 def model_check(root: Path, report: Path) -> tuple[float, float, float, int]:
@@ -105,11 +116,13 @@ def model_check(root: Path, report: Path) -> tuple[float, float, float, int]:
     argv = [command] if command else [sys.executable, "-c", "from validator.cli.main import main; raise SystemExit(main())"]
     argv += ["check", str(root), "--env", "none", "--quiet", "--json", str(report)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    cpu = _cpu(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
     tree_peak = _sample_tree(process)
     code = process.wait()
     elapsed = time.perf_counter() - started
+    CPU_SECONDS["model-check"].append(_cpu(resource.RUSAGE_CHILDREN) - cpu)  # not the sandboxed ONNX parser's
     largest_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     largest_kb = max(largest_kb, before)  # ru_maxrss is a running maximum over every child so far
     return elapsed, largest_kb / 1024, tree_peak, code
@@ -188,7 +201,7 @@ def main() -> int:
         base, check = min(base_times), min(check_times)
         ratio = check / base
         peak = max(largest, tree)
-        time_ok, memory_ok = ratio <= TIME_RATIO_TARGET, peak < MEMORY_TARGET_MB
+        time_ok, memory_ok = ratio <= TIME_RATIO_TARGET, peak <= MEMORY_TARGET_MB
         median_ratio = statistics.median(check_times) / statistics.median(base_times)
         print(f"baseline (read + sha256, hashlib): {base:.2f} s fastest, {statistics.median(base_times):.2f} s median "
               f"({total / 2**20 / base:,.0f} MiB/s)")
@@ -196,9 +209,13 @@ def main() -> int:
         print(f"ratio: {ratio:.2f} fastest/fastest, {median_ratio:.2f} median/median (target <= {TIME_RATIO_TARGET})  "
               f"{'OK' if time_ok else 'MISSED'}")
         print(f"peak memory: {peak:.0f} MB (largest process {largest:.0f} MB, process tree "
-              f"{f'{tree:.0f} MB' if tree else 'not sampled: pip install psutil'}; target < {MEMORY_TARGET_MB} MB)  "
+              f"{f'{tree:.0f} MB' if tree else 'not sampled: pip install psutil'}; target <= {MEMORY_TARGET_MB} MB)  "
               f"{'OK' if memory_ok else 'MISSED'}")
         print(f"artefacts hashed in the report: {len(hashed)} files")
+        cpu_base, cpu_check = (statistics.median(CPU_SECONDS[side]) for side in ("baseline", "model-check"))
+        print(f"CPU time (user + system, median): baseline {cpu_base:.2f} s, model-check {cpu_check:.2f} s, "
+              f"{cpu_check / cpu_base:.2f}x (model-check's own process; the sandboxed ONNX parser is not counted; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
         return 0 if time_ok and memory_ok else 1
     finally:
         if not args.keep:

@@ -22,8 +22,8 @@ ACTION = REPO / "action.yml"
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 DOCS = REPO / "docs" / "workflows.md"
 INPUTS = {"path", "env", "fail-on", "comment", "annotations", "sarif", "rtol", "atol", "config", "github-token", "torch-backend",
-          "allow-network", "allow-package-indexes", "ca-bundle", "wheelhouse", "env-cache"}
-OUTPUTS = {"status", "errors", "warnings", "report"}
+          "allow-network", "allow-package-indexes", "ca-bundle", "wheelhouse", "env-cache", "attest"}
+OUTPUTS = {"status", "errors", "warnings", "report", "attestation", "predicate", "subjects"}
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 

@@ -205,3 +205,32 @@ def test_env_cache_lies_in_the_workspace_and_a_tag_push_trusts_no_cache(tmp_path
                        ("refs/pull/7/merge", False)):
         tagged = entrypoint.read_inputs({"INPUT_ENV-CACHE": "c", "GITHUB_REF": ref})
         assert tagged.fresh_env is fresh and ("--fresh-env" in entrypoint.check_argv("m", tagged, "r.json")) is fresh
+
+
+def test_the_action_attests_each_package_for_actions_attest(tmp_path: Path) -> None:
+    """With `attest` (auto: on tag pushes), each checked package gets its attestation, and the outputs name the
+    predicate and subjects files actions/attest takes; `model-check verify` accepts the attested package."""
+    from validator.cli.main import main as cli
+    from validator.publish.attestation import PREDICATE_TYPE, validate_predicate
+
+    workspace = tmp_path / "workspace"
+    shutil.copytree(REPO / "tests" / "rules" / "base", workspace / "models" / "tiny")
+    output, summary = tmp_path / "output", tmp_path / "summary.md"
+    output.touch()
+    summary.touch()
+    environ = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path), "GITHUB_WORKSPACE": str(workspace),
+               "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main", "GITHUB_REPOSITORY": "earthcode/models",
+               "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output), "INPUT_PATH": "models/tiny",
+               "INPUT_ENV": "none", "INPUT_COMMENT": "false", "INPUT_ANNOTATIONS": "false", "INPUT_ATTEST": "true"}
+    assert entrypoint.main(environ) == 0
+    values = parse_outputs(output.read_text(encoding="utf-8"))
+    assert values["attestation"] == "models/tiny/validation.intoto.json"
+    assert values["predicate"] == "model-check-reports/models-tiny.predicate.json"
+    validate_predicate(json.loads((workspace / values["predicate"]).read_text(encoding="utf-8")))
+    statement = json.loads((workspace / values["attestation"]).read_text(encoding="utf-8"))
+    assert statement["predicateType"] == PREDICATE_TYPE
+    sums = (workspace / values["subjects"]).read_text(encoding="utf-8").splitlines()
+    assert sums == [f"{s['digest']['sha256']}  {s['name']}" for s in statement["subject"]]
+    assert cli(["verify", str(workspace / "models" / "tiny"), "--quiet"]) == 0
+    assert not entrypoint.read_inputs({}).attest and entrypoint.read_inputs({"GITHUB_REF": "refs/tags/v1.0.0"}).attest
+    assert not entrypoint.read_inputs({"GITHUB_REF": "refs/tags/v1.0.0", "INPUT_ATTEST": "false"}).attest

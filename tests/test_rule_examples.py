@@ -36,10 +36,11 @@ from validator.pipeline import release_gate
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 BASE = RULES_DIR / "base"
+REPO = RULES_DIR.parent.parent  # `base = "examples/<name>"`: an example package of the repository as the base
 SPEC = "example.toml"
 KINDS = ("fail", "pass")
 SPEC_KEYS = {"why", "args", "remove", "edit", "symlinks", "fifos", "sparse", "environ", "expect", "release_tag",
-             "release_package", "release_path", "static_budget_s", "fault"}
+             "release_package", "release_path", "static_budget_s", "fault", "sealed", "base"}
 
 
 # -- faults: what only a failing model-check or machine shows ------------------------------------------
@@ -80,6 +81,82 @@ FAULTS: dict[str, Callable[[], AbstractContextManager[None]]] = {
     "sandbox-weakened": _sandbox_weakened,
     "onnx-parser-crash": _onnx_parser_crash,
 }
+
+
+# -- seals: what `sealed` does to the base before the example's changes (then `model-check verify` runs) --
+
+_ATTESTATIONS: dict[str, bytes] = {}  # the base's fingerprint -> its attestation, made once per session
+
+
+def _attest(target: Path) -> None:
+    """Write the base's validation attestation (`model-check attest --env none`) into the package."""
+    from validator.publish.attestation import ATTESTATION_NAME
+
+    key = _fingerprint(target)
+    if key not in _ATTESTATIONS:
+        copy = target.parent / f"{target.name}-attest"
+        shutil.copytree(target, copy, symlinks=True)
+        assert main(["attest", str(copy), "--env", "none", "--quiet"]) == 0, "the base does not attest"
+        _ATTESTATIONS[key] = (copy / ATTESTATION_NAME).read_bytes()
+        shutil.rmtree(copy)
+    (target / ATTESTATION_NAME).write_bytes(_ATTESTATIONS[key])
+
+
+SEALS: dict[str, Callable[[Path], None]] = {"attest": _attest}
+
+_SIGNING_KEYS: list[Path] = []  # the folder of the session's keys and CA (tests/signing_fixtures.py), made once
+_SIGNATURES: dict[tuple[str, str], bytes] = {}  # (the package's fingerprint, seal) -> its model.sig, made once
+WORKFLOW_IDENTITY = "https://github.com/earthcode/models/.github/workflows/release.yml@refs/tags/v1.0.0"
+
+
+def _signing_keys() -> Path:
+    """The publisher's and someone else's EC key pairs, and a CA whose leaf names a GitHub workflow and
+    GitHub's OIDC issuer as Fulcio's certificates do."""
+    if not _SIGNING_KEYS:
+        import atexit
+        import tempfile
+
+        from signing_fixtures import certificate_authority, key_pair
+
+        from validator.publish.signing import GITHUB_ISSUER
+
+        folder = Path(tempfile.mkdtemp(prefix="model-check-signing-"))
+        atexit.register(shutil.rmtree, folder, True)
+        key_pair(folder, "publisher")
+        key_pair(folder, "someone-else")
+        certificate_authority(folder, "workflow", WORKFLOW_IDENTITY, GITHUB_ISSUER)
+        _SIGNING_KEYS.append(folder)
+    return _SIGNING_KEYS[0]
+
+
+def _signer(seal: str) -> Callable[[Path], None]:
+    """`model-check sign` of the package: with the publisher's key (`sign`, `sign-unchecked`), someone
+    else's (`sign-other-key`), or the workflow certificate (`sign-workflow`)."""
+    def sign(target: Path) -> None:
+        from validator.publish.signing import SIGNATURE_NAME
+
+        keys = _signing_keys()
+        how = {"sign-other-key": ["--key", str(keys / "someone-else.pem")],
+               "sign-workflow": ["--key", str(keys / "workflow-leaf-key.pem"), "--signing-certificate", str(keys / "workflow-leaf.pem"),
+                                 "--certificate-chain", str(keys / "workflow-intermediate.pem")]}.get(
+            seal, ["--key", str(keys / "publisher.pem")])
+        cache = (_fingerprint(target), seal)
+        if cache not in _SIGNATURES:
+            assert main(["sign", str(target), *how]) == 0, f"the package does not sign ({seal})"
+            _SIGNATURES[cache] = (target / SIGNATURE_NAME).read_bytes()
+        (target / SIGNATURE_NAME).write_bytes(_SIGNATURES[cache])
+    return sign
+
+
+SEALS.update({seal: _signer(seal) for seal in ("sign", "sign-other-key", "sign-unchecked", "sign-workflow")})
+
+
+def _seal_args(spec: dict[str, Any]) -> list[str]:
+    """What `model-check verify` is told to trust: the publisher's public key after `sign` and
+    `sign-other-key` (so the latter is someone else's signature); nothing after `sign-unchecked`;
+    `sign-workflow` examples give --identity in `args`."""
+    sealed = spec.get("sealed", [])
+    return ["--key", str(_signing_keys() / "publisher.pub")] if {"sign", "sign-other-key"} & set(sealed) else []
 
 
 # -- examples -------------------------------------------------------------------------------------------
@@ -138,6 +215,7 @@ def test_every_rule_has_a_failing_and_a_passing_example() -> None:
         assert isinstance(spec.get("why"), str) and spec["why"].strip(), f"{example.id}: example.toml needs `why`"
         assert set(spec) <= SPEC_KEYS, f"{example.id}: unknown keys {sorted(set(spec) - SPEC_KEYS)}"
         assert spec.get("fault") is None or spec["fault"] in FAULTS, f"{example.id}: unknown fault {spec['fault']!r}"
+        assert set(spec.get("sealed", [])) <= set(SEALS), f"{example.id}: unknown seal in {spec['sealed']!r}"
 
 
 def test_the_base_package_is_valid(tmp_path: Path) -> None:
@@ -154,7 +232,9 @@ def test_the_base_package_is_valid(tmp_path: Path) -> None:
 def _build(example: Example, target: Path) -> None:
     """The base, less `remove`, plus the overlay, `edit`s applied, links and special files made."""
     spec = example.spec
-    shutil.copytree(BASE, target, symlinks=True)
+    shutil.copytree(REPO / spec["base"] if "base" in spec else BASE, target, symlinks=True)
+    for step in spec.get("sealed", []):  # before the example's changes, which tamper with the sealed package
+        SEALS[step](target)
     patterns = spec.get("remove", [])
     for path in sorted(target.rglob("*"), reverse=True):
         rel = path.relative_to(target).as_posix()
@@ -250,7 +330,11 @@ def _run(example: Example, root: Path, args: list[str], spec: dict[str, Any]) ->
         if spec.get("fault"):
             stack.enter_context(FAULTS[spec["fault"]]())
         stack.enter_context(_shared_onnx_summaries(enabled=not spec.get("fault")))
-        code = main(["check", str(root), "--json", str(out), "--quiet", *args])
+        if spec.get("sealed"):  # `model-check verify` of the sealed, then changed, package
+            code = main(["verify", str(root), "--json", str(out), "--quiet", *[str(a) for a in example.spec.get("args", [])],
+                         *_seal_args(spec)])
+        else:
+            code = main(["check", str(root), "--json", str(out), "--quiet", *args])
         assert code in (0, 1), f"{example.id}: model-check exited {code}"
         report = check_report(json.loads(out.read_text(encoding="utf-8")))
         if spec.get("release_tag"):  # as the GitHub layer does on a tag push (validator.github.post)
@@ -271,7 +355,7 @@ def report_of(example: Example, workdir: Path) -> dict[str, Any]:
     scratch = workdir / f"build-{example.id}"
     _build(example, scratch)
     run_spec: dict[str, Any] = {k: spec[k] for k in ("environ", "static_budget_s", "fault", "release_tag", "release_package",
-                                                                "release_path") if k in spec}
+                                                                "release_path", "sealed") if k in spec}
     key = hashlib.sha256(json.dumps([_fingerprint(scratch), example.args, run_spec], sort_keys=True).encode()).hexdigest()[:16]
     if key not in _REPORTS:
         root = workdir / key / "pkg"

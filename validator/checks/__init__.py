@@ -3,38 +3,30 @@
 from __future__ import annotations
 
 from validator.checks.base import DynamicCheck, Outcome, Skip, StaticCheck
-from validator.checks.consistency import ConsistencyCheck
-from validator.checks.inference import InferenceCheck
-from validator.checks.layout import LayoutCheck
-from validator.checks.license import LicenseCheck
-from validator.checks.model_card import ModelCardCheck
-from validator.checks.onnx import OnnxCheck
-from validator.checks.parity import ParityCheck
-from validator.checks.publishing import PublishingCheck
-from validator.checks.runtime_files import RuntimeFilesCheck, RuntimeImportsCheck
-from validator.checks.runtime_pins import RuntimePinsCheck
-from validator.checks.safetensors import SafetensorsCheck
-from validator.checks.security import SecurityCheck
-from validator.checks.weight_downloads import WeightDownloadsCheck
+from validator.checks.lazy import LazyChecks
 
-STATIC_CHECKS: list[type[StaticCheck]] = [
-    LayoutCheck,
-    WeightDownloadsCheck,
-    ModelCardCheck,
-    RuntimeFilesCheck,
-    RuntimePinsCheck,
-    SafetensorsCheck,
-    OnnxCheck,
-    SecurityCheck,
-    LicenseCheck,
-    ConsistencyCheck,
-    PublishingCheck,
-]
+# "module:Class", each imported when the runner reaches it (validator/checks/lazy.py: CLI start-up).
+STATIC_CHECKS: LazyChecks[StaticCheck] = LazyChecks(
+    "layout:LayoutCheck",
+    "weight_downloads:WeightDownloadsCheck",
+    "model_card:ModelCardCheck",
+    "runtime_files:RuntimeFilesCheck",
+    "runtime_pins:RuntimePinsCheck",
+    "application_package:ApplicationPackageCheck",
+    "safetensors:SafetensorsCheck",
+    "onnx:OnnxCheck",
+    "security:SecurityCheck",
+    "license:LicenseCheck",
+    "consistency:ConsistencyCheck",
+    "publishing:PublishingCheck",
+    "osc_records:OscRecordsCheck",
+)
 # Run inside the package's rebuilt environment (validator.pipeline.environment builds it after the static checks).
-DYNAMIC_CHECKS: list[type[DynamicCheck]] = [
-    RuntimeImportsCheck,
-    ParityCheck,
-    InferenceCheck,
-]
+DYNAMIC_CHECKS: LazyChecks[DynamicCheck] = LazyChecks(
+    "runtime_files:RuntimeImportsCheck",
+    "parity:ParityCheck",
+    "inference:InferenceCheck",
+    "application_package:ApplicationPackageRunCheck",
+)
 
 __all__ = ["DYNAMIC_CHECKS", "STATIC_CHECKS", "DynamicCheck", "Outcome", "Skip", "StaticCheck"]

@@ -42,12 +42,18 @@ class StaticCheck(ABC):
         """The findings (consumed by the runner under the static time budget), or why the check does not apply."""
 
 
+NOT_REBUILT = "the package environment was not rebuilt (see the runtime area)"
+
+
 class DynamicCheck(ABC):
     """One area of the guideline that runs package code in the rebuilt environment."""
 
     name: ClassVar[str]
     area: ClassVar[Area]
+    # False for a check that brings its own runtime (an Application Package's containers): it runs, with
+    # env None, when the package defines no environment to rebuild, and never under --env none.
+    needs_env: ClassVar[bool] = True
 
     @abstractmethod
-    def run(self, pkg: ModelPackage, options: Options, env: Env) -> Outcome | Skip:
+    def run(self, pkg: ModelPackage, options: Options, env: Env | None) -> Outcome | Skip:
         """What running the package's code showed, or why the check does not apply."""

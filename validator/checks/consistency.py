@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from validator.checks import output_contract
 from validator.checks.base import StaticCheck
 from validator.core.catalogue import Rule, rule
 from validator.core.findings import Area, Finding, Severity
@@ -146,6 +147,7 @@ class ConsistencyCheck(StaticCheck):
                 yield finding
         yield from self._versions(table)
         yield from self._model_id(pkg, table)
+        yield from output_contract.static_findings(pkg)  # segmentation / regression outputs (SEG)
 
     def _compare(self, scope: Scope) -> Iterable[Finding]:
         yield from self._names(scope, CLASSES, rule("classes-mismatch"), "class")

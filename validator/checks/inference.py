@@ -20,15 +20,13 @@ import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from validator.checks.base import DynamicCheck, Outcome, Skip
+from validator.checks.base import NOT_REBUILT, DynamicCheck, Outcome, Skip
 from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding, Severity
 from validator.core.options import Options
 from validator.readers.package import ModelPackage
-from validator.runtime.image_tool_layer import notebook_tools
 from validator.runtime.probes import PROBE_DIR, Staging, read_result
 from validator.runtime.probes.protocol import NotebookPlan, NotebookResult
-from validator.runtime.tool_layer import notebook_layer
 from validator.sandbox.base import Completed, Env, Limits
 
 GUIDE_RUNS = "The guideline: the inference example runs from start to finish in a clean environment."
@@ -68,7 +66,9 @@ class InferenceCheck(DynamicCheck):
     name = "inference example"
     area = Area.INFERENCE
 
-    def run(self, pkg: ModelPackage, options: Options, env: Env) -> Outcome | Skip:
+    def run(self, pkg: ModelPackage, options: Options, env: Env | None) -> Outcome | Skip:
+        if env is None:
+            return Skip(NOT_REBUILT)
         ctx = Subject(pkg, options, env)
         if _command(ctx) is None and not _notebooks(ctx):
             reason = "no inference.py, no runnable inference command in the card or model-check.toml, and no notebook"
@@ -212,6 +212,8 @@ def _layer_for(ctx: Subject) -> tuple[Env, str | None, str | None]:
         installed = set()
     if {"ipykernel", "nbclient", "nbformat"} <= installed:
         return ctx.env, None, None
+    from validator.runtime.image_tool_layer import notebook_tools  # imports the docker SDK (CLI start-up: issue 16)
+
     image = notebook_tools(ctx.env, ctx.options)  # a docker environment: the tools as a layer on its image
     if image is not None:
         return (image.env, image.layer, None) if image.env is not None else (ctx.env, None, image.problem)
@@ -219,6 +221,8 @@ def _layer_for(ctx: Subject) -> tuple[Env, str | None, str | None]:
     if not python:
         return ctx.env, None, (f"the runtime does not install ipykernel and nbclient, and model-check cannot add them "
                                f"to a {ctx.env.kind} environment; add ipykernel and nbclient to the runtime")
+    from validator.runtime.tool_layer import notebook_layer  # imports the venv builder (CLI start-up: issue 16)
+
     layer = notebook_layer(str(python), ctx.options)
     if layer.path is None:
         return ctx.env, None, layer.problem

@@ -4,15 +4,16 @@ the weights should be (Git LFS, git-annex, DVC), and each model artefact named b
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from validator.checks.base import StaticCheck
-from validator.checks.runtime_pins import runtime_missing
 from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding
 from validator.core.options import Options
 from validator.readers.file_kinds import TORCH_SAVE, TORCHSCRIPT, Kind, kind_of, model_kind, read_head
+from validator.readers.keras_config import read_keras_config
 from validator.readers.package import ModelPackage
 from validator.readers.pointers import MAX_DVC_BYTES, Pointer, annex_link, read_dvc
 from validator.scanners.archives import zip_archive_kind
@@ -127,6 +128,27 @@ def uses_pytorch(pkg: ModelPackage) -> bool:
     return False
 
 
+def _keras_lambdas(pkg: ModelPackage, rel: str) -> Iterable[Finding]:
+    """A .keras file whose config.json holds Python bytecode (a Lambda layer's lambda): loading it runs code."""
+    config = read_keras_config(pkg.path(rel))
+    lambdas = config.lambdas
+    if config.problem and not lambdas:  # fail closed: an unread config.json could hide a lambda (a bomb, padding)
+        yield rule("keras-lambda-bytecode").finding(
+            f"{rel}: {config.problem}, so model-check cannot rule out Python bytecode (a Lambda layer's lambda) in it; "
+            "save the model again with model.save('model.keras')", file=rel)
+    if lambdas:
+        yield rule("keras-lambda-bytecode").finding(
+            f"{rel} holds Python bytecode in its config.json ({', '.join(lambdas[:4])}"
+            f"{f' and {len(lambdas) - 4} more' if len(lambdas) > 4 else ''}): keras.saving.load_model runs it, and "
+            "refuses to with safe_mode=True", file=rel)
+
+
+def _torch_in_code(pkg: ModelPackage) -> bool:
+    """The package's own Python code imports torch (a PyTorch model, whatever else it ships)."""
+    return any(re.search(r"^\s*(import|from)\s+torch\b", pkg.read_text(rel).text or "", re.MULTILINE)
+               for rel in pkg.files if rel.endswith(".py"))
+
+
 class LayoutCheck(StaticCheck):
     name = "package layout"
     area = Area.LAYOUT
@@ -143,6 +165,9 @@ class LayoutCheck(StaticCheck):
                                              file="README.md")
             else:
                 yield rule("readme-missing").finding("the package has no README.md model card")
+        # Imported here: the runtime readers (pip-requirements-parser, 0.1 s) load after the first progress line.
+        from validator.checks.runtime_pins import runtime_missing
+
         yield from runtime_missing(pkg)  # MC102, unless a lock file pins the runtime (MC390)
 
         dvc = dvc_pointers(pkg)
@@ -153,9 +178,13 @@ class LayoutCheck(StaticCheck):
         unfetched = [p.target.lower() for p in dvc if p.target] + [p.rel.lower() for p in links]
         kinds = artefact_kinds(pkg)
         others = {rel: kind for rel, kind in kinds.items() if kind not in PICKLE_BEARING}
-        pytorch = uses_pytorch(pkg) or any(kind in PICKLE_BEARING for kind in kinds.values())
+        # torch only in a runtime file beside a framework's own artefact is a backend (Keras on torch), not a PyTorch model
+        pytorch = (bool(pkg.with_suffix(".pt", ".pth", ".ckpt")) or any(kind in PICKLE_BEARING for kind in kinds.values())
+                   or (uses_pytorch(pkg) and (not others or _torch_in_code(pkg))))
         for rel, framework in sorted(others.items()):
             yield rule("open-artefact-recognised").finding(f"{rel} is a model artefact in an open format: {framework}", file=rel)
+            if framework.startswith("Keras v3"):
+                yield from _keras_lambdas(pkg, rel)
         has_safetensors = bool(pkg.with_suffix(".safetensors")) or any(t.endswith(".safetensors") for t in unfetched)
         has_onnx = bool(pkg.with_suffix(".onnx")) or any(t.endswith(".onnx") for t in unfetched)
         if not has_safetensors and (pytorch or not (others or has_onnx)):

@@ -14,10 +14,11 @@ import json
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft7Validator
-from jsonschema.exceptions import ValidationError, best_match
+if TYPE_CHECKING:  # jsonschema is imported when a CITATION.cff is validated (CLI start-up: issue 16)
+    from jsonschema import Draft7Validator
+    from jsonschema.exceptions import ValidationError
 
 from validator.checks.base import StaticCheck
 from validator.core.catalogue import Rule, rule
@@ -147,6 +148,8 @@ def _cff_license_reported(value: Any) -> bool:
 def _cff_validator() -> Draft7Validator:
     # check-jsonschema's `vendor.citation-file-format` schema ($id .../1.2.0/schema.json), read from
     # its package folder: importing check_jsonschema itself would load its CLI (0.4 s).
+    from jsonschema import Draft7Validator
+
     spec = importlib.util.find_spec("check_jsonschema")
     if spec is None or spec.origin is None:
         raise RuntimeError("check-jsonschema is not installed: it provides the CFF 1.2.0 schema")
@@ -172,6 +175,8 @@ def _linear_patterns(node: Any) -> Any:
 
 
 def _schema_message(error: ValidationError) -> str:
+    from jsonschema.exceptions import best_match
+
     if error.context:
         error = best_match(error.context)
     path = "/".join(str(p) for p in error.absolute_path) or "top level"

@@ -24,11 +24,10 @@ import itertools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-
-from validator.checks.base import DynamicCheck, Outcome, Skip
+from validator.checks import output_contract, parity_frameworks
+from validator.checks.base import NOT_REBUILT, DynamicCheck, Outcome, Skip
 from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding, Note, Severity
 from validator.core.options import Options
@@ -39,6 +38,8 @@ from validator.runtime.environments.host_env import host_python
 from validator.runtime.parity import Comparison, compare
 from validator.runtime.probes import PROBE_DIR, Staging, read_arrays, read_result
 from validator.runtime.probes.protocol import (
+    FrameworkPlan,
+    FrameworkResult,
     GraphPlan,
     GraphResult,
     GraphValue,
@@ -62,6 +63,9 @@ from validator.runtime.test_vectors import (
 )
 from validator.sandbox.base import Completed, Env, Limits
 
+if TYPE_CHECKING:  # numpy is imported where arrays are handled (CLI start-up: issue 16)
+    import numpy as np
+
 GUIDE_PARITY = ("The guideline: framework-native and ONNX outputs are close for the same test input "
                 "(np.testing.assert_allclose(pytorch_logits, onnx_logits, rtol=1e-4, atol=1e-4)).")
 GUIDE_LOAD = "The guideline: model.safetensors loads into the expected architecture."
@@ -74,7 +78,7 @@ TORCH_NAMES = ("torch", "pytorch")
 KEYS_LISTED = 4
 MAX_GRAPHS = 16  # .onnx files run per package (the compared one first)
 RUNS_LISTED = 4
-ProbeResult = TypeVar("ProbeResult", NativeResult, OnnxResult)
+ProbeResult = TypeVar("ProbeResult", NativeResult, OnnxResult, FrameworkResult)
 ADD_NATIVE = ("add the framework-native weights (model.safetensors, the state dictionary) and an inference.py whose "
               "load_model() builds the architecture and loads them (or name the factory in model-check.toml: "
               "native = \"inference:load_model\")")
@@ -149,7 +153,9 @@ class ParityCheck(DynamicCheck):
     name = "native vs ONNX parity"
     area = Area.PARITY
 
-    def run(self, pkg: ModelPackage, options: Options, env: Env) -> Outcome | Skip:
+    def run(self, pkg: ModelPackage, options: Options, env: Env | None) -> Outcome | Skip:
+        if env is None:
+            return Skip(NOT_REBUILT)
         ctx = Subject(pkg, options, env)
         if _weights(ctx) is None and not _graphs(ctx):
             if any(rel.endswith((".safetensors", ".onnx")) for rel in pkg.pointers):
@@ -188,18 +194,25 @@ class ParityCheck(DynamicCheck):
             if onnx_rel in unusable:
                 record.onnx_skipped = f"{onnx_rel} did not pass the static ONNX checks (see the onnx area); it was not run"
             record.sessions += [_unrun_session(rel, onnx_where) for rel in unusable]
-            native_skip = _native_skip(ctx, weights, installed)
+            framework = parity_frameworks.find(ctx.pkg) if weights is None else None  # not PyTorch (NONTORCH)
+            native_skip = (_native_skip(ctx, weights, installed) if framework is None
+                           else parity_frameworks.skip_reason(framework, installed))
             if native_skip is not None:
                 record.native_skipped = native_skip
-                skip_finding = _native_skip_finding(ctx, weights, graph_files, native_skip)
+                skip_finding = (_native_skip_finding(ctx, weights, graph_files, native_skip) if framework is None
+                                else parity_frameworks.skip_finding(framework, native_skip))
                 outcome.findings += [skip_finding] if skip_finding is not None else []
-            native_plan = _native_plan(ctx, weights, input_files) if native_skip is None else None
+            native_plan = _native_plan(ctx, weights, input_files) if native_skip is None and framework is None else None
+            framework_plan = (parity_frameworks.plan(framework, installed, input_files)
+                              if native_skip is None and framework is not None else None)
             # The compared graph, the other graphs and the native model: independent probes, run side by side,
             # each in its own sandbox (a slow or crashing extra graph costs the compared one nothing).
             jobs = [job for job in ([g for g in graphs[:1] if g.plan], [g for g in graphs[1:] if g.plan]) if job]
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe") as pool:
                 native_future = (pool.submit(_probe, ctx.env, _prepare(staging, "native_probe.py", native_plan), limits,
                                              NativeResult) if native_plan is not None else None)
+                framework_future = (pool.submit(_probe, ctx.env, _prepare(staging, "framework_probe.py", framework_plan),
+                                                limits, FrameworkResult) if framework_plan is not None else None)
                 onnx_futures = [(job, pool.submit(_probe, onnx_env, _prepare(staging, "onnx_probe.py", _onnx_plan(job),
                                                                              f"onnx_probe_{number}"), limits, OnnxResult))
                                 for number, job in enumerate(jobs)]
@@ -215,8 +228,19 @@ class ParityCheck(DynamicCheck):
             if native_future is not None and native_plan is not None:
                 native_run, native_result = native_future.result()
                 native_sets = _native_outcome(native_run, native_result, native_plan, inputs, limits, outcome, record)
+            if framework_future is not None and framework is not None:
+                native_run, native_sets, classes = _framework_outcome(ctx, framework, framework_future.result(), limits,
+                                                                      outcome, record)
+                onnx_arrays = onnx_run.arrays if onnx_run is not None else {}
+                outcome.findings += parity_frameworks.label_findings((native_run.arrays, native_sets), (onnx_arrays, onnx_sets),
+                                                                     framework, onnx_rel, classes)
+                native_sets = parity_frameworks.scores_only(native_run.arrays, native_sets)
+                onnx_sets = parity_frameworks.scores_only(onnx_arrays, onnx_sets)
+                parity_frameworks.align_shapes((native_run.arrays, native_sets), (onnx_arrays, onnx_sets))
 
         _compare_all(ctx, inputs, (native_run, native_sets), (onnx_run, onnx_sets), onnx_rel, outcome)
+        outcome.findings += output_contract.probe_findings(ctx.pkg, onnx_rel, lambda name, sets: _contract_probes(
+            ctx, onnx_rel, weights, name, sets, limits, installed, onnx_env))  # segmentation / regression outputs (SEG)
         parity = _parity_record(ctx, inputs, outcome, record)
         if parity is not None and parity["passed"]:
             outcome.findings.append(_passed_finding(ctx, parity, outcome))
@@ -316,6 +340,39 @@ def _no_inputs(rel: str | None, reason: str | None) -> Finding:
 
 # -- running the probes -----------------------------------------------------------------------------
 
+def _contract_probes(ctx: Subject, onnx_rel: str | None, weights: str | None, input_name: str | None,
+                     sets: list[tuple[str, np.ndarray]], limits: Limits, installed: dict[str, str],
+                     onnx_env: Env) -> output_contract.Produced:
+    """The native model and the compared graph on the output contract's probe inputs, side by side."""
+    produced: output_contract.Produced = {}
+    with Staging(ctx.pkg) as staging:
+        files: list[InputSetPlan] = [{"id": set_id, "inputs": [{"name": input_name, "file": staging.add_array(f"oc_{i}.npy", data)}]}
+                                     for i, (set_id, data) in enumerate(sets)]
+        native = (_native_plan(ctx, weights, files) if weights is not None and _native_skip(ctx, weights, installed) is None
+                  else None)
+        graph: OnnxPlan | None = ({"graphs": [{"onnx": onnx_rel, "input_sets": files}], "convert": []}
+                                  if onnx_rel is not None and not _unusable(ctx, onnx_rel) else None)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="contract") as pool:
+            native_future = (pool.submit(_probe, ctx.env, _prepare(staging, "native_probe.py", native, "oc_native"), limits,
+                                         NativeResult) if native is not None else None)
+            onnx_future = (pool.submit(_probe, onnx_env, _prepare(staging, "onnx_probe.py", graph, "oc_onnx"), limits,
+                                       OnnxResult) if graph is not None else None)
+        if native_future is not None:
+            run, result = native_future.result()
+            if result is not None and result.get("status") == "ok":
+                produced["native"] = [_pairs(run.outputs(result.get("sets") or [], i)) for i in range(len(sets))]
+        if onnx_future is not None:
+            run, onnx_result = onnx_future.result()
+            done = next(iter(onnx_result.get("graphs") or []), None) if onnx_result is not None else None
+            if done is not None and done.get("status") == "ok":
+                produced["ONNX"] = [_pairs(run.outputs(done.get("sets") or [], i)) for i in range(len(sets))]
+    return produced
+
+
+def _pairs(outputs: list[Array] | str) -> list[tuple[str | None, np.ndarray]] | None:
+    return [(a.name, a.data) for a in outputs] if isinstance(outputs, list) else None
+
+
 def _stage_inputs(staging: Staging, inputs: Inputs, prefix: str) -> list[InputSetPlan]:
     plan_sets: list[InputSetPlan] = []
     for index, input_set in enumerate(inputs.sets):
@@ -345,7 +402,7 @@ def _plan_graphs(ctx: Subject, staging: Staging, graph_files: list[str], inputs:
     return graphs
 
 
-def _prepare(staging: Staging, script: str, plan: NativePlan | OnnxPlan, name: str | None = None) -> tuple[list[str], Path, list[str]]:
+def _prepare(staging: Staging, script: str, plan: NativePlan | OnnxPlan | FrameworkPlan, name: str | None = None) -> tuple[list[str], Path, list[str]]:
     """Put a probe and its plan into the staged workdir: (argv, workdir, files to fetch); `name` tells the
     result files of two runs of one script apart."""
     name = name or script.removesuffix(".py")
@@ -521,6 +578,22 @@ def _session_message(session: OnnxSessionRecord) -> str:
 
 def _dims(shape: list[int | str | None]) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _framework_outcome(ctx: Subject, framework: parity_frameworks.Artefact, probed: tuple[Run, FrameworkResult | None],
+                       limits: Limits, outcome: Tally, record: ProbeNotes) -> tuple[Run, list[SetRecord] | None, list[str] | None]:
+    """Findings of the framework probe (a non-PyTorch native artefact); its run, set records and classes_."""
+    run, result = probed
+    if result is None:
+        outcome.findings.append(rule("parity-probe-failed").finding(
+            _probe_failure(f"the native probe loading {framework.rel}", run.completed, limits), file=framework.rel))
+        return run, None, None
+    outcome.findings += parity_frameworks.outcome(framework, result, ctx.pkg)
+    if result.get("status") != "ok":
+        record.native_skipped = f"{framework.rel} was not loaded ({result.get('status')})"
+        return run, None, None
+    record.native = parity_frameworks.described(framework, result)
+    return run, result.get("sets") or [], result.get("classes")
 
 
 def _native_plan(ctx: Subject, weights: str | None, input_files: list[InputSetPlan]) -> NativePlan:
@@ -715,7 +788,7 @@ def _findings_from_comparisons(ctx: Subject, outcome: Tally, onnx_rel: str | Non
         message = (f"{what} beyond rtol={rtol:g}, atol={atol:g} in {len(comparisons)} of {total} comparison(s); "
                    f"worst: {worst.label}: {worst.describe()}")
         outcome.findings.append(differ.finding(message, file=onnx_rel if differ is rule("parity-mismatch") else None))
-    flagged: set[str] = set()
+    flagged: set[str] = {"native", "ONNX"} if output_contract.nan_is_declared(ctx.pkg) else set()  # NaN is nodata: MC923
     for kind, input_id, comparison in outcome.comparisons:
         source = kind.split(" vs ")[0]
         if comparison.nonfinite_actual and source not in flagged:

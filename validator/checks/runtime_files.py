@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from packaging.utils import canonicalize_name
 
-from validator.checks.base import DynamicCheck, Outcome, Skip, StaticCheck
+from validator.checks.base import NOT_REBUILT, DynamicCheck, Outcome, Skip, StaticCheck
 from validator.core.catalogue import rule
 from validator.core.findings import Area, Finding, Severity
 from validator.core.options import Options
@@ -124,7 +124,9 @@ class RuntimeImportsCheck(DynamicCheck):
     name = "runtime imports"
     area = Area.RUNTIME
 
-    def run(self, pkg: ModelPackage, options: Options, env: Env) -> Outcome | Skip:
+    def run(self, pkg: ModelPackage, options: Options, env: Env | None) -> Outcome | Skip:
+        if env is None:
+            return Skip(NOT_REBUILT)
         if not isinstance(env, HostEnv):
             return Skip(f"the environment ({getattr(env, 'kind', 'container')}) is not a folder model-check reads files of")
         code = read_imports(pkg)

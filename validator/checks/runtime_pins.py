@@ -47,7 +47,7 @@ LISTED = 8  # names quoted in an info finding before "and N more"
 def runtime_missing(pkg: ModelPackage) -> Iterable[Finding]:
     """MC102 (the layout check reports it): no requirements.txt, environment.yml or Dockerfile, and no lock file
     that pins the runtime instead (that one is MC390's). A lock file that cannot stand in is named, with why."""
-    if pkg.runtime_files:
+    if pkg.runtime_files or application_package(pkg):
         return
     locks = read_lock_files(pkg)
     if any(lock.accepted for lock in locks):
@@ -56,6 +56,14 @@ def runtime_missing(pkg: ModelPackage) -> Iterable[Finding]:
     if locks:
         message += "; " + "; ".join(lock.problem for lock in locks)
     yield rule("runtime-missing").finding(message)
+
+
+def application_package(pkg: ModelPackage) -> bool:
+    """An OGC Application Package (a CWL Workflow whose tools all name their container) is the runtime the
+    guideline's "Dockerfile or OGC Application Package" accepts; its own check (MC360-MC372) judges it."""
+    docs = pkg.cwl_documents
+    tools = [tool for doc in docs for tool in doc.tools]
+    return any(doc.workflows for doc in docs) and bool(tools) and all(tool.docker is not None for tool in tools)
 
 
 class RuntimePinsCheck(StaticCheck):

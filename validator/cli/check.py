@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
 from validator.cli.common import (
     EXIT_CODES_EPILOG,
     EXIT_FINDINGS,
@@ -15,10 +13,6 @@ from validator.cli.common import (
     options_from_args,
     resolve_package,
 )
-from validator.cli.progress import progress_for
-from validator.pipeline import runner
-from validator.reporters.files import write_reports
-from validator.reporters.terminal import print_report
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,9 +28,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     root = resolve_package(args.path)
     check_report_paths(args)
     options, loaded = options_from_args(args, root)
+    from validator.pipeline.opening import open_package
+
+    package = open_package(root, options)  # its files hash from here on, while the checks' modules are imported
+    # Imported here, not at the top: `--help` and the spinner's first frame do not wait for every check's imports.
+    from rich.console import Console
+
+    from validator.cli.progress import progress_for
+
     console = Console(stderr=False, highlight=False)
     with progress_for(args.path, quiet=args.quiet) as progress:  # a spinner, or log lines (CI): see progress.py
-        report = runner.run(root, options, loaded, progress=progress, display_path=args.path)
+        from validator.pipeline import runner
+
+        report = runner.run(root, options, loaded, progress=progress, display_path=args.path, package=package)
+    from validator.reporters.files import write_reports  # after the run: the first progress line does not wait
+    from validator.reporters.terminal import print_report
+
     write_reports(report, json_path=args.json, markdown_path=args.markdown, sarif_path=args.sarif)
     if args.quiet:
         s = report.summary

@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from validator.core.findings import Severity
 from validator.core.options import ENV_MODES, Options
-from validator.pipeline.config import SHAPES, LoadedConfig, configure, is_python_version, read_package_config
-from validator.runtime.environments.venv import default_cache_dir
+from validator.runtime.environments.cache_dir import default_cache_dir
+
+if TYPE_CHECKING:  # the configuration reader is imported where a run reads it: not at start-up (`--help`)
+    from validator.pipeline.config import LoadedConfig
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 EXIT_CODES_EPILOG = f"""exit codes:
@@ -39,12 +42,16 @@ def _float_in_unit(text: str) -> float:
 
 
 def _python_version(text: str) -> str:
+    from validator.pipeline.config import is_python_version
+
     if not is_python_version(text.strip()):
         raise argparse.ArgumentTypeError(f"{text!r} is not a Python version such as 3.11 or 3.12.1")
     return text.strip()
 
 
 def _torch_backend(text: str) -> str:
+    from validator.pipeline.config import SHAPES
+
     if not SHAPES["torch-backend"][0].fullmatch(text.strip()):
         raise argparse.ArgumentTypeError(f"{text[:80]!r} is not auto, default or a torch backend name such as cpu or cu126")
     return text.strip()
@@ -103,6 +110,8 @@ def add_check_options(parser: argparse.ArgumentParser, env_default: str = DEFAUL
 
 
 def options_from_args(args: argparse.Namespace, root: Path) -> tuple[Options, LoadedConfig]:
+    from validator.pipeline.config import configure, read_package_config
+
     explicit = Path(args.config) if getattr(args, "config", None) else None
     if explicit is not None and not explicit.is_file():
         raise UsageError(f"--config {explicit}: no such file")

@@ -8,10 +8,10 @@ import traceback
 from collections.abc import Sequence
 
 from validator import __version__
-from validator.cli import check, discover, github, publish, rules
+from validator.cli import attest, check, discover, github, publish, rules, sign, verify
 from validator.cli.common import EXIT_USAGE, UsageError
 
-SUBCOMMANDS = (check, rules, discover, github, publish)  # each has register(subparsers), setting `handler`
+SUBCOMMANDS = (check, rules, discover, github, publish, attest, sign, verify)  # each has register(subparsers), setting `handler`
 
 
 def build_parser() -> argparse.ArgumentParser:

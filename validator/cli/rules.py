@@ -5,13 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.console import Console
-from rich.markup import escape
-
 from validator.cli.common import EXIT_OK
 from validator.core.catalogue import all_rules
-from validator.readers.card import card_example
-from validator.reporters.markdown import help_markdown
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,6 +23,9 @@ def cmd_rules(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(rules_markdown())
     else:
+        from rich.console import Console
+        from rich.markup import escape
+
         console = Console(highlight=False)
         for r in rules:
             console.print(f"{r.id:<7} {r.area.value:<12} {r.severity.value:<8} {r.name}: {escape(r.title)}. "
@@ -37,6 +35,9 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 def rules_markdown() -> str:
     """docs/rules.md's table: one row per rule, anchored by its id (reports link `#mc301`)."""
+    from validator.readers.card import card_example  # the card reader and Markdown reporter: not at start-up
+    from validator.reporters.markdown import help_markdown
+
     lines = ["| Rule | Name | Area | Severity | What it finds | Why (guideline) | How to fix | Security |",
              "|---|---|---|---|---|---|---|---|"]
     for r in all_rules():

@@ -7,7 +7,7 @@ import re
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 _MENTION = re.compile(r"@(?=[A-Za-z0-9])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # C0, DEL, C1 (\x9b: CSI), bidi
 
 
 def markdown_text(text: str, limit: int = 2000) -> str:

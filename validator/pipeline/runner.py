@@ -23,26 +23,30 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from validator.checks import DYNAMIC_CHECKS, STATIC_CHECKS, DynamicCheck, Outcome, Skip, StaticCheck
+from validator.checks.base import NOT_REBUILT
 from validator.core.catalogue import get_rule, rule
 from validator.core.findings import Area, CheckRecord, CheckStatus, Finding, Note, Severity
 from validator.core.options import Options
 from validator.core.redact import redact, redact_data
 from validator.core.report import Report
-from validator.pipeline import environment
 from validator.pipeline.config import LoadedConfig
-from validator.readers.declared import DeclaredFacts
-from validator.readers.discovery import repository_packages
+from validator.pipeline.opening import packages_under
 from validator.readers.package import ModelPackage
 from validator.sandbox.base import Env
+
+if TYPE_CHECKING:
+    from validator.pipeline import environment
+    from validator.readers.declared import DeclaredFacts
 
 Progress = Callable[[str], None]
 STATIC_BUDGET_S = 120.0  # wall time of all static checks together (a normal package needs a few seconds)
 ENV_NONE = "--env none: no package code is executed"
-NOT_REBUILT = "the package environment was not rebuilt (see the runtime area)"
 REPOSITORY_RULE = rule("repository-not-package").name  # MC011
 MAX_PACKAGES_LISTED = 20
 
@@ -51,12 +55,14 @@ MAX_PACKAGES_LISTED = 20
 class Plan:
     """What a run does, in order: the static checks, the environment rebuild, the dynamic checks."""
 
-    static: Sequence[type[StaticCheck]] = tuple(STATIC_CHECKS)
+    static: Sequence[type[StaticCheck]] = STATIC_CHECKS  # each check's module imported when it is reached
     rebuild: bool = True  # the environment rebuild, between the two
-    dynamic: Sequence[type[DynamicCheck]] = tuple(DYNAMIC_CHECKS)
+    dynamic: Sequence[type[DynamicCheck]] = DYNAMIC_CHECKS
 
     def only(self, areas: Collection[str]) -> Plan:
         """The part of the plan in these areas (by Area value); the rebuild belongs to the runtime area."""
+        from validator.pipeline import environment
+
         return Plan([c for c in self.static if c.area.value in areas], environment.AREA.value in areas,
                     [c for c in self.dynamic if c.area.value in areas])
 
@@ -65,11 +71,14 @@ PLAN = Plan()
 
 
 def run(root: Path, options: Options, config: LoadedConfig | None = None, progress: Progress | None = None,
-        display_path: str | None = None, static_budget: float = STATIC_BUDGET_S) -> Report:
-    packages = _repository_packages(root, options)
-    if packages:  # before the package is read: a repository's files are not hashed
-        return _repository_report(packages, options, config, display_path or str(root))
-    pkg = ModelPackage(root)
+        display_path: str | None = None, static_budget: float = STATIC_BUDGET_S, package: ModelPackage | None = None) -> Report:
+    """`package`: the package at `root` already opened by validator.pipeline.opening.open_package (not a
+    repository), taken over and closed here."""
+    if package is None:
+        packages = packages_under(root, options)
+        if packages:  # before the package is read: a repository's files are not hashed
+            return _repository_report(packages, options, config, display_path or str(root))
+    pkg = package or ModelPackage(root)
     report = Report(display_path or str(root), None, None, options.fail_on)
     plan = PLAN
     try:
@@ -85,13 +94,17 @@ def run(root: Path, options: Options, config: LoadedConfig | None = None, progre
         if options.env == "none":
             report.notes.append(Note.package("static run (--env none): no package code was executed"))
         notes: list[Note] = []
+        # The environment is verified (or built) while the static checks run: it needs none of their results.
+        early = _EarlyEnvironment(pkg, options) if plan.rebuild and options.env != "none" else None
         abandoned = _static_phase(plan, pkg, options, report, min(static_budget, STATIC_BUDGET_S), progress)
         if abandoned:  # the abandoned check may still hold the package's shared parsed data
+            from validator.pipeline import environment
+
             later = [(environment.AREA, environment.NAME)] if plan.rebuild else []
             later += [(c.area, c.name) for c in plan.dynamic]
             report.checks += [CheckRecord(area, name, CheckStatus.SKIPPED, abandoned) for area, name in later]
         else:
-            env = _environment_phase(plan, pkg, options, report, notes, progress)
+            env = _environment_phase(plan, pkg, options, report, notes, progress, early)
             _dynamic_phase(plan, pkg, options, env, report, notes, progress)
         report.notes.extend(notes)
         if not abandoned:  # the abandoned check may still be building the card this reads
@@ -105,15 +118,10 @@ def run(root: Path, options: Options, config: LoadedConfig | None = None, progre
     return report
 
 
-def _repository_packages(root: Path, options: Options) -> list[str]:
-    """The packages under `root` when it is a repository holding them rather than a package (MC011)."""
-    if {rule(REPOSITORY_RULE).id, REPOSITORY_RULE} & options.disable:
-        return []
-    return repository_packages(root)
-
-
 def _repository_report(packages: list[str], options: Options, config: LoadedConfig | None, shown: str) -> Report:
     """MC011 and nothing else: no check runs on a repository root (its README is no model card)."""
+    from validator.pipeline import environment
+
     report = Report(shown, None, None, options.fail_on)
     for problem in config.problems if config is not None else []:
         report.findings.append(rule("config-invalid").finding(problem.message, file=problem.file, line=problem.line))
@@ -158,9 +166,56 @@ def _static_phase(plan: Plan, pkg: ModelPackage, options: Options, report: Repor
     return abandoned
 
 
+class _EarlyEnvironment:
+    """The environment rebuild started in a daemon thread (a run whose static checks are abandoned does not
+    wait for it); its progress messages are held until the static checks are done, then shown in order."""
+
+    def __init__(self, pkg: ModelPackage, options: Options) -> None:
+        from validator.pipeline import environment  # noqa: F401  here, not in the thread: no import races
+
+        self._lock = threading.Lock()
+        self._held: list[str] = []
+        self._progress: Progress | None = None
+        self._result: tuple[environment.EnvironmentStep, float] | None = None
+        self._thread = threading.Thread(target=self._build, args=(pkg, options), name="environment", daemon=True)
+        self._thread.start()
+
+    def _say(self, message: str) -> None:
+        with self._lock:
+            if self._progress is None:
+                self._held.append(message)
+                return
+        self._progress(message)
+
+    def _build(self, pkg: ModelPackage, options: Options) -> None:
+        from validator.pipeline import environment  # imported by __init__, in the main thread
+
+        started = time.perf_counter()
+        try:
+            step = environment.build_environment(pkg, options, self._say)
+        except Exception as exc:  # a crash in the rebuild must not end the run
+            step = environment.EnvironmentStep(findings=[_crash(environment.NAME, environment.AREA, exc)])
+        self._result = step, time.perf_counter() - started
+
+    def result(self, progress: Progress | None) -> tuple[environment.EnvironmentStep, float]:
+        """The step and its duration, waited for; its messages go to `progress` from now on."""
+        with self._lock:
+            held, self._held = self._held, []
+            for message in held:
+                if progress:
+                    progress(message)
+            self._progress = progress or (lambda _message: None)
+        self._thread.join()
+        assert self._result is not None  # _build catches every Exception
+        return self._result
+
+
 def _environment_phase(plan: Plan, pkg: ModelPackage, options: Options, report: Report, notes: list[Note],
-                       progress: Progress | None) -> Env | None:
-    """Rebuild the package's environment, recorded like a check; the environment, or None when there is none."""
+                       progress: Progress | None, early: _EarlyEnvironment | None = None) -> Env | None:
+    """Rebuild the package's environment (or take the rebuild `early` started), recorded like a check; the
+    environment, or None when there is none."""
+    from validator.pipeline import environment
+
     if not plan.rebuild:
         return None
     area, name = environment.AREA, environment.NAME
@@ -170,44 +225,63 @@ def _environment_phase(plan: Plan, pkg: ModelPackage, options: Options, report: 
         report.checks.append(CheckRecord(area, name, CheckStatus.SKIPPED, ENV_NONE))
         return None
     started = time.perf_counter()
-    try:
-        step = environment.build_environment(pkg, options, progress)
-    except Exception as exc:  # a crash in the rebuild must not end the run
-        step = environment.EnvironmentStep(findings=[_crash(name, area, exc)])
+    if early is not None:
+        step, duration = early.result(progress)
+    else:
+        try:
+            step = environment.build_environment(pkg, options, progress)
+        except Exception as exc:  # a crash in the rebuild must not end the run
+            step = environment.EnvironmentStep(findings=[_crash(name, area, exc)])
+        duration = time.perf_counter() - started
     notes.extend(step.notes)
     report.environment = step.record
-    report.checks.append(_record(area, name, step.findings, step.skipped, time.perf_counter() - started))
+    report.checks.append(_record(area, name, step.findings, step.skipped, duration))
     report.findings.extend(_apply_options(step.findings, options))
     return step.env
 
 
 def _dynamic_phase(plan: Plan, pkg: ModelPackage, options: Options, env: Env | None, report: Report, notes: list[Note],
                    progress: Progress | None) -> None:
-    for check_class in plan.dynamic:
-        check = check_class()
-        if progress:
-            progress(f"{check.area.value}: {check.name}")
-        if options.env == "none":
-            report.checks.append(CheckRecord(check.area, check.name, CheckStatus.SKIPPED, ENV_NONE))
-            continue
-        started = time.perf_counter()
-        if env is None:
-            report.checks.append(CheckRecord(check.area, check.name, CheckStatus.SKIPPED, NOT_REBUILT,
-                                             time.perf_counter() - started))
-            continue
-        try:
-            result = check.run(pkg, options, env)
-        except Exception as exc:  # a crashing check must not end the run
-            result = Outcome([_crash(check.name, check.area, exc)])
-        duration = time.perf_counter() - started
-        if isinstance(result, Skip):
-            report.checks.append(CheckRecord(check.area, check.name, CheckStatus.SKIPPED, result.reason, duration))
-            continue
-        notes.extend(result.notes)
-        if result.record is not None:
-            report.parity = result.record
-        report.checks.append(_record(check.area, check.name, result.findings, result.skipped, duration))
-        report.findings.extend(_apply_options(result.findings, options))
+    """The dynamic checks run side by side (each mostly waits on its own sandboxed processes, so one check's
+    idle core serves another's); their results are taken in the plan's order."""
+    checks = [check_class() for check_class in plan.dynamic]
+    running: list[Future[tuple[Outcome | Skip, float]] | None] = []
+    with ThreadPoolExecutor(max_workers=max(1, len(checks)), thread_name_prefix="dynamic") as pool:
+        for check in checks:
+            if progress:
+                progress(f"{check.area.value}: {check.name}")
+            running.append(pool.submit(_run_dynamic, check, pkg, options, env)
+                           if options.env != "none" and (env is not None or not check.needs_env) else None)
+        for check, future in zip(checks, running, strict=True):
+            _take_dynamic(check, future, options, report, notes)
+
+
+def _run_dynamic(check: DynamicCheck, pkg: ModelPackage, options: Options,
+                 env: Env | None) -> tuple[Outcome | Skip, float]:
+    started = time.perf_counter()
+    try:
+        result = check.run(pkg, options, env)
+    except Exception as exc:  # a crashing check must not end the run
+        result = Outcome([_crash(check.name, check.area, exc)])
+    return result, time.perf_counter() - started
+
+
+def _take_dynamic(check: DynamicCheck, future: Future[tuple[Outcome | Skip, float]] | None, options: Options,
+                  report: Report, notes: list[Note]) -> None:
+    """Record one dynamic check's result (waiting for it), or why it did not run."""
+    if future is None:
+        reason = ENV_NONE if options.env == "none" else NOT_REBUILT
+        report.checks.append(CheckRecord(check.area, check.name, CheckStatus.SKIPPED, reason))
+        return
+    result, duration = future.result()
+    if isinstance(result, Skip):
+        report.checks.append(CheckRecord(check.area, check.name, CheckStatus.SKIPPED, result.reason, duration))
+        return
+    notes.extend(result.notes)
+    if result.record is not None:
+        report.parity = result.record
+    report.checks.append(_record(check.area, check.name, result.findings, result.skipped, duration))
+    report.findings.extend(_apply_options(result.findings, options))
 
 
 def _record(area: Area, name: str, findings: list[Finding], skipped: str, duration: float) -> CheckRecord:

@@ -24,6 +24,8 @@ from pystac.extensions.file import FileExtension
 from pystac.extensions.version import VersionExtension
 
 from validator.core.findings import Artefact
+from validator.publish import outputs
+from validator.publish.outputs import Outputs
 from validator.publish.provenance import Provenance, Source, from_fact, pointer
 from validator.readers import stac_assets as kinds
 from validator.readers.card import ITEMS_BY_KEY, split_names
@@ -193,6 +195,10 @@ class _ItemBuilder:
     def _item_id(self) -> str:
         declared = self._model_id()
         if declared is not None:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}", declared[0]):  # it names the item's files
+                where = f"{declared[1].source}{f', {declared[1].file}' if declared[1].file else ''}"
+                raise PublishError(f"the model id {declared[0][:200]!r} ({where}) cannot name a file: use letters, digits, "
+                                   "'.', '_' and '-' only")
             self.prov.add(pointer("id"), declared[1])
             return declared[0]
         name = self._fact(NAME)
@@ -294,17 +300,21 @@ class _ItemBuilder:
         if architecture is not None:
             props["architecture"] = architecture
         model_input = self._input()
-        model_output = self._output(classes)
-        tasks = model_output[1] if model_output else None
+        dense = self._dense_outputs(classes, model_input)
+        model_output = self._output(classes) if dense is None else None
+        tasks = dense.tasks if dense is not None else model_output[1] if model_output else None
         if tasks:
             props["tasks"] = set(tasks)
-            self.prov.add(pointer("properties", "mlm:tasks"), self.prov.sources[pointer("properties", "mlm:output", 0, "tasks")])
+            self.prov.add(pointer("properties", "mlm:tasks"), self.prov.sources[pointer("properties", "mlm:output", 0, "tasks")]
+                          if dense is None else Source("model-check publish", detail="the union of the tasks of /properties/mlm:output"))
         else:
             self.prov.omit(pointer("properties", "mlm:tasks"), "the task is read off the described output: see /properties/mlm:output")
         if model_input is not None:
             props["input"] = [model_input]
         if model_output is not None:
             props["output"] = [model_output[0]]
+        elif dense is not None and dense.outputs:
+            props["output"] = dense.outputs
         framework = self._framework()
         if framework is not None:
             props["framework"], props["framework_version"] = framework
@@ -315,8 +325,22 @@ class _ItemBuilder:
         item.properties.update(_mlm_dump(props))
         item.stac_extensions.append(kinds.MLM_SCHEMA)
         bands = self._bands()
+        for band, sources in zip(dense.bands, dense.band_sources, strict=True) if dense is not None else ():
+            for key, source in sources.items():  # an output's units and nodata: see validator/publish/outputs.py
+                self.prov.add(pointer("properties", "bands", len(bands), key), source)
+            bands.append(band)
         if bands:
             item.properties["bands"] = bands
+
+    def _dense_outputs(self, classes: Any, model_input: ModelInput | None) -> Outputs | None:
+        """Segmentation, regression or several outputs: one MLM output each (None: the classifier path below)."""
+        onnx_rel, onnx = self._onnx()
+        if not outputs.wanted(self.pkg, onnx):
+            return None
+        channels = self._fact(CHANNELS)
+        taken = {str(b) for b in channels.value} if channels else set()
+        input_dims = model_input["input"]["dim_order"] if model_input is not None else None
+        return outputs.describe_outputs(self.pkg, onnx_rel, onnx, classes, input_dims, taken, self.prov)
 
     def _mlm_name(self) -> str | None:
         where = pointer("properties", "mlm:name")
@@ -552,6 +576,9 @@ class _ItemBuilder:
         for rel in self.pkg.runtime_files:
             kind = kinds.runtime_kind(rel)
             found += self._file_asset(kind.key, rel, kind)
+        for kind, rel in ((kinds.ATTESTATION, kinds.ATTESTATION_NAME), (kinds.SIGNATURE, kinds.SIGNATURE_NAME)):
+            if self.pkg.has(rel):  # written into the package by `attest` and `sign`: the signature covers the attestation
+                found += self._file_asset(kind.key, rel, kind)
         report = self.report_text.encode("utf-8")
         asset = self._asset(kinds.REPORT, kinds.REPORT_NAME, len(report), hashlib.sha256(report).hexdigest())
         self.prov.add(pointer("assets", kinds.REPORT.key), Source("model-check publish", kinds.REPORT_NAME, None,

@@ -89,4 +89,9 @@ def _links(built: BuiltItem, settings: PublishSettings) -> list[pystac.Link]:
         links.append(pystac.Link("related", f"../../variables/{variable}/catalog.json", "application/json", f"Variable: {variable}"))
     for mission in settings.missions:
         links.append(pystac.Link("related", f"../../eo-missions/{mission}/catalog.json", "application/json", f"EO Mission: {mission}"))
+    # the validation evidence: the report, and the attestation and signature when the package carries them
+    for kind in (kinds.REPORT, kinds.ATTESTATION, kinds.SIGNATURE):
+        asset = built.item.get("assets", {}).get(kind.key)
+        if asset is not None:
+            links.append(pystac.Link("describedby", asset["href"], kind.media_type, kind.title))
     return links

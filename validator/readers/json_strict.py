@@ -57,3 +57,5 @@ def parse_json_strict(text: str, rel: str) -> tuple[Any, str | None]:
         return None, f"{rel} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
     except RecursionError:
         return None, f"{rel} is nested too deeply to parse"
+    except ValueError as exc:  # an integer of more than 4,300 digits (Python's int conversion limit)
+        return None, f"{rel} is not valid JSON: {str(exc)[:200]}"

@@ -24,6 +24,7 @@ from validator.readers.pointers import MAX_POINTER_BYTES, Pointer, read_pointer
 if TYPE_CHECKING:
     from validator.readers.card import CardFacts
     from validator.readers.citation import Citation
+    from validator.readers.cwl import CwlDocument
     from validator.readers.declared import DeclaredFacts
     from validator.readers.license import LicenseStatements
     from validator.readers.markdown import ModelCard
@@ -243,6 +244,13 @@ class ModelPackage:
             if pointer is not None:
                 found[rel] = pointer
         return found
+
+    @cached_property
+    def cwl_documents(self) -> list[CwlDocument]:
+        """Every CWL document (an OGC Application Package), read as data (validator.readers.cwl)."""
+        from validator.readers.cwl import gather
+
+        return gather(self)
 
     @cached_property
     def citation(self) -> Citation | None:

@@ -17,6 +17,8 @@ OSC_SCHEMA = "https://stac-extensions.github.io/osc/v1.0.0/schema.json"
 THEMES_SCHEMA = "https://stac-extensions.github.io/themes/v1.0.0/schema.json"
 OSC_THEME_SCHEME = "https://github.com/stac-extensions/osc#theme"
 REPORT_NAME = "validation-report.json"
+ATTESTATION_NAME = "validation.intoto.json"  # `model-check attest`, in the package root
+SIGNATURE_NAME = "model.sig"  # `model-check sign` (model-signing's default), in the package root
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,12 @@ ONNX = AssetKind("onnx", "Model graph (ONNX)", ("mlm:model",), "application/octe
 INFERENCE_CODE = AssetKind("inference", "Inference code", ("mlm:source_code", "code"), "text/x-python")
 MODEL_CARD = AssetKind("model-card", "Model card", ("metadata",), "text/markdown")
 REPORT = AssetKind("validation-report", "Validation evidence (model-check report)", ("metadata",), "application/json")
+# The attestation and signature of the package (`model-check attest`, `model-check sign`): metadata, with the
+# role naming what each is; media types of in-toto (DSSE payload type) and of Sigstore bundles v0.3.
+ATTESTATION = AssetKind("validation-attestation", "Validation attestation (in-toto Statement v1, model-check)",
+                        ("metadata", "attestation"), "application/vnd.in-toto+json")
+SIGNATURE = AssetKind("signature", "Package signature (OpenSSF model signing, Sigstore bundle)", ("metadata", "signature"),
+                      "application/vnd.dev.sigstore.bundle.v0.3+json")
 _RUNTIME_TYPES = {"requirements.txt": "text/plain", "environment.yml": "application/yaml",
                   "environment.yaml": "application/yaml", "Dockerfile": "text/plain"}
 

@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT7
+if TYPE_CHECKING:  # jsonschema and referencing are imported where records are validated (CLI start-up: issue 16)
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry, Resource
 
 STAC_EXTENSIONS = "https://stac-extensions.github.io"
 _FILE_NAME = re.compile(r"^(?P<name>[a-z0-9-]+)-v(?P<version>\d+\.\d+\.\d+)\.schema\.json$")
@@ -51,13 +50,16 @@ class SchemaSet:
 
     directory: Path
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
-    registry: Registry = field(default_factory=Registry)
+    registry: Registry = field(default_factory=lambda: _empty_registry())
     problems: list[str] = field(default_factory=list)  # files that could not be used
 
     def has(self, url: str) -> bool:
         return url in self.schemas
 
     def validate(self, record: Any, url: str) -> list[SchemaError]:
+        import jsonschema
+        from jsonschema.exceptions import best_match
+
         schema = self.schemas[url]
         validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
         validator = validator_class(schema, registry=self.registry)
@@ -76,6 +78,9 @@ class SchemaSet:
         section = next((key for key in ("$defs", "definitions") if name in (schema.get(key) or {})), None)
         if section is None:
             return []
+        import jsonschema
+        from jsonschema.exceptions import best_match
+
         ref = {"$ref": f"{url}#/{section}/{name.replace('~', '~0').replace('/', '~1')}"}
         validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
         validator = validator_class(ref, registry=self.registry)
@@ -115,8 +120,17 @@ def load_schemas(directory: Path | None = None) -> SchemaSet:
     return _load(str((directory or bundled_dir()).resolve()))
 
 
+def _empty_registry() -> Registry:
+    from referencing import Registry
+
+    return Registry()
+
+
 @lru_cache(maxsize=4)
 def _load(directory: str) -> SchemaSet:
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT7
+
     folder = Path(directory)
     found = SchemaSet(folder)
     if not folder.is_dir():

@@ -163,6 +163,8 @@ def _parity(parity: ParityRecord, bad: str) -> list[str]:
             how = f"{bad} not loaded strictly ({counts or 'see the findings'})"
         lines.append(f"- native: {markdown_code(load['weights'])} into {markdown_code(load['model_class'])} "
                      f"({markdown_text(load['built_by'], 120)}), {how}{_runs(load['runs'])}")
+    elif parity.get("native"):  # another framework's artefact, loaded by its own loader
+        lines.append(f"- native: {markdown_text(str(parity['native']), 300)}")
     for session in parity.get("onnx_sessions") or []:
         if not session["loaded"]:
             lines.append(f"- ONNX Runtime: {markdown_code(session['file'])} not run: "

@@ -106,6 +106,8 @@ def evidence_lines(report: Report) -> list[str]:
         batches = sorted({r["batch"] for r in load["runs"] if r["batch"] is not None and not r.get("error")})
         lines.append(f"{load['weights']} {state} into {load['model_class']} ({load['built_by']})"
                      + (f", ran at batch {', '.join(map(str, batches))}" if batches else ""))
+    elif parity.get("native"):  # another framework's artefact, loaded by its own loader
+        lines.append(f"native: {parity['native']}")
     for session in parity.get("onnx_sessions") or []:
         if not session["loaded"]:
             lines.append(f"{session['file']}: no ONNX Runtime session ({session.get('error', '')})")

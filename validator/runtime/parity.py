@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where arrays are handled (CLI start-up: issue 16)
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -54,13 +55,16 @@ class Comparison:
         parts.append(f"or rtol >= {_fmt(self.needed_rtol)}" if self.needed_rtol is not None
                      else "(no rtol alone suffices)")
         if self.argmax_agreement is not None:
-            parts.append(f"arg-max class agrees on {self.argmax_agreement:.0%} of samples")
+            unit = "pixels" if len(self.shape) == 4 else "samples"
+            parts.append(f"arg-max class agrees on {self.argmax_agreement:.0%} of {unit}")
         if self.nonfinite_actual or self.nonfinite_desired:
             parts.append(f"non-finite values: {self.nonfinite_actual} vs {self.nonfinite_desired}")
         return ", ".join(parts)
 
 
 def compare(label: str, actual: np.ndarray, desired: np.ndarray, rtol: float, atol: float) -> Comparison:
+    import numpy as np
+
     actual, desired = np.asarray(actual), np.asarray(desired)
     nonfinite = (_nonfinite(actual), _nonfinite(desired))
     if actual.shape != desired.shape:
@@ -95,6 +99,8 @@ def compare(label: str, actual: np.ndarray, desired: np.ndarray, rtol: float, at
 
 def _max_relative(diff: np.ndarray, scale: np.ndarray) -> float | None:
     """max |diff| / |desired| as numpy reports it; None when it is infinite or nothing was compared."""
+    import numpy as np
+
     if diff.size == 0 or np.any((diff > 0) & (scale == 0)):
         return None
     nonzero = scale > 0
@@ -106,11 +112,23 @@ def _numeric(array: np.ndarray) -> bool:
 
 
 def _nonfinite(array: np.ndarray) -> int:
+    import numpy as np
+
     return int(np.count_nonzero(~np.isfinite(array))) if array.dtype.kind in "fc" else 0
 
 
 def _argmax_agreement(actual: np.ndarray, desired: np.ndarray) -> float | None:
-    """For (N, K) scores with K > 1: the share of rows whose arg-max is the same."""
+    """For (N, K) scores with K > 1: the share of rows whose arg-max is the same. For (N, K, H, W) per-pixel
+    scores (segmentation): the share of pixels whose class (arg-max over axis 1) is the same, pixels with a
+    non-finite score (nodata) left out."""
+    import numpy as np
+
+    if actual.ndim == 4 and actual.shape[1] >= 2 and actual.size:
+        valid = np.isfinite(actual).all(axis=1) & np.isfinite(desired).all(axis=1)
+        if not valid.any():
+            return None
+        same = np.nan_to_num(actual).argmax(axis=1) == np.nan_to_num(desired).argmax(axis=1)
+        return float(np.mean(same[valid]))
     if actual.ndim != 2 or actual.shape[1] < 2 or actual.shape[0] == 0:
         return None
     if not (np.isfinite(actual).all() and np.isfinite(desired).all()):

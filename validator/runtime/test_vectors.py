@@ -21,12 +21,13 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from validator.readers.card import parse_field_shape
 from validator.readers.package import ModelPackage
+
+if TYPE_CHECKING:  # numpy is imported where arrays are handled (CLI start-up: issue 16)
+    import numpy as np
 
 NPY_INPUT = re.compile(r"^(?:.*/)?test_data[^/]*/input_(\d+)\.npy$")
 PB_INPUT = re.compile(r"^(?:(.*)/)?test_data_set_(\d+)/input_(\d+)\.pb$")
@@ -110,6 +111,8 @@ def repeated_to_batch_2(input_set: InputSet) -> InputSet | None:
     """A test case of batch 1 repeated to batch 2 (its expected outputs too): whether the graph's dynamic
     batch really runs at 2 (a Reshape that kept the export's batch of 1 fails here). None when the case is
     not a single input of batch 1."""
+    import numpy as np
+
     if len(input_set.inputs) != 1 or input_set.inputs[0].data.ndim < 1 or input_set.inputs[0].data.shape[0] != 1:
         return None
     given = input_set.inputs[0]
@@ -141,6 +144,8 @@ def _pb_cases(pkg: ModelPackage) -> list[PbCase]:
 
 def load_npy(pkg: ModelPackage, rel: str) -> tuple[np.ndarray, str | None]:
     """A numeric array from a package .npy file, or why it cannot be used."""
+    import numpy as np
+
     try:
         mapped = np.load(pkg.path(rel), mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
@@ -197,6 +202,8 @@ def _declared_dims(pkg: ModelPackage) -> list[int | None] | None:
 
 def random_inputs(specs: list[InputSpec]) -> tuple[list[InputSet], str | None]:
     """Seeded random inputs at batch 1 and 2 (batch 1 only when the batch size is fixed)."""
+    import numpy as np
+
     if not specs:
         return [], "no input shape is declared (card, ONNX graph or safetensors metadata)"
     for spec in specs:

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from validator.core.options import Options
+from validator.runtime.environments.cache_dir import default_cache_dir
 from validator.runtime.environments.installer import build_area, installer, move_into_place
 from validator.runtime.environments.manifest import difference, record
 from validator.runtime.environments.pipconfig import installer_settings, read_pip_settings
-from validator.runtime.environments.venv import TOOL_LAYERS, default_cache_dir, install_limits, uv_binary
+from validator.runtime.environments.venv import TOOL_LAYERS, install_limits, uv_binary
 from validator.sandbox.base import Limits
 from validator.sandbox.bubblewrap import remove_tree, run_sandboxed
 

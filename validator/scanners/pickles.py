@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-import numpy as np
 from picklescan import scanner
 from picklescan.torch import MAGIC_NUMBER, InvalidMagicError, get_magic_number
 
@@ -201,6 +200,8 @@ def _numpy_file(path: Path, rel: str) -> PickleReport | None:
 def _npy_holds_objects(stream: BinaryIO) -> bool:
     """Reads the .npy header; True when the array's elements are pickled. A header that numpy
     itself cannot read means an array that np.load cannot load either."""
+    import numpy as np
+
     try:
         version = np.lib.format.read_magic(stream)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0

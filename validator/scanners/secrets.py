@@ -40,9 +40,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from detect_secrets.core.secrets_collection import SecretsCollection
-from detect_secrets.settings import default_settings
-
 from validator.readers.notebook import is_base64_payload
 
 UNUSED_PLUGINS = ("Base64HighEntropyString", "HexHighEntropyString", "IPPublicDetector")
@@ -155,6 +152,10 @@ def find_secrets(texts: dict[str, str]) -> SecretsScan:
     partial: dict[str, int] = {}
     if not texts:
         return SecretsScan([], partial)
+    # Imported here: detect-secrets imports requests (0.2 s), paid only by a run that scans (CLI start-up: issue 16).
+    from detect_secrets.core.secrets_collection import SecretsCollection
+    from detect_secrets.settings import default_settings
+
     with tempfile.TemporaryDirectory(prefix="model-check-secrets-") as scratch:
         root = Path(scratch)
         for rel, text in texts.items():

@@ -29,6 +29,7 @@ from validator.core.options import Options
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import RuntimeSpec
 from validator.runtime.environments.builder import BuildFailure, BuildInfo, Progress, with_replacements
+from validator.runtime.environments.cache_dir import default_cache_dir
 from validator.runtime.environments.cpu_pins import CpuPins, flag_of, for_environment, write_derived
 from validator.runtime.environments.host_env import HostEnv
 from validator.runtime.environments.installed import distributions
@@ -48,7 +49,6 @@ from validator.runtime.environments.venv import (
     MARKER,
     NETWORK_NOTE,
     TOOL_LAYERS,
-    default_cache_dir,
     install_limits,
     output_tail,
     private_root,

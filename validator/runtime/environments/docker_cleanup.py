@@ -21,9 +21,10 @@ import threading
 import uuid
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from docker.client import DockerClient
+if TYPE_CHECKING:  # the docker SDK is imported where an engine is used (CLI start-up: issue 16)
+    from docker.client import DockerClient
 
 RUN_LABEL = "model-check.run"
 RUN_ID = uuid.uuid4().hex[:16]

@@ -23,8 +23,10 @@ import functools
 import os
 import re
 import shutil
+import socket
 import ssl
 import subprocess
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -156,6 +158,21 @@ def index_reachable(backend: str, ca_bundle: str | None = None, timeout: float =
         reason = f"{url}: {' '.join(str(getattr(exc, 'reason', exc)).split())[:300]}"
         remember_unreachable(reason)
         return reason
+    return None
+
+
+def index_unresolvable(backend: str) -> str | None:
+    """Why the PyTorch index cannot be reached when its host name does not resolve here and no proxy is set
+    (uv would then fail on it too, after its retries), else None: uv is left to try the index."""
+    if urllib.request.getproxies():  # a proxy resolves the name, not this machine
+        return None
+    host = urllib.parse.urlsplit(PYTORCH_INDEX).hostname or ""
+    try:
+        socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"{index_url(backend)}/torch/: {host} does not resolve ({exc.strerror or exc})"
+    except OSError:
+        return None
     return None
 
 

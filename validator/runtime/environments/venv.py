@@ -48,7 +48,8 @@ from validator.core.progress import OutputLine
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import RuntimeSpec
 from validator.runtime.environments.builder import BuildFailure, BuildInfo, Progress, with_replacements
-from validator.runtime.environments.cpu_pins import flag_of, for_requirements, write_derived
+from validator.runtime.environments.cache_dir import default_cache_dir
+from validator.runtime.environments.cpu_pins import flag_of, for_requirements, torch_in, write_derived
 from validator.runtime.environments.host_env import HostEnv
 from validator.runtime.environments.installed import distributions, site_packages
 from validator.runtime.environments.installer import (
@@ -67,6 +68,7 @@ from validator.runtime.environments.torch_backend import (
     backend_notes,
     choose,
     fallback_note,
+    index_unresolvable,
     machine_gpu,
     remember_unreachable,
     unreachable_earlier,
@@ -130,11 +132,6 @@ class _TorchInstall:
 
     def notes(self) -> tuple[str, ...]:
         return backend_notes(self.choice, self.backend is not None) + ((self.fallback,) if self.fallback else ())
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "model-check" / "envs"
 
 
 @functools.cache
@@ -230,6 +227,10 @@ class VenvBuilder:
                                 "choose a writable folder with --cache-dir")
         remove_stale(cache, "*.tmp-*")
         notes.append(NETWORK_NOTE)
+        # torch named in the runtime and the PyTorch index's host unknown here: uv would fail on it after its retries
+        if torch.backend and torch_in(spec, files) and (unresolved := index_unresolvable(torch.backend)):
+            remember_unreachable(unresolved)
+            torch.backend, torch.fallback = None, fallback_note(torch.choice, unresolved)
         workdir = scratch_copy(pkg.root)
         area: Path | None = None
         try:
@@ -342,13 +343,20 @@ def _replaced(requirements: str, link: str, done: Completed) -> BuildFailure:
                         output_tail(done), requirements)
 
 
+TEST_SUITES = r"/tests?/|/testing/_internal/"  # compileall -x: paths of the distributions' test suites
+
+
 def compile_bytecode(prefix: Path, limits: Limits) -> Completed:
     """Write the environment's bytecode in the sandbox, with only the environment writable.
 
     Package code later runs with the environment read-only and could not cache bytecode itself.
     `-I -S` skips site-packages' .pth files, the only code that would run; compileall does not
-    import what it compiles. Files that do not compile (Python 2 leftovers of some wheels) are skipped."""
-    argv = [str(prefix / "bin" / "python"), "-I", "-S", "-m", "compileall", "-q", "-j", "0", str(prefix / "lib")]
+    import what it compiles. Files that do not compile (Python 2 leftovers of some wheels) are skipped, and so
+    are the distributions' own test suites (`tests/` and `test/` folders, torch.testing._internal: a quarter of
+    the modules of a torch environment, which a model does not import; one that does is compiled in memory
+    when imported)."""
+    argv = [str(prefix / "bin" / "python"), "-I", "-S", "-m", "compileall", "-q", "-j", "0", "-x", TEST_SUITES,
+            str(prefix / "lib")]
     return run_sandboxed(argv, prefix, limits, {}, [prefix])
 
 

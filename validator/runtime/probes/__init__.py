@@ -16,11 +16,13 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from validator.readers.package import ModelPackage
 from validator.runtime.probes.protocol import Shape, conform
+
+if TYPE_CHECKING:  # numpy is imported where arrays are handled (CLI start-up: issue 16)
+    import numpy as np
 
 PROBE_DIR = "_model_check"  # inside the staged workdir; probe files, plans, inputs, results
 MAX_RESULT_BYTES = 2 * 1024 * 1024
@@ -63,6 +65,8 @@ class Staging:
         return f"{PROBE_DIR}/{name}"
 
     def add_array(self, name: str, array: np.ndarray) -> str:
+        import numpy as np
+
         np.save(self.root / PROBE_DIR / name, array, allow_pickle=False)
         return f"{PROBE_DIR}/{name}"
 
@@ -82,6 +86,8 @@ def read_result(files: Mapping[str, bytes], rel: str, shape: type[Shape]) -> Sha
 
 def read_arrays(files: Mapping[str, bytes], rel: str) -> dict[str, np.ndarray]:
     """The arrays of an .npz a probe wrote (never unpickled); empty when missing or unreadable."""
+    import numpy as np
+
     data = files.get(rel)
     if data is None:
         return {}

@@ -104,7 +104,7 @@ def run_graph(ort: ModuleType, graph: GraphPlan, prefix: str, arrays: dict[str, 
             feed = feed_for(graph_inputs, input_set["inputs"], np)
             produced = session.run(None, feed)
             for position, (spec, value) in enumerate(zip(session.get_outputs(), produced)):
-                array = np.asarray(value)
+                array = as_array(value, np)
                 key = f"{prefix}_s{index}_o{position}"
                 arrays[key] = array
                 record["outputs"].append({"name": spec.name, "key": key, "shape": list(array.shape),
@@ -113,6 +113,16 @@ def run_graph(ort: ModuleType, graph: GraphPlan, prefix: str, arrays: dict[str, 
             record["error"], record["traceback"] = f"{type(exc).__name__}: {exc}"[:4000], tail()
         done["sets"].append(record)
     return done
+
+
+def as_array(value: Any, np: ModuleType) -> Any:
+    """An output as an array np.savez writes without pickling: a ZipMap (a list of {class: probability})
+    becomes (N, K) float32 in the maps' key order, a string tensor a unicode array."""
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        keys = list(value[0])
+        return np.asarray([[item.get(key, np.nan) for key in keys] for item in value], dtype=np.float32)
+    array = np.asarray(value)
+    return array.astype(str) if array.dtype.kind == "O" else array
 
 
 def feed_for(graph_inputs: Sequence[Any], given: list[InputFile], np: ModuleType) -> dict[str, Any]:

@@ -152,6 +152,36 @@ class OnnxResult(TypedDict):
     onnxruntime: NotRequired[str]
 
 
+class FrameworkPlan(TypedDict):
+    framework: str  # "sklearn" (skops), "lightgbm", "xgboost", "keras"
+    artefact: str  # the native model file
+    backend: str | None  # KERAS_BACKEND for a .keras file
+    input_sets: list[InputSetPlan]
+    result: NotRequired[str]
+    out_file: NotRequired[str]
+
+
+FrameworkStatus = Literal["ok", "unavailable", "load-failed", "untrusted"]
+
+
+class FrameworkResult(TypedDict):
+    """What the framework probe found: the loaded model, its classes, and the outputs per input set."""
+
+    status: FrameworkStatus
+    framework: str
+    sets: list[SetRecord]
+    reason: NotRequired[str]
+    traceback: NotRequired[str]
+    version: NotRequired[str]  # the framework's __version__
+    model_class: NotRequired[str]
+    untrusted: NotRequired[list[str]]  # skops.io.get_untrusted_types (the file was not loaded)
+    classes: NotRequired[list[str]]  # scikit-learn classes_, in order
+    class_count: NotRequired[int]  # LightGBM/XGBoost classifiers
+    objective: NotRequired[str]
+    output_units: NotRequired[int]  # Keras: units of the first output
+    backend: NotRequired[str]  # Keras backend used
+
+
 NotebookStatus = Literal["ok", "unavailable", "unreadable", "unsupported-kernel", "timeout", "kernel-died", "cell-error",
                          "error"]
 
