@@ -173,6 +173,10 @@ class _EarlyEnvironment:
     def __init__(self, pkg: ModelPackage, options: Options) -> None:
         from validator.pipeline import environment  # noqa: F401  here, not in the thread: no import races
 
+        if options.env == "docker" or (options.env == "auto" and pkg.find("Dockerfile")):
+            from validator.runtime.environments.docker_cleanup import install_signal_handlers
+
+            install_signal_handlers()  # Python sets signal handlers in the main thread only; the rebuild runs in another
         self._lock = threading.Lock()
         self._held: list[str] = []
         self._progress: Progress | None = None
