@@ -254,11 +254,10 @@ def test_container_has_no_network_no_secrets_and_a_clock(engine: object, tmp_pat
     outcome = _ran(root)
     assert _rules(outcome.findings) == {"MC369"}, outcome.findings
     # the tool's own output is checked through a run kept for inspection
-    from validator.checks.application_package import documents
     from validator.runtime.cwl_run import docker_env, prepare_images, run_workflow
     from validator.sandbox.base import Limits
     pkg = ModelPackage(root)
-    docs = documents(pkg)
+    docs = pkg.cwl_documents
     env = docker_env()
     images = prepare_images(root, [(d.rel, t) for d in docs for t in d.tools], env)
     result = run_workflow(root, "app.cwl", "main", "app.job.yml", images, env, Limits(wall_s=60, memory_mb=1024))

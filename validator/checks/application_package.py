@@ -31,10 +31,6 @@ from validator.sandbox.bubblewrap import remove_tree, sandbox_support
 UNTYPED = (None, "Any", "?")
 
 
-def documents(pkg: ModelPackage) -> list[CwlDocument]:
-    return pkg.cwl_documents
-
-
 def entry_point(doc: CwlDocument) -> tuple[Process | None, str | None]:
     """The Workflow a platform starts (and its `#id` for cwltool in a `$graph`), or (None, None)."""
     flows = doc.workflows
@@ -50,7 +46,7 @@ class ApplicationPackageCheck(StaticCheck):
     area = Area.RUNTIME
 
     def run(self, pkg: ModelPackage, options: Options) -> Iterable[Finding] | Skip:
-        docs = documents(pkg)
+        docs = pkg.cwl_documents
         if not docs:
             return Skip("no CWL document (*.cwl, or a YAML/JSON file with cwlVersion) in the package")
         findings: list[Finding] = []
@@ -123,7 +119,7 @@ class ApplicationPackageRunCheck(DynamicCheck):
     needs_env = False  # the tools run in the containers the Application Package names
 
     def run(self, pkg: ModelPackage, options: Options, env: Env | None) -> Outcome | Skip:
-        every = documents(pkg)
+        every = pkg.cwl_documents
         docs = [doc for doc in every if doc.workflows]
         if not docs:
             return Skip("no CWL Workflow in the package")

@@ -25,7 +25,7 @@ from pystac.extensions.version import VersionExtension
 
 from validator.core.findings import Artefact
 from validator.publish import outputs
-from validator.publish.outputs import Outputs
+from validator.publish.outputs import ClassObject, Outputs, Result
 from validator.publish.provenance import Provenance, Source, from_fact, pointer
 from validator.readers import stac_assets as kinds
 from validator.readers.card import ITEMS_BY_KEY, split_names
@@ -84,22 +84,10 @@ class ModelInput(TypedDict, total=False):
     value_scaling: list[ValueScalingZScore]
 
 
-class ResultStructure(TypedDict):
-    shape: list[int]
-    dim_order: list[str]
-    data_type: str
-
-
-class ClassObject(TypedDict):  # the classification extension's class object
-    value: int
-    name: str
-    description: str
-
-
 ModelOutput = TypedDict("ModelOutput", {
     "name": Required[str],
     "tasks": Required[list[str]],
-    "result": Required[ResultStructure],
+    "result": Required[Result],
     "classification:classes": list[ClassObject],
     "description": str,
 }, total=False)

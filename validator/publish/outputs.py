@@ -54,7 +54,7 @@ class Result(TypedDict):
     data_type: str
 
 
-class ClassObject(TypedDict):
+class ClassObject(TypedDict):  # the classification extension's class object
     value: int
     name: str
     description: str
