@@ -153,3 +153,16 @@ def test_the_example_runs_inference_and_notebook() -> None:
     assert len(ran) == 1 and "sample 0:" in ran[0]["message"]
     assert len(findings(report, rule="MC971")) == 1  # the notebook
     assert inference_check(report)["status"] == "passed"
+
+
+def test_the_notebook_tool_layer_carries_its_bytecode(light_env: VenvEnv) -> None:
+    """The client and the kernel import IPython and Jupyter from the read-only layer: compiled once when it is
+    built, not in memory on every run."""
+    from validator.core.options import Options
+    from validator.runtime.tool_layer import notebook_layer
+
+    layer = notebook_layer(str(light_env.python), Options()).path
+    assert layer is not None
+    sources = {path.stem for path in layer.glob("ipykernel/*.py")}
+    compiled = {path.name.split(".")[0] for path in layer.glob("ipykernel/__pycache__/*.pyc")}
+    assert sources and sources <= compiled

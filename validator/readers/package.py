@@ -7,9 +7,9 @@ and cached, so no check re-opens a file another check already parsed.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from validator.core.findings import Artefact
 from validator.core.package_paths import SKIPPED_DIRS
+from validator.readers.hashing import FileHasher
 from validator.readers.json_strict import parse_json_strict
 from validator.readers.pointers import MAX_POINTER_BYTES, Pointer, read_pointer
 
@@ -69,10 +70,12 @@ class ModelPackage:
         self.special: list[SpecialEntry] = []
         self.truncated = False
         self._scan()
-        # Two hashing threads (hashlib releases the GIL), so large files hash on both cores
-        # while the checks parse headers and graphs.
-        self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="manifest")
-        self._hash_futures: list[Future[Artefact | None]] = [self._hasher.submit(self._hash_one, rel) for rel in self.files]
+        # Hashed from now on, in a child process of two threads (validator.readers.hashing), so large files
+        # hash on both cores while the checks parse headers and graphs.
+        self._hasher = FileHasher([self.path(rel) for rel in self.files])
+        self._onnx_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx")
+        self._onnx_lock = threading.Lock()
+        self._onnx_future: Future[dict[str, OnnxSummary]] | None = None
         self._text_cache: dict[str, TextRead] = {}
 
     # -- discovery -------------------------------------------------------------------------
@@ -228,6 +231,17 @@ class ModelPackage:
     @cached_property
     def onnx(self) -> dict[str, OnnxSummary]:
         """Summary of every *.onnx graph, by path (parsed in one child process for all of them; pointers left out)."""
+        return self.inspect_onnx_soon().result()
+
+    def inspect_onnx_soon(self) -> Future[dict[str, OnnxSummary]]:
+        """Start parsing the ONNX graphs in a background thread (their child process then runs beside the checks
+        that come before the ONNX check); `onnx` waits for it."""
+        with self._onnx_lock:
+            if self._onnx_future is None:
+                self._onnx_future = self._onnx_worker.submit(self._inspect_onnx)
+            return self._onnx_future
+
+    def _inspect_onnx(self) -> dict[str, OnnxSummary]:
         from validator.readers.onnx import inspect_graphs
 
         return inspect_graphs(self, [rel for rel in self.with_suffix(".onnx") if rel not in self.pointers])
@@ -306,22 +320,12 @@ class ModelPackage:
         return hits
 
     # -- manifest --------------------------------------------------------------------------
-    def _hash_one(self, rel: str) -> Artefact | None:
-        try:
-            fd = os.open(self.path(rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            with os.fdopen(fd, "rb") as handle:
-                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                    return None
-                digest = hashlib.file_digest(handle, "sha256")
-                size = handle.tell()
-        except OSError:
-            return None  # unreadable files are reported by the layout check
-        return Artefact(rel, size, digest.hexdigest())
-
     @cached_property
     def manifest(self) -> list[Artefact]:
         """Size and sha256 of every regular file; hashed in background threads from the start."""
-        return [a for a in (f.result() for f in self._hash_futures) if a is not None]
+        return [Artefact(rel, *digest) for rel, digest in zip(self.files, self._hasher.results(), strict=True)
+                if digest is not None]
 
     def close(self) -> None:
-        self._hasher.shutdown(wait=True)
+        self._hasher.close()
+        self._onnx_worker.shutdown(wait=True)

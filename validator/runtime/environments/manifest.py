@@ -2,6 +2,11 @@
 still does: a stat walk recording every entry's relative path, type and mode, size, mtime_ns and
 symlink target, without reading file contents.
 
+`difference_in_child` runs the walk in a child process (`python -I -S` this file, standard library
+only): a walk in model-check's own process makes one system call per entry, each a hand-over of the
+GIL, and beside the static checks' Python code the 26,000 entries of a torch environment took 1.1 s
+instead of 0.3 s (measured); the child walks on the other core.
+
 It catches what changes a file the ordinary way (a write, a replaced interpreter, an added `.pth`),
 at about a second for a 5 GB, 30,000-file torch environment. It does not catch a same-size write
 whose author then restored the old mtime with utime(): nothing that runs package code can write a
@@ -11,10 +16,15 @@ read-only); the manifest is the second line of defence.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+MAX_RECORD_BYTES = 256 * 2**20  # a record file larger than this is not read
 
 Entry = list[int | str | None]  # [mode, size, mtime_ns, symlink target or None]
 
@@ -70,3 +80,32 @@ def _what_changed(before: list[object], after: Entry) -> str:
     if after[3] is not None and before[3] != after[3]:
         return f"now a symlink to {after[3]}, recorded {before[3] or 'not a symlink'}"
     return ", ".join(changed) or "unknown"
+
+
+def difference_in_child(root: Path, record_file: Path, key: str, skip: frozenset[str] = frozenset()) -> str | None:
+    """difference(root, the `key` entry of the JSON object in record_file, skip), computed in a child process
+    with an empty environment; in this process when the child cannot give an answer."""
+    argv = [sys.executable, "-I", "-S", __file__, str(root), str(record_file), key, *sorted(skip)]
+    try:
+        done = subprocess.run(argv, capture_output=True, env={}, cwd="/", timeout=600, check=False)
+        answer = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        answer = None
+    if isinstance(answer, dict) and "difference" in answer and isinstance(answer["difference"], str | None):
+        found: str | None = answer["difference"]
+        return found
+    return difference(root, _recorded(record_file, key), skip)
+
+
+def _recorded(record_file: Path, key: str) -> object:
+    try:
+        with open(record_file, "rb") as handle:
+            data = json.loads(handle.read(MAX_RECORD_BYTES))
+    except (OSError, ValueError):
+        return None
+    return data.get(key) if isinstance(data, dict) else None
+
+
+if __name__ == "__main__":  # python -I -S manifest.py ROOT RECORD_FILE KEY [SKIP ...]
+    _root, _file, _key, *_skip = sys.argv[1:]
+    print(json.dumps({"difference": difference(Path(_root), _recorded(Path(_file), _key), frozenset(_skip))}))

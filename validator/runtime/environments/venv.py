@@ -11,7 +11,8 @@
      without credentials, under the sandbox's limits, with network access (this machine cannot
      restrict it to the package indexes), and the report says all of it.
   Bytecode is compiled in the sandbox by the environment's interpreter (`-I -S`: no .pth file
-  runs), with only the environment writable, before the environment is recorded. After each step,
+  runs), with only the environment writable, before the environment is recorded: for the modules
+  that importing its packages loads (validator.runtime.environments.bytecode). After each step,
   bin/python must still be the link `uv venv` made, or the build fails.
 - Cache: one folder per key (the sha256 of the requirements files, Python, platform and installer
   settings), for environments of wheels from package indexes only. An environment that ran
@@ -47,6 +48,7 @@ from validator.core.options import Options
 from validator.core.progress import OutputLine
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import RuntimeSpec
+from validator.runtime.environments import bytecode
 from validator.runtime.environments.builder import BuildFailure, BuildInfo, Progress, with_replacements
 from validator.runtime.environments.cache_dir import default_cache_dir
 from validator.runtime.environments.cpu_pins import flag_of, for_requirements, torch_in, write_derived
@@ -60,7 +62,7 @@ from validator.runtime.environments.installer import (
     remove_stale,
     tool_environment,
 )
-from validator.runtime.environments.manifest import difference, record
+from validator.runtime.environments.manifest import difference_in_child, record
 from validator.runtime.environments.pipconfig import InstallerSettings, installer_settings, read_pip_settings
 from validator.runtime.environments.torch_backend import (
     GpuProbe,
@@ -344,20 +346,26 @@ def _replaced(requirements: str, link: str, done: Completed) -> BuildFailure:
 
 
 TEST_SUITES = r"/tests?/|/testing/_internal/"  # compileall -x: paths of the distributions' test suites
+BYTECODE_SCRIPT = Path(bytecode.__file__).read_text(encoding="utf-8")  # run with -c: nothing to mount
 
 
 def compile_bytecode(prefix: Path, limits: Limits) -> Completed:
-    """Write the environment's bytecode in the sandbox, with only the environment writable.
+    """Write the bytecode of the modules that importing the environment's packages loads
+    (validator.runtime.environments.bytecode), in the sandbox, by the environment's interpreter
+    (`-I -S`: no .pth file runs; nothing is imported from the environment), only the environment writable."""
+    argv = [str(prefix / "bin" / "python"), "-I", "-S", "-c", BYTECODE_SCRIPT, str(prefix / "lib")]
+    return run_sandboxed(argv, prefix, limits, {}, [prefix])
 
-    Package code later runs with the environment read-only and could not cache bytecode itself.
+
+def compile_folder(python: Path | str, folder: Path, writable: Path, limits: Limits) -> Completed:
+    """Write the bytecode of every module under folder (a tool layer) in the sandbox, with only `writable` writable.
+
+    Package code later runs with the folder read-only and could not cache bytecode itself.
     `-I -S` skips site-packages' .pth files, the only code that would run; compileall does not
     import what it compiles. Files that do not compile (Python 2 leftovers of some wheels) are skipped, and so
-    are the distributions' own test suites (`tests/` and `test/` folders, torch.testing._internal: a quarter of
-    the modules of a torch environment, which a model does not import; one that does is compiled in memory
-    when imported)."""
-    argv = [str(prefix / "bin" / "python"), "-I", "-S", "-m", "compileall", "-q", "-j", "0", "-x", TEST_SUITES,
-            str(prefix / "lib")]
-    return run_sandboxed(argv, prefix, limits, {}, [prefix])
+    are the distributions' own test suites (`tests/` and `test/` folders)."""
+    argv = [str(python), "-I", "-S", "-m", "compileall", "-q", "-j", "0", "-x", TEST_SUITES, str(folder)]
+    return run_sandboxed(argv, writable, limits, {}, [writable])
 
 
 def interpreter_link(prefix: Path) -> str | None:
@@ -384,7 +392,7 @@ def verify(prefix: Path) -> tuple[str | None, bool]:
         return f"bin/python is no longer the link to {marker.get('interpreter')} the builder made", True
     if not (prefix / "bin" / "python").exists():
         return f"the interpreter it links to ({link}) is gone", False
-    problem = difference(prefix, marker.get("manifest"), frozenset({MARKER}))
+    problem = difference_in_child(prefix, prefix / MARKER, "manifest", frozenset({MARKER}))
     return problem, problem is not None
 
 
