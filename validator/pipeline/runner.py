@@ -97,21 +97,16 @@ def run(root: Path, options: Options, config: LoadedConfig | None = None, progre
         pkg.inspect_onnx_soon()  # its child process parses the graphs while the checks before the ONNX check run
         # The environment is verified (or built) while the static checks run: it needs none of their results.
         early = _EarlyEnvironment(pkg, options) if plan.rebuild and options.env != "none" else None
-        # The dynamic checks start as soon as that environment is ready: their probes (interpreter starts,
-        # framework imports) overlap the static checks, whose findings they do not need.
-        started = _EarlyDynamic(plan, pkg, options, early) if early is not None else None
         abandoned = _static_phase(plan, pkg, options, report, min(static_budget, STATIC_BUDGET_S), progress)
         if abandoned:  # the abandoned check may still hold the package's shared parsed data
             from validator.pipeline import environment
 
-            if started is not None:
-                started.abandon()
             later = [(environment.AREA, environment.NAME)] if plan.rebuild else []
             later += [(c.area, c.name) for c in plan.dynamic]
             report.checks += [CheckRecord(area, name, CheckStatus.SKIPPED, abandoned) for area, name in later]
         else:
             env = _environment_phase(plan, pkg, options, report, notes, progress, early)
-            _dynamic_phase(plan, pkg, options, env, report, notes, progress, started)
+            _dynamic_phase(plan, pkg, options, env, report, notes, progress)
         report.notes.extend(notes)
         if not abandoned:  # the abandoned check may still be building the card this reads
             report.package_name, report.package_version = _identity(pkg)
@@ -207,11 +202,6 @@ class _EarlyEnvironment:
             step = environment.EnvironmentStep(findings=[_crash(environment.NAME, environment.AREA, exc)])
         self._result = step, time.perf_counter() - started
 
-    def wait_env(self) -> Env | None:
-        """The environment once the rebuild is done (None when there is none); messages stay held."""
-        self._thread.join()
-        return self._result[0].env if self._result is not None else None
-
     def result(self, progress: Progress | None) -> tuple[environment.EnvironmentStep, float]:
         """The step and its duration, waited for; its messages go to `progress` from now on."""
         with self._lock:
@@ -256,60 +246,19 @@ def _environment_phase(plan: Plan, pkg: ModelPackage, options: Options, report: 
 
 
 def _dynamic_phase(plan: Plan, pkg: ModelPackage, options: Options, env: Env | None, report: Report, notes: list[Note],
-                   progress: Progress | None, started: _EarlyDynamic | None = None) -> None:
+                   progress: Progress | None) -> None:
     """The dynamic checks run side by side (each mostly waits on its own sandboxed processes, so one check's
-    idle core serves another's), `started` early or now; their results are taken in the plan's order."""
-    if started is None:
-        started = _EarlyDynamic(plan, pkg, options, None, env)
-    for check in started.checks:
-        if progress:
-            progress(f"{check.area.value}: {check.name}")
-    for check, future in zip(started.checks, started.running(), strict=True):
-        _take_dynamic(check, future, options, report, notes)
-    started.close()
-
-
-class _EarlyDynamic:
-    """The dynamic checks, submitted side by side as soon as the environment is ready: by a daemon thread
-    waiting for `early`'s rebuild, or at once with `env`."""
-
-    def __init__(self, plan: Plan, pkg: ModelPackage, options: Options, early: _EarlyEnvironment | None,
-                 env: Env | None = None) -> None:
-        self.checks = [check_class() for check_class in plan.dynamic]  # their modules imported in this thread
-        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.checks)), thread_name_prefix="dynamic")
-        self._futures: list[Future[tuple[Outcome | Skip, float]] | None] = [None] * len(self.checks)
-        self._abandoned = threading.Event()
-        self._submitter: threading.Thread | None = None
-        if early is None:
-            self._submit(pkg, options, env)
-        else:
-            self._submitter = threading.Thread(target=lambda: self._submit(pkg, options, early.wait_env()),
-                                               name="dynamic-start", daemon=True)
-            self._submitter.start()
-
-    def _submit(self, pkg: ModelPackage, options: Options, env: Env | None) -> None:
-        for index, check in enumerate(self.checks):
-            if self._abandoned.is_set():
-                return
-            if options.env != "none" and (env is not None or not check.needs_env):
-                try:
-                    self._futures[index] = self._pool.submit(_run_dynamic, check, pkg, options, env)
-                except RuntimeError:  # abandoned meanwhile: the pool takes no more
-                    return
-
-    def running(self) -> list[Future[tuple[Outcome | Skip, float]] | None]:
-        """One future per check (None: not run), once every check that runs has been submitted."""
-        if self._submitter is not None:
-            self._submitter.join()
-        return list(self._futures)
-
-    def abandon(self) -> None:
-        """The static checks were abandoned: submit nothing more; what already runs finishes, unrecorded."""
-        self._abandoned.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
+    idle core serves another's); their results are taken in the plan's order."""
+    checks = [check_class() for check_class in plan.dynamic]
+    running: list[Future[tuple[Outcome | Skip, float]] | None] = []
+    with ThreadPoolExecutor(max_workers=max(1, len(checks)), thread_name_prefix="dynamic") as pool:
+        for check in checks:
+            if progress:
+                progress(f"{check.area.value}: {check.name}")
+            running.append(pool.submit(_run_dynamic, check, pkg, options, env)
+                           if options.env != "none" and (env is not None or not check.needs_env) else None)
+        for check, future in zip(checks, running, strict=True):
+            _take_dynamic(check, future, options, report, notes)
 
 
 def _run_dynamic(check: DynamicCheck, pkg: ModelPackage, options: Options,
