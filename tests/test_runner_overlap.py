@@ -81,4 +81,3 @@ def test_static_checks_overlap_the_build_and_dynamic_checks_run_side_by_side(tmp
     assert [(c.name, c.status) for c in report.checks] == [
         ("waits for the build", CheckStatus.PASSED), (environment.NAME, CheckStatus.PASSED),
         ("first", CheckStatus.PASSED), ("second", CheckStatus.SKIPPED)]
-

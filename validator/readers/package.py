@@ -322,7 +322,7 @@ class ModelPackage:
     # -- manifest --------------------------------------------------------------------------
     @cached_property
     def manifest(self) -> list[Artefact]:
-        """Size and sha256 of every regular file; hashed in background threads from the start."""
+        """Size and sha256 of every regular file; hashed in a child process from the start (validator.readers.hashing)."""
         return [Artefact(rel, *digest) for rel, digest in zip(self.files, self._hasher.results(), strict=True)
                 if digest is not None]
 

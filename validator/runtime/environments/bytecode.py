@@ -45,11 +45,12 @@ def module_level_imports(text: str) -> Iterator[tuple[str, str, int]]:
     while (found := _STATEMENT.search(text, position)) is not None:
         position = found.end()
         if found["closed"]:
-            depth = len(found["indent"].expandtabs())
+            depth = len(found["indent"])  # characters, as the pattern below counts them
             ends = _BODY_ENDS.get(depth)
             if ends is None:
                 ends = _BODY_ENDS[depth] = re.compile(rf"^[ \t]{{0,{depth}}}(?![ \t#\n)\]}}])", re.M)
-            after = ends.search(text, text.find("\n", position) + 1 if "\n" in text[position:] else len(text))
+            newline = text.find("\n", position)
+            after = ends.search(text, newline + 1) if newline >= 0 else None
             position = after.start() if after else len(text)
         elif found["dynamic"]:
             yield found["dynamic"], "", 0
