@@ -68,7 +68,7 @@ def test_the_builder_compiles_what_importing_the_packages_loads(tmp_path: Path) 
         "namespace/inner/__init__.py": "",
         "pkg-1.0.dist-info/METADATA": "Name: pkg\n",
     })
-    done = subprocess.run([sys.executable, "-I", "-S", "-c", BYTECODE_SCRIPT, str(tmp_path / "lib")],
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", BYTECODE_SCRIPT.read_text(), str(tmp_path / "lib")],
                           capture_output=True, text=True, check=False, env={})
     assert done.returncode == 0, done.stderr
     compiled = {str(pyc.parent.parent.relative_to(site) / pyc.name.split(".")[0]) for pyc in site.rglob("*.pyc")}

@@ -73,7 +73,6 @@ class Closure:
 
     def __init__(self, site: str) -> None:
         self.site = site
-        self.files: dict[str, str] = {}  # module name -> source file
         self._seen: set[str] = set()
 
     def source_of(self, module: str) -> tuple[str, bool] | None:
@@ -98,7 +97,6 @@ class Closure:
             if found is None:
                 continue
             path, package = found
-            self.files[module] = path
             yield path
             pending += [name for name in self._imports_of(module, path, package) if name not in self._seen]
 

@@ -48,7 +48,6 @@ from validator.core.options import Options
 from validator.core.progress import OutputLine
 from validator.readers.package import ModelPackage
 from validator.readers.runtime_spec import RuntimeSpec
-from validator.runtime.environments import bytecode
 from validator.runtime.environments.builder import BuildFailure, BuildInfo, Progress, with_replacements
 from validator.runtime.environments.cache_dir import default_cache_dir
 from validator.runtime.environments.cpu_pins import flag_of, for_requirements, torch_in, write_derived
@@ -62,7 +61,7 @@ from validator.runtime.environments.installer import (
     remove_stale,
     tool_environment,
 )
-from validator.runtime.environments.manifest import difference_in_child, record
+from validator.runtime.environments.manifest import MAX_RECORD_BYTES, difference_in_child, record
 from validator.runtime.environments.pipconfig import InstallerSettings, installer_settings, read_pip_settings
 from validator.runtime.environments.torch_backend import (
     GpuProbe,
@@ -83,7 +82,7 @@ CACHE_FORMAT = "model-check-venv-3"  # change it when the layout of cached envir
 MARKER = "model-check-env.json"  # the record, written last, before the rename: its presence means complete
 PRIVATE = "private"  # environments of one run, never reused
 TOOL_LAYERS = "tool-layers"  # validator.runtime.tool_layer's folder in the cache, shown read-only to package code
-MARKER_MAX_BYTES = 256 * 1024 * 1024
+MARKER_MAX_BYTES = MAX_RECORD_BYTES
 TAIL_LINES = 40
 NETWORK_NOTE = ("the build had network access: the installer fetches from the package indexes, and this machine "
                 "cannot restrict the network to them")
@@ -346,14 +345,15 @@ def _replaced(requirements: str, link: str, done: Completed) -> BuildFailure:
 
 
 TEST_SUITES = r"/tests?/|/testing/_internal/"  # compileall -x: paths of the distributions' test suites
-BYTECODE_SCRIPT = Path(bytecode.__file__).read_text(encoding="utf-8")  # run with -c: nothing to mount
+BYTECODE_SCRIPT = Path(__file__).with_name("bytecode.py")  # run as -c TEXT: nothing to mount, nothing imported here
 
 
 def compile_bytecode(prefix: Path, limits: Limits) -> Completed:
     """Write the bytecode of the modules that importing the environment's packages loads
     (validator.runtime.environments.bytecode), in the sandbox, by the environment's interpreter
     (`-I -S`: no .pth file runs; nothing is imported from the environment), only the environment writable."""
-    argv = [str(prefix / "bin" / "python"), "-I", "-S", "-c", BYTECODE_SCRIPT, str(prefix / "lib")]
+    script = BYTECODE_SCRIPT.read_text(encoding="utf-8")
+    argv = [str(prefix / "bin" / "python"), "-I", "-S", "-c", script, str(prefix / "lib")]
     return run_sandboxed(argv, prefix, limits, {}, [prefix])
 
 
